@@ -1,0 +1,352 @@
+//! Lock classes: keys, names, subclasses and the registry that interns them.
+//!
+//! A *class* is the unit of validation. Every lock built at one source location
+//! shares one class (the default, through `#[track_caller]`); a static
+//! [`ClassKey`] gives a class a name and a role independent of where its locks
+//! are built. A subclass (`lock_nested(n)`) is a separate class derived from a
+//! base class, for legitimate nesting within one class.
+//!
+//! Instances resolve their class lazily, on first acquisition, and cache the
+//! result in an atomic, so the registry's lock is taken once per instance and
+//! subclass at most.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// Identifies a lock class for the lifetime of the process.
+///
+/// Ids are dense and start at 0; they index the dependency graph directly.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct ClassId(pub(crate) u32);
+
+impl ClassId {
+    /// The dense index of this class.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for ClassId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "class {}", self.0)
+    }
+}
+
+/// A static key that names a lock class, like the kernel's `lock_class_key`.
+///
+/// The class is identified by the key's address, not by its name: two keys
+/// with the same name are two classes, printed as `name` and `name#2`.
+///
+/// ```
+/// use lockdep::{ClassKey, Mutex};
+///
+/// static SLAB_MUTEX_KEY: ClassKey = ClassKey::new("slab_mutex");
+/// static SLAB_MUTEX: Mutex<Vec<u32>> = Mutex::with_key(&SLAB_MUTEX_KEY, Vec::new());
+///
+/// SLAB_MUTEX.lock().push(1);
+/// ```
+///
+/// The [`class!`](crate::class!) macro declares such a key in place.
+pub struct ClassKey {
+    name: &'static str,
+    /// `id + 1` once registered, 0 before.
+    id: AtomicU32,
+}
+
+impl ClassKey {
+    /// A key whose class prints as `name`.
+    pub const fn new(name: &'static str) -> ClassKey {
+        ClassKey {
+            name,
+            id: AtomicU32::new(0),
+        }
+    }
+
+    /// The name this key gives its class.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The class of this key, registering it on first use.
+    pub fn class(&'static self) -> ClassId {
+        match self.id.load(Ordering::Acquire) {
+            0 => {
+                let id = registry_register(Source::Key(self));
+                self.id.store(id.0 + 1, Ordering::Release);
+                id
+            }
+            n => ClassId(n - 1),
+        }
+    }
+}
+
+impl fmt::Debug for ClassKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClassKey").field("name", &self.name).finish()
+    }
+}
+
+/// Declares a static [`ClassKey`] in place and evaluates to a `&'static` reference to it.
+///
+/// ```
+/// let m = lockdep::Mutex::with_key(lockdep::class!("registry"), 0u32);
+/// *m.lock() += 1;
+/// ```
+#[macro_export]
+macro_rules! class {
+    ($name:expr) => {{
+        static KEY: $crate::ClassKey = $crate::ClassKey::new($name);
+        &KEY
+    }};
+}
+
+/// Where an instance's class comes from.
+#[derive(Clone, Copy)]
+pub(crate) enum Source {
+    /// The construction site. The name is `prefix` followed by `name`, or by
+    /// `file:line:column` when no name is given.
+    Site {
+        at: &'static Location<'static>,
+        name: Option<&'static str>,
+        prefix: &'static str,
+    },
+    /// An explicit static key.
+    Key(&'static ClassKey),
+}
+
+/// Sentinel in [`LazyClass::base`]: not resolved yet.
+const UNRESOLVED: u32 = u32::MAX;
+
+/// An instance's handle on its class: the source plus a cache of the resolved
+/// base class and of the last subclass used.
+pub(crate) struct LazyClass {
+    source: Source,
+    base: AtomicU32,
+    /// `(subclass << 32) | id` of the last subclass > 0 looked up; 0 when none.
+    last_sub: AtomicU64,
+}
+
+impl LazyClass {
+    pub(crate) const fn new(source: Source) -> LazyClass {
+        LazyClass {
+            source,
+            base: AtomicU32::new(UNRESOLVED),
+            last_sub: AtomicU64::new(0),
+        }
+    }
+
+    /// The class for `subclass` (0 = the base class).
+    #[inline]
+    pub(crate) fn get(&self, subclass: u32) -> ClassId {
+        let base = match self.base.load(Ordering::Relaxed) {
+            UNRESOLVED => self.resolve_base(),
+            id => ClassId(id),
+        };
+        if subclass == 0 {
+            base
+        } else {
+            self.sub(base, subclass)
+        }
+    }
+
+    #[cold]
+    fn resolve_base(&self) -> ClassId {
+        let id = match self.source {
+            Source::Key(key) => key.class(),
+            other => registry_register(other),
+        };
+        self.base.store(id.0, Ordering::Relaxed);
+        id
+    }
+
+    fn sub(&self, base: ClassId, subclass: u32) -> ClassId {
+        let cached = self.last_sub.load(Ordering::Relaxed);
+        if cached != 0 && (cached >> 32) as u32 == subclass {
+            return ClassId(cached as u32);
+        }
+        let id = registry_subclass(base, subclass);
+        self.last_sub
+            .store((u64::from(subclass) << 32) | u64::from(id.0), Ordering::Relaxed);
+        id
+    }
+}
+
+/// What the registry knows of a class.
+#[derive(Clone, Debug)]
+pub(crate) struct ClassInfo {
+    pub(crate) name: Cow<'static, str>,
+    /// 1 for the first class of a name, 2 for the second, ... (the `#N` suffix).
+    pub(crate) version: u32,
+    pub(crate) subclass: u32,
+}
+
+impl ClassInfo {
+    /// The printed name: `name`, `name#N` when several classes share the
+    /// name, and `/S` for a subclass.
+    pub(crate) fn display_name(&self) -> String {
+        let mut s = self.name.to_string();
+        if self.version > 1 {
+            s.push_str(&format!("#{}", self.version));
+        }
+        if self.subclass > 0 {
+            s.push_str(&format!("/{}", self.subclass));
+        }
+        s
+    }
+}
+
+#[derive(Default)]
+struct Registry {
+    sites: HashMap<(&'static str, u32, u32), ClassId>,
+    keys: HashMap<usize, ClassId>,
+    subs: HashMap<(ClassId, u32), ClassId>,
+    name_versions: HashMap<Cow<'static, str>, u32>,
+    classes: Vec<ClassInfo>,
+}
+
+// The registry's own lock is a plain parking_lot mutex: the validator never
+// instruments its own state.
+static REGISTRY: parking_lot::Mutex<Option<Registry>> = parking_lot::const_mutex(None);
+
+fn with_registry<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
+    let mut guard = REGISTRY.lock();
+    f(guard.get_or_insert_with(Registry::default))
+}
+
+impl Registry {
+    fn push(&mut self, name: Cow<'static, str>, subclass: u32, version: Option<u32>) -> ClassId {
+        let version = version.unwrap_or_else(|| {
+            let v = self.name_versions.entry(name.clone()).or_insert(0);
+            *v += 1;
+            *v
+        });
+        let id = ClassId(u32::try_from(self.classes.len()).expect("more than 2^32 lock classes"));
+        self.classes.push(ClassInfo {
+            name,
+            version,
+            subclass,
+        });
+        id
+    }
+}
+
+fn registry_register(source: Source) -> ClassId {
+    with_registry(|r| match source {
+        Source::Key(key) => {
+            let addr = key as *const ClassKey as usize;
+            if let Some(&id) = r.keys.get(&addr) {
+                return id;
+            }
+            let id = r.push(Cow::Borrowed(key.name), 0, None);
+            r.keys.insert(addr, id);
+            id
+        }
+        Source::Site { at, name, prefix } => {
+            let k = (at.file(), at.line(), at.column());
+            if let Some(&id) = r.sites.get(&k) {
+                return id;
+            }
+            let name = match (prefix, name) {
+                ("", Some(name)) => Cow::Borrowed(name),
+                (_, Some(name)) => Cow::Owned(format!("{prefix}{name}")),
+                (_, None) => Cow::Owned(format!("{prefix}{}:{}:{}", at.file(), at.line(), at.column())),
+            };
+            let id = r.push(name, 0, None);
+            r.sites.insert(k, id);
+            id
+        }
+    })
+}
+
+fn registry_subclass(base: ClassId, subclass: u32) -> ClassId {
+    with_registry(|r| {
+        if let Some(&id) = r.subs.get(&(base, subclass)) {
+            return id;
+        }
+        let info = r.classes[base.index()].clone();
+        let id = r.push(info.name, subclass, Some(info.version));
+        r.subs.insert((base, subclass), id);
+        id
+    })
+}
+
+/// A snapshot of the registry's view of `id`.
+pub(crate) fn info(id: ClassId) -> ClassInfo {
+    with_registry(|r| {
+        r.classes.get(id.index()).cloned().unwrap_or(ClassInfo {
+            name: Cow::Borrowed("<unknown class>"),
+            version: 1,
+            subclass: 0,
+        })
+    })
+}
+
+/// The printed name of a class (`s_active#3`, `rq_lock/1`).
+pub fn class_name(id: ClassId) -> String {
+    info(id).display_name()
+}
+
+/// The number of classes registered so far.
+pub(crate) fn count() -> usize {
+    with_registry(|r| r.classes.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(at: &'static Location<'static>, name: Option<&'static str>) -> Source {
+        Source::Site { at, name, prefix: "" }
+    }
+
+    #[test]
+    fn same_site_same_class() {
+        let mk = || LazyClass::new(site(Location::caller(), None));
+        let a = mk();
+        let b = mk();
+        assert_eq!(a.get(0), b.get(0));
+    }
+
+    #[test]
+    fn different_sites_differ() {
+        let a = LazyClass::new(site(Location::caller(), None));
+        let b = LazyClass::new(site(Location::caller(), None));
+        assert_ne!(a.get(0), b.get(0));
+    }
+
+    #[test]
+    fn keys_with_one_name_get_versions() {
+        static K1: ClassKey = ClassKey::new("class-test-shared-name");
+        static K2: ClassKey = ClassKey::new("class-test-shared-name");
+        let (a, b) = (K1.class(), K2.class());
+        assert_ne!(a, b);
+        let names = [class_name(a), class_name(b)];
+        assert!(names.contains(&"class-test-shared-name".to_string()));
+        assert!(names.contains(&"class-test-shared-name#2".to_string()));
+        // Registering again is idempotent.
+        assert_eq!(K1.class(), a);
+    }
+
+    #[test]
+    fn subclasses_are_distinct_and_named() {
+        static K: ClassKey = ClassKey::new("class-test-sub");
+        let lazy = LazyClass::new(Source::Key(&K));
+        let base = lazy.get(0);
+        let s1 = lazy.get(1);
+        let s2 = lazy.get(2);
+        assert_ne!(base, s1);
+        assert_ne!(s1, s2);
+        assert_eq!(lazy.get(1), s1);
+        assert_eq!(class_name(s1), "class-test-sub/1");
+        assert_eq!(class_name(base), "class-test-sub");
+    }
+
+    #[test]
+    fn named_site_uses_the_name() {
+        let lazy = LazyClass::new(site(Location::caller(), Some("class-test-named")));
+        assert_eq!(class_name(lazy.get(0)), "class-test-named");
+    }
+}

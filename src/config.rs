@@ -1,0 +1,168 @@
+//! Configuration: what happens on a report, and the runtime on/off switch.
+//!
+//! The action is set in code with [`set_action`]; the environment variable
+//! [`ENV_ACTION`] (`LOCKDEP_ACTION`) overrides it, so a test run can be made
+//! strict, or quiet, without a rebuild. Validation itself can be switched off
+//! and on at run time with [`set_enabled`].
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crate::report::Report;
+
+/// The environment variable that overrides the action: `panic`, `print` or `silent`.
+pub const ENV_ACTION: &str = "LOCKDEP_ACTION";
+
+/// A user callback for reports.
+pub type Callback = Arc<dyn Fn(&Report) + Send + Sync>;
+
+/// What the validator does with a report.
+///
+/// Whatever the action, every report is also appended to the log that
+/// [`crate::reports`] returns, so none is lost.
+#[derive(Clone, Default)]
+pub enum Action {
+    /// Print the report to standard error and panic in the thread that
+    /// triggered it, before it blocks. (Never while already panicking: then
+    /// it prints.)
+    Panic,
+    /// Print the report to standard error and continue. The default.
+    #[default]
+    Print,
+    /// Only record the report in the log.
+    Silent,
+    /// Call a function with the report, then continue. Locks the callback
+    /// takes are not validated (the validator does not recurse into itself).
+    Callback(Callback),
+}
+
+impl Action {
+    /// A callback action from a closure.
+    pub fn callback(f: impl Fn(&Report) + Send + Sync + 'static) -> Action {
+        Action::Callback(Arc::new(f))
+    }
+}
+
+impl fmt::Debug for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Action::Panic => "Panic",
+            Action::Print => "Print",
+            Action::Silent => "Silent",
+            Action::Callback(_) => "Callback(..)",
+        })
+    }
+}
+
+/// A bad configuration value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable.
+    pub variable: &'static str,
+    /// The value found.
+    pub value: String,
+    /// What it may be.
+    pub expected: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "lockdep: {}={:?} is not valid: expected one of {}",
+            self.variable, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Parses a value of [`ENV_ACTION`]. Case and surrounding space are ignored.
+pub fn parse_action(value: &str) -> Result<Action, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "panic" => Ok(Action::Panic),
+        "print" => Ok(Action::Print),
+        "silent" => Ok(Action::Silent),
+        _ => Err(ConfigError {
+            variable: ENV_ACTION,
+            value: value.to_string(),
+            expected: "panic, print, silent",
+        }),
+    }
+}
+
+/// The override from the environment: `Ok(None)` when the variable is unset.
+pub fn action_from_env() -> Result<Option<Action>, ConfigError> {
+    match std::env::var(ENV_ACTION) {
+        Ok(v) => parse_action(&v).map(Some),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(v)) => Err(ConfigError {
+            variable: ENV_ACTION,
+            value: v.to_string_lossy().into_owned(),
+            expected: "panic, print, silent",
+        }),
+    }
+}
+
+static ACTION: parking_lot::RwLock<Option<Action>> = parking_lot::const_rwlock(None);
+static ENV: OnceLock<Option<Action>> = OnceLock::new();
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Sets the action taken on a report (unless [`ENV_ACTION`] overrides it).
+pub fn set_action(action: Action) {
+    *ACTION.write() = Some(action);
+}
+
+/// The action in force: the environment's override if set, else the one set
+/// in code, else [`Action::Print`].
+///
+/// A bad value in the environment is reported on standard error once, and is
+/// then treated as `panic`: a mistyped strict setting must not pass silently.
+pub fn action() -> Action {
+    let env = ENV.get_or_init(|| match action_from_env() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}; treating it as \"panic\"");
+            Some(Action::Panic)
+        }
+    });
+    if let Some(a) = env {
+        return a.clone();
+    }
+    ACTION.read().clone().unwrap_or_default()
+}
+
+/// Turns validation on or off at run time. Locks keep working either way;
+/// while off, acquisitions are neither recorded nor checked.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+/// Is validation on?
+#[inline]
+pub fn is_enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_known_values() {
+        assert!(matches!(parse_action("panic"), Ok(Action::Panic)));
+        assert!(matches!(parse_action(" Print "), Ok(Action::Print)));
+        assert!(matches!(parse_action("SILENT"), Ok(Action::Silent)));
+    }
+
+    #[test]
+    fn bad_value_has_a_clear_error() {
+        let e = parse_action("painc").unwrap_err();
+        assert_eq!(e.value, "painc");
+        assert_eq!(
+            e.to_string(),
+            "lockdep: LOCKDEP_ACTION=\"painc\" is not valid: expected one of panic, print, silent"
+        );
+    }
+}

@@ -1,0 +1,102 @@
+//! Acquisition modes and the per-thread stack of held locks.
+
+use std::panic::Location;
+
+use crate::class::ClassId;
+
+/// How a lock is acquired.
+///
+/// These are the kernel's three kinds of locker: a writer, a reader that can
+/// be blocked by a *waiting* writer (non-recursive), and a reader that is only
+/// blocked by a writer that already *holds* the lock (recursive).
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Mode {
+    /// Exclusive (write) acquisition: blocks and is blocked by everyone.
+    Exclusive,
+    /// Shared, non-recursive (read) acquisition: can block behind a waiting
+    /// writer, so taking it twice can deadlock.
+    Shared,
+    /// Shared, recursive acquisition: only blocked by a writer that holds the
+    /// lock.
+    SharedRecursive,
+}
+
+impl Mode {
+    pub(crate) fn bits(self) -> u64 {
+        match self {
+            Mode::Exclusive => 0,
+            Mode::Shared => 1,
+            Mode::SharedRecursive => 2,
+        }
+    }
+
+    /// Is this a read (shared) acquisition?
+    pub fn is_shared(self) -> bool {
+        self != Mode::Exclusive
+    }
+}
+
+/// One entry of a thread's held-lock stack.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeldLock {
+    pub(crate) class: ClassId,
+    /// Address of the lock instance, to match the release.
+    pub(crate) instance: usize,
+    pub(crate) mode: Mode,
+    pub(crate) trylock: bool,
+    /// The chain key before this entry was pushed.
+    pub(crate) prev_key: u64,
+    pub(crate) at: &'static Location<'static>,
+}
+
+impl HeldLock {
+    /// What this entry contributes to the chain key.
+    #[inline]
+    pub(crate) fn chain_id(class: ClassId, mode: Mode, trylock: bool) -> u64 {
+        (u64::from(class.0) << 3) | (mode.bits() << 1) | u64::from(trylock)
+    }
+}
+
+/// Finds the topmost entry for `instance`.
+pub(crate) fn find(held: &[HeldLock], instance: usize) -> Option<usize> {
+    held.iter().rposition(|h| h.instance == instance)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_ids_separate_mode_and_trylock() {
+        let c = ClassId(5);
+        let ids = [
+            HeldLock::chain_id(c, Mode::Exclusive, false),
+            HeldLock::chain_id(c, Mode::Shared, false),
+            HeldLock::chain_id(c, Mode::SharedRecursive, false),
+            HeldLock::chain_id(c, Mode::Exclusive, true),
+            HeldLock::chain_id(ClassId(6), Mode::Exclusive, false),
+        ];
+        for i in 0..ids.len() {
+            for j in 0..i {
+                assert_ne!(ids[i], ids[j]);
+            }
+        }
+    }
+
+    #[test]
+    fn find_prefers_the_topmost_entry() {
+        let at = Location::caller();
+        let mk = |instance| HeldLock {
+            class: ClassId(0),
+            instance,
+            mode: Mode::Exclusive,
+            trylock: false,
+            prev_key: 0,
+            at,
+        };
+        let held = [mk(1), mk(2), mk(1)];
+        assert_eq!(find(&held, 1), Some(2));
+        assert_eq!(find(&held, 2), Some(1));
+        assert_eq!(find(&held, 3), None);
+    }
+}

@@ -1,0 +1,152 @@
+//! # lockdep: the Linux kernel's lock-dependency validator, for Rust
+//!
+//! Rust's types rule out data races, not deadlocks. Two threads that take the
+//! same two locks in opposite orders will, one day, hang. `lockdep` finds such
+//! orders the *first time each half runs*, even if the two halves never
+//! overlap: it learns the order in which lock **classes** are taken, and the
+//! moment a new order would close a cycle it prints who holds what, the chain
+//! of dependencies that proves the cycle, and the two-thread scenario that
+//! would hang. The hang never has to happen.
+//!
+//! It also sees waits that are not locks: draining references
+//! ([`Active`]), flushing work ([`WorkQueue`], [`Work`]), and anything else you
+//! annotate with a pseudo-lock ([`LockMap`]).
+//!
+//! ## Quick start
+//!
+//! Replace your mutex with [`Mutex`] (parking_lot underneath, same API shape):
+//!
+//! ```
+//! use lockdep::Mutex;
+//!
+//! static ACCOUNTS: Mutex<u32> = Mutex::named("accounts", 0);
+//! static AUDIT: Mutex<u32> = Mutex::named("audit", 0);
+//!
+//! lockdep::set_action(lockdep::Action::Silent);
+//! {
+//!     let _a = ACCOUNTS.lock();
+//!     let _b = AUDIT.lock(); // learns: accounts -> audit
+//! }
+//! {
+//!     let _b = AUDIT.lock();
+//!     let _a = ACCOUNTS.lock(); // audit -> accounts closes a cycle: reported
+//! }
+//! let report = lockdep::reports().pop().expect("a report");
+//! assert_eq!(report.title(), "possible circular locking dependency detected");
+//! ```
+//!
+//! Nothing deadlocked: both blocks ran on one thread. The report says that two
+//! threads running them at once could.
+//!
+//! ## Classes and nesting
+//!
+//! Validation is per **class**, not per lock. By default a lock's class is
+//! the place in the source where it was constructed (through
+//! `#[track_caller]`): every mutex made by one line of code is one class, so
+//! one `struct Inode { lock: Mutex<..> }` teaches the validator about all
+//! inodes at once. Other ways to pick a class:
+//!
+//! - [`Mutex::named`]: the construction site, with a readable name.
+//! - [`Mutex::with_key`] with a static [`ClassKey`] (or the [`class!`] macro):
+//!   a class that is a *role*, independent of where locks are built.
+//!   Different keys may share a name; they print as `name`, `name#2`, ...
+//! - [`Mutex::lock_nested`]: a **subclass** for legitimate nesting within one
+//!   class, e.g. parent then child of the same type. Subclass `n` prints as
+//!   `name/n`.
+//!
+//! ## How to read a report
+//!
+//! The layout is the kernel's, section by section:
+//!
+//! ```text
+//! ======================================================
+//! WARNING: possible circular locking dependency detected
+//! lockdep 0.1.0 pid 4242 (slub_sysfs)
+//! ------------------------------------------------------
+//! rmmod/3 is trying to acquire lock:              <- the thread and the new lock
+//!  (s_active#4){++.}, at: examples/slub_sysfs.rs:..
+//!
+//! but thread is already holding lock:             <- the held lock it depends on
+//!  (slab_mutex){+..}, at: examples/slub_sysfs.rs:..
+//!
+//! the existing dependency chain (in reverse order) is:
+//! -> #1 (slab_mutex){+..}:                        <- each link, with the stack that
+//!        slub_sysfs::slab_attr_store at ...          first created the dependency
+//! -> #0 (s_active#4){++.}:                        <- the new link: the current stack
+//!        ...
+//!  Possible unsafe locking scenario:              <- two threads that would hang
+//!  *** DEADLOCK ***
+//! 2 locks held by rmmod/3:                        <- everything the thread holds
+//! stack backtrace:
+//! ```
+//!
+//! `{+..}` is the class's usage: whether it has been taken exclusively,
+//! shared, and recursive-shared (`+` yes, `.` no). `rlock(...)` in the
+//! scenario marks a shared acquisition. Cycles of three or more classes add a
+//! `Chain exists of:` line. Frames of the validator itself are trimmed.
+//!
+//! Reports are data first ([`Report`]); [`render::text`] turns one into the
+//! text above. What happens on a report is set by [`set_action`] or the
+//! `LOCKDEP_ACTION` environment variable (`panic`, `print`, `silent`); every
+//! report is also kept, see [`reports`]. Each distinct cycle is reported
+//! once, and validation goes on after a report.
+//!
+//! ## Read/write semantics
+//!
+//! Every acquisition has a [`Mode`]: exclusive, shared (a reader that a
+//! waiting writer can block) or recursive-shared (blocked only by a writer
+//! that holds the lock). Dependencies carry the kernel's four types, and only
+//! *strong* cycles are reported, so shared/shared patterns that cannot
+//! deadlock are not. A trylock never gets an incoming dependency (it cannot
+//! block), but while held it is the source of dependencies.
+//!
+//! ## The cost
+//!
+//! A locking sequence seen before costs a hash step and a lookup in a
+//! thread-local cache: no global lock, no shared cache line. Only a sequence
+//! never seen before takes the validator's lock and searches the graph.
+//!
+//! ## Limitations
+//!
+//! - Coverage-based: a cycle is found only once both halves have run, each at
+//!   least once, in some thread.
+//! - Chains are identified by a 64-bit hash; a collision (vanishingly rare)
+//!   would skip the validation of one new chain.
+//! - Waits that are not annotated (a condition variable, a channel, a spin on
+//!   a trylock) are invisible.
+//! - Locks taken inside a report callback are not validated.
+
+#![warn(missing_docs)]
+
+mod active;
+mod chain;
+mod class;
+pub mod config;
+mod graph;
+mod held;
+mod map;
+mod mutex;
+pub mod render;
+pub mod report;
+mod trace;
+mod validator;
+mod workqueue;
+
+pub use active::{Active, ActiveRef};
+pub use class::{class_name, ClassId, ClassKey};
+pub use config::{set_action, set_enabled, Action};
+pub use held::Mode;
+pub use map::{LockMap, LockMapGuard};
+pub use report::Report;
+pub use validator::{held_locks, reports, stats, Stats};
+pub use workqueue::{Work, WorkQueue};
+
+/// Instrumented locks generic over any `lock_api` raw lock.
+pub mod generic {
+    pub use crate::mutex::{Mutex, MutexGuard};
+}
+
+/// An instrumented mutex, with `parking_lot` underneath.
+pub type Mutex<T> = mutex::Mutex<parking_lot::RawMutex, T>;
+/// The guard of a [`Mutex`].
+pub type MutexGuard<'a, T> = mutex::MutexGuard<'a, parking_lot::RawMutex, T>;

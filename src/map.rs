@@ -1,0 +1,193 @@
+//! Pseudo-locks: the kernel's `lockdep_map`, for waits that are not locks.
+//!
+//! A [`LockMap`] is a lock that guards nothing. It lets any blocking wait take
+//! part in validation: the code being waited for *holds* the map while it
+//! works, and the waiter *touches* it (acquires and releases it at once) at
+//! the wait. If the waiter holds a lock the worker needs, the graph sees the
+//! cycle, whether or not the wait ever actually blocked.
+//!
+//! ```
+//! use lockdep::{LockMap, Mode};
+//!
+//! static JOB_DONE: LockMap = LockMap::named("job_done");
+//!
+//! // The worker side.
+//! {
+//!     let _working = JOB_DONE.hold(Mode::Exclusive);
+//!     // ... the job, taking whatever locks it takes ...
+//! }
+//! // The waiting side, at the point it blocks.
+//! JOB_DONE.touch(Mode::Exclusive);
+//! ```
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::Location;
+
+use crate::class::{ClassId, ClassKey, LazyClass, Source};
+use crate::held::Mode;
+use crate::validator;
+
+/// A pseudo-lock: a class and an instance, without any lock behind them.
+pub struct LockMap {
+    class: LazyClass,
+}
+
+impl LockMap {
+    /// A map whose class is the call site.
+    #[track_caller]
+    pub const fn new() -> LockMap {
+        LockMap::from_source(Source::Site {
+            at: Location::caller(),
+            name: None,
+            prefix: "",
+        })
+    }
+
+    /// A map whose class is the call site, printed as `name`.
+    #[track_caller]
+    pub const fn named(name: &'static str) -> LockMap {
+        LockMap::from_source(Source::Site {
+            at: Location::caller(),
+            name: Some(name),
+            prefix: "",
+        })
+    }
+
+    /// A map of the class of a static key.
+    pub const fn with_key(key: &'static ClassKey) -> LockMap {
+        LockMap::from_source(Source::Key(key))
+    }
+
+    pub(crate) const fn from_source(source: Source) -> LockMap {
+        LockMap {
+            class: LazyClass::new(source),
+        }
+    }
+
+    /// The map's class (subclass 0), registered on first use.
+    pub fn class(&self) -> ClassId {
+        self.class.get(0)
+    }
+
+    fn instance(&self) -> usize {
+        self as *const LockMap as usize
+    }
+
+    /// Releases an acquisition that [`acquire_full`](Self::acquire_full)
+    /// reported as tracked; the shared tail of every guard's drop.
+    pub(crate) fn release_tracked(&self, tracked: bool, at: &'static Location<'static>) {
+        if tracked {
+            validator::release(&self.class, self.instance(), at);
+        }
+    }
+
+    /// Records an acquisition in `mode`. Returns whether it was recorded:
+    /// it is not while validation is off, or inside the validator itself.
+    #[track_caller]
+    pub fn acquire(&self, mode: Mode) -> bool {
+        self.acquire_full(mode, 0, false, Location::caller())
+    }
+
+    /// Records an acquisition of subclass `subclass` of the map's class.
+    #[track_caller]
+    pub fn acquire_nested(&self, mode: Mode, subclass: u32) -> bool {
+        self.acquire_full(mode, subclass, false, Location::caller())
+    }
+
+    /// Records a successful trylock: it is held, and can be the start of
+    /// dependencies, but nothing ever depends on it.
+    #[track_caller]
+    pub fn acquire_try(&self, mode: Mode) -> bool {
+        self.acquire_full(mode, 0, true, Location::caller())
+    }
+
+    /// The whole contract: `acquire(class, mode, trylock)` at `at`.
+    pub fn acquire_full(&self, mode: Mode, subclass: u32, trylock: bool, at: &'static Location<'static>) -> bool {
+        validator::acquire(&self.class, subclass, self.instance(), mode, trylock, at)
+    }
+
+    /// Records the release of this map's most recent acquisition by this
+    /// thread. Releasing a map the thread does not hold is reported as a bad
+    /// unlock balance.
+    #[track_caller]
+    pub fn release(&self) {
+        self.release_at(Location::caller())
+    }
+
+    /// [`release`](Self::release) with an explicit call site.
+    pub fn release_at(&self, at: &'static Location<'static>) {
+        if crate::config::is_enabled() {
+            validator::release(&self.class, self.instance(), at);
+        }
+    }
+
+    /// Acquires and releases at once: the annotation for a wait on whatever
+    /// holds this map (a flush, a join, a drain).
+    #[track_caller]
+    pub fn touch(&self, mode: Mode) {
+        let at = Location::caller();
+        let tracked = self.acquire_full(mode, 0, false, at);
+        self.release_tracked(tracked, at);
+    }
+
+    /// Acquires and returns a guard that releases on drop.
+    #[track_caller]
+    pub fn hold(&self, mode: Mode) -> LockMapGuard<'_> {
+        let at = Location::caller();
+        LockMapGuard {
+            map: self,
+            tracked: self.acquire_full(mode, 0, false, at),
+            at,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Like [`hold`](Self::hold), as a trylock.
+    #[track_caller]
+    pub fn hold_try(&self, mode: Mode) -> LockMapGuard<'_> {
+        let at = Location::caller();
+        LockMapGuard {
+            map: self,
+            tracked: self.acquire_full(mode, 0, true, at),
+            at,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl Default for LockMap {
+    #[track_caller]
+    fn default() -> Self {
+        LockMap::new()
+    }
+}
+
+impl fmt::Debug for LockMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockMap").finish_non_exhaustive()
+    }
+}
+
+/// Holds a [`LockMap`] until dropped. Not `Send`: a held lock belongs to its thread.
+#[must_use = "the map is released when the guard is dropped"]
+pub struct LockMapGuard<'a> {
+    map: &'a LockMap,
+    tracked: bool,
+    at: &'static Location<'static>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for LockMapGuard<'_> {
+    fn drop(&mut self) {
+        self.map.release_tracked(self.tracked, self.at);
+    }
+}
+
+impl fmt::Debug for LockMapGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockMapGuard")
+            .field("tracked", &self.tracked)
+            .finish()
+    }
+}

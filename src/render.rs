@@ -1,0 +1,251 @@
+//! Renderers: pure functions from a [`Report`] to output.
+//!
+//! [`text`] follows the layout of the Linux kernel's lockdep reports section
+//! by section, so anyone who has read a kernel splat can read these.
+
+use std::fmt::Write;
+
+use crate::report::{Frame, LockInfo, Problem, Report};
+
+/// Column of the second thread in the scenario table.
+const SECOND_COLUMN: usize = 31;
+
+/// Renders a report in the kernel's text layout.
+pub fn text(report: &Report) -> String {
+    let mut out = String::new();
+    let title = format!("WARNING: {}", report.title());
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", "=".repeat(title.len()));
+    let _ = writeln!(out, "{title}");
+    let p = &report.process;
+    let _ = writeln!(
+        out,
+        "lockdep {} pid {} ({})",
+        p.lockdep_version, p.pid, p.executable
+    );
+    let _ = writeln!(out, "{}", "-".repeat(title.len()));
+    let thread = &report.thread;
+    match &report.problem {
+        Problem::CircularDependency {
+            acquiring,
+            holding,
+            chain,
+        } => {
+            let _ = writeln!(out, "{thread} is trying to acquire lock:");
+            lock_line(&mut out, " ", acquiring);
+            let _ = writeln!(out, "\nbut thread is already holding lock:");
+            lock_line(&mut out, " ", holding);
+            let _ = writeln!(out, "\nwhich lock already depends on the new lock.\n\n");
+            let _ = writeln!(out, "the existing dependency chain (in reverse order) is:");
+            for (i, link) in chain.iter().enumerate() {
+                let depth = chain.len() - 1 - i;
+                let _ = writeln!(out, "\n-> #{depth} ({}){{{}}}:", link.lock.name, link.lock.usage);
+                frames(&mut out, "       ", &link.trace);
+            }
+            let _ = writeln!(out, "\nother info that might help us debug this:\n");
+            // The class next to the held one on the path; the cycle is longer
+            // than two exactly when it is not the lock being acquired.
+            let parent = chain.get(1).map_or(acquiring, |l| &l.lock);
+            if parent.class != acquiring.class {
+                let _ = writeln!(out, "Chain exists of:");
+                let _ = writeln!(
+                    out,
+                    "  {} --> {} --> {}\n",
+                    acquiring.name, parent.name, holding.name
+                );
+            }
+            let _ = writeln!(out, " Possible unsafe locking scenario:\n");
+            let _ = writeln!(out, "       THREAD0                 THREAD1");
+            let _ = writeln!(out, "       -------                 -------");
+            scenario(&mut out, 0, verb(holding), &holding.name);
+            scenario(&mut out, 1, "lock", &parent.name);
+            scenario(&mut out, 1, verb(holding), &holding.name);
+            scenario(&mut out, 0, verb(acquiring), &acquiring.name);
+            let _ = writeln!(out, "\n *** DEADLOCK ***\n");
+        }
+        Problem::RecursiveLocking { acquiring, holding } => {
+            let _ = writeln!(out, "{thread} is trying to acquire lock:");
+            lock_line(&mut out, " ", acquiring);
+            let _ = writeln!(out, "\nbut thread is already holding lock:");
+            lock_line(&mut out, " ", holding);
+            let _ = writeln!(out, "\nother info that might help us debug this:");
+            let _ = writeln!(out, " Possible unsafe locking scenario:\n");
+            let _ = writeln!(out, "       THREAD0");
+            let _ = writeln!(out, "       -------");
+            scenario(&mut out, 0, verb(holding), &holding.name);
+            scenario(&mut out, 0, verb(acquiring), &acquiring.name);
+            let _ = writeln!(out, "\n *** DEADLOCK ***\n");
+            let _ = writeln!(out, " May be due to missing lock nesting notation\n");
+        }
+        Problem::BadUnlockBalance { releasing } => {
+            let _ = writeln!(out, "{thread} is trying to release lock ({}) at:", releasing.name);
+            match &releasing.at {
+                Some(at) => {
+                    let _ = writeln!(out, "{at}");
+                }
+                None => {
+                    let _ = writeln!(out, "<unknown>");
+                }
+            }
+            let _ = writeln!(out, "but there are no more locks to release!");
+            let _ = writeln!(out, "\nother info that might help us debug this:");
+        }
+    }
+    held_locks(&mut out, report);
+    let _ = writeln!(out, "\nstack backtrace:");
+    frames(&mut out, " ", &report.backtrace);
+    out
+}
+
+fn verb(lock: &LockInfo) -> &'static str {
+    if lock.mode.is_shared() {
+        "rlock"
+    } else {
+        "lock"
+    }
+}
+
+fn scenario(out: &mut String, column: usize, verb: &str, name: &str) {
+    let indent = if column == 0 { 2 } else { SECOND_COLUMN };
+    let _ = writeln!(out, "{}{verb}({name});", " ".repeat(indent));
+}
+
+fn lock_line(out: &mut String, prefix: &str, lock: &LockInfo) {
+    let _ = write!(out, "{prefix}({}){{{}}}", lock.name, lock.usage);
+    if let Some(at) = &lock.at {
+        let _ = write!(out, ", at: {at}");
+    }
+    let _ = writeln!(out);
+}
+
+fn held_locks(out: &mut String, report: &Report) {
+    let thread = &report.thread;
+    match report.held.len() {
+        0 => {
+            let _ = writeln!(out, "no locks held by {thread}.");
+        }
+        n => {
+            let plural = if n == 1 { "" } else { "s" };
+            let _ = writeln!(out, "{n} lock{plural} held by {thread}:");
+            for (i, lock) in report.held.iter().enumerate() {
+                lock_line(out, &format!(" #{i}: "), lock);
+            }
+        }
+    }
+}
+
+fn frames(out: &mut String, indent: &str, frames: &[Frame]) {
+    if frames.is_empty() {
+        let _ = writeln!(out, "{indent}<no stack trace>");
+    }
+    for f in frames {
+        let _ = write!(out, "{indent}{}", f.function);
+        if let Some(file) = &f.file {
+            let _ = write!(out, " at {file}");
+            if let Some(line) = f.line {
+                let _ = write!(out, ":{line}");
+            }
+        }
+        let _ = writeln!(out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::class::ClassId;
+    use crate::held::Mode;
+    use crate::report::{ChainLink, ProcessInfo, Site, ThreadInfo};
+
+    fn lock(id: u32, name: &str, mode: Mode) -> LockInfo {
+        LockInfo {
+            class: ClassId(id),
+            name: name.into(),
+            usage: "+..".into(),
+            mode,
+            trylock: false,
+            at: Some(Site {
+                file: "src/x.rs".into(),
+                line: 1,
+                column: 2,
+            }),
+        }
+    }
+
+    fn report(problem: Problem, held: Vec<LockInfo>) -> Report {
+        Report {
+            process: ProcessInfo {
+                pid: 7,
+                executable: "x".into(),
+                lockdep_version: "0.0.0",
+            },
+            thread: ThreadInfo {
+                name: "main".into(),
+                id: 1,
+            },
+            problem,
+            held,
+            backtrace: vec![Frame {
+                function: "x::main".into(),
+                file: Some("src/x.rs".into()),
+                line: Some(3),
+            }],
+        }
+    }
+
+    fn link(l: LockInfo) -> ChainLink {
+        ChainLink {
+            lock: l,
+            dependency: "EN".into(),
+            trace: vec![],
+        }
+    }
+
+    #[test]
+    fn two_lock_cycle_has_no_chain_section() {
+        let a = lock(0, "A", Mode::Exclusive);
+        let b = lock(1, "B", Mode::Shared);
+        let r = report(
+            Problem::CircularDependency {
+                acquiring: b.clone(),
+                holding: a.clone(),
+                chain: vec![link(a.clone()), link(b.clone())],
+            },
+            vec![a],
+        );
+        let t = text(&r);
+        assert!(!t.contains("Chain exists of:"));
+        assert!(t.contains("\n  lock(A);\n                               lock(B);\n                               lock(A);\n  rlock(B);\n"), "{t}");
+        assert!(t.contains("-> #1 (A){+..}:"));
+        assert!(t.contains("1 lock held by main/1:\n #0: (A){+..}, at: src/x.rs:1:2\n"));
+        assert!(t.contains("*** DEADLOCK ***"));
+    }
+
+    #[test]
+    fn longer_cycle_prints_the_chain() {
+        let a = lock(0, "A", Mode::Exclusive);
+        let b = lock(1, "B", Mode::Exclusive);
+        let c = lock(2, "C", Mode::Exclusive);
+        let r = report(
+            Problem::CircularDependency {
+                acquiring: c.clone(),
+                holding: a.clone(),
+                chain: vec![link(a.clone()), link(b), link(c)],
+            },
+            vec![],
+        );
+        let t = text(&r);
+        assert!(t.contains("Chain exists of:\n  C --> B --> A\n"), "{t}");
+        assert!(t.contains("no locks held by main/1."));
+    }
+
+    #[test]
+    fn title_rule_matches_title_width() {
+        let a = lock(0, "A", Mode::Exclusive);
+        let r = report(Problem::BadUnlockBalance { releasing: a }, vec![]);
+        let t = text(&r);
+        let lines: Vec<_> = t.lines().collect();
+        assert_eq!(lines[1].len(), lines[2].len());
+        assert_eq!(lines[2], "WARNING: bad unlock balance detected!");
+    }
+}

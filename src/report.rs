@@ -1,0 +1,179 @@
+//! The report model: plain data describing what the validator found.
+//!
+//! Detection fills these structures in; renderers (see [`crate::render`])
+//! turn them into text without consulting any other state. Every field is
+//! public so tools can consume reports directly.
+
+use std::fmt;
+
+use crate::class::ClassId;
+use crate::held::Mode;
+
+/// One symbolized stack frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// Demangled function name, without the hash suffix.
+    pub function: String,
+    /// Source file, relative to the working directory when inside it.
+    pub file: Option<String>,
+    /// Source line.
+    pub line: Option<u32>,
+}
+
+/// A source location.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Site {
+    /// Source file.
+    pub file: String,
+    /// Line, from 1.
+    pub line: u32,
+    /// Column, from 1.
+    pub column: u32,
+}
+
+impl Site {
+    pub(crate) fn from_location(loc: &std::panic::Location<'_>) -> Site {
+        Site {
+            file: loc.file().to_string(),
+            line: loc.line(),
+            column: loc.column(),
+        }
+    }
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// The process a report comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessInfo {
+    /// Operating-system process id.
+    pub pid: u32,
+    /// File name of the executable.
+    pub executable: String,
+    /// Version of this crate.
+    pub lockdep_version: &'static str,
+}
+
+/// The thread a report comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadInfo {
+    /// The thread's name, or `<unnamed>`.
+    pub name: String,
+    /// The number in the thread's `std::thread::ThreadId`.
+    pub id: u64,
+}
+
+impl fmt::Display for ThreadInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.name, self.id)
+    }
+}
+
+/// A lock class as it appears in a report: a held lock, the lock being
+/// acquired, or a link of a dependency chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockInfo {
+    /// The class.
+    pub class: ClassId,
+    /// Printed name, with `#N` and `/subclass` suffixes.
+    pub name: String,
+    /// How the class has been used in validated chains: three characters for
+    /// exclusive, shared and recursive-shared acquisition, each `+` (seen) or
+    /// `.` (never seen).
+    pub usage: String,
+    /// The mode of this acquisition (for held locks and the lock acquired).
+    pub mode: Mode,
+    /// Whether this acquisition was a trylock.
+    pub trylock: bool,
+    /// Where this acquisition happened, when known.
+    pub at: Option<Site>,
+}
+
+/// One link of a dependency chain: a class, and the stack that first made it
+/// depend on the previous link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainLink {
+    /// The class this link reaches.
+    pub lock: LockInfo,
+    /// Dependency types of the edge into this class (`EN`, `SN`, `ER`, `SR`).
+    pub dependency: String,
+    /// The stack saved when that dependency was first seen; for the last
+    /// link (`#0`), the current stack.
+    pub trace: Vec<Frame>,
+}
+
+/// What went wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// Acquiring `acquiring` while holding `holding` closes a strong cycle.
+    CircularDependency {
+        /// The lock being acquired.
+        acquiring: LockInfo,
+        /// The held lock the new dependency starts from.
+        holding: LockInfo,
+        /// The existing chain, in print order: `#N` (the held lock's class)
+        /// down to `#0` (the lock being acquired).
+        chain: Vec<ChainLink>,
+    },
+    /// Acquiring a lock of a class the thread already holds, in a way that
+    /// can block on itself.
+    RecursiveLocking {
+        /// The lock being acquired.
+        acquiring: LockInfo,
+        /// The held lock of the same class.
+        holding: LockInfo,
+    },
+    /// Releasing a lock the thread does not hold.
+    BadUnlockBalance {
+        /// The class of the lock being released.
+        releasing: LockInfo,
+    },
+}
+
+/// A complete report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The process.
+    pub process: ProcessInfo,
+    /// The thread that triggered the report.
+    pub thread: ThreadInfo,
+    /// What went wrong.
+    pub problem: Problem,
+    /// Locks held by the thread, outermost first.
+    pub held: Vec<LockInfo>,
+    /// The thread's stack at the time of the report.
+    pub backtrace: Vec<Frame>,
+}
+
+impl Report {
+    /// The report's title, as rendered.
+    pub fn title(&self) -> &'static str {
+        match self.problem {
+            Problem::CircularDependency { .. } => "possible circular locking dependency detected",
+            Problem::RecursiveLocking { .. } => "possible recursive locking detected",
+            Problem::BadUnlockBalance { .. } => "bad unlock balance detected!",
+        }
+    }
+
+    /// Names of the classes the problem is about (the cycle, or the lock).
+    pub fn class_names(&self) -> Vec<&str> {
+        match &self.problem {
+            Problem::CircularDependency { chain, .. } => {
+                chain.iter().map(|l| l.lock.name.as_str()).collect()
+            }
+            Problem::RecursiveLocking { acquiring, .. } => vec![acquiring.name.as_str()],
+            Problem::BadUnlockBalance { releasing } => vec![releasing.name.as_str()],
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::render::text(self))
+    }
+}

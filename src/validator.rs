@@ -1,0 +1,463 @@
+//! The core contract: `acquire` and `release`. Every primitive calls these.
+//!
+//! The fast path touches only thread-local state: the held-lock stack, the
+//! running chain key, and the thread's cache of validated chains. Only a chain
+//! never seen before takes the global graph lock, runs the checks, and
+//! records new dependencies.
+//!
+//! Re-entrancy: the thread state is a `RefCell`. While the validator runs for a
+//! thread (including the user's report callback), the cell is borrowed, and
+//! any lock the thread takes in that time is simply not tracked. The guard
+//! remembers that, so its release is not tracked either.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::panic::Location;
+use std::sync::Arc;
+
+use crate::chain::{self, GlobalChains, LocalChains};
+use crate::class::{self, ClassId, LazyClass};
+use crate::config::{self, Action};
+use crate::graph::{self, Graph};
+use crate::held::{self, HeldLock, Mode};
+use crate::report::{ChainLink, LockInfo, Problem, ProcessInfo, Report, Site, ThreadInfo};
+use crate::trace::{self, TraceStore};
+
+struct ThreadState {
+    held: Vec<HeldLock>,
+    key: u64,
+    chains: LocalChains,
+}
+
+thread_local! {
+    static STATE: RefCell<ThreadState> = const {
+        RefCell::new(ThreadState { held: Vec::new(), key: chain::INITIAL_KEY, chains: LocalChains::new() })
+    };
+}
+
+/// Runs `f` on this thread's state, unless the thread is exiting or the
+/// validator is already running on it.
+#[inline]
+fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+    STATE
+        .try_with(|cell| cell.try_borrow_mut().ok().map(|mut st| f(&mut st)))
+        .ok()
+        .flatten()
+}
+
+/// Global state, behind one plain (uninstrumented) lock. Only the slow path
+/// takes it.
+#[derive(Default)]
+struct Global {
+    graph: Graph,
+    traces: TraceStore,
+    /// Cycles already reported, by their sorted classes.
+    reported: HashSet<Vec<ClassId>>,
+}
+
+static GLOBAL: parking_lot::Mutex<Option<Global>> = parking_lot::const_mutex(None);
+static CHAINS: GlobalChains = GlobalChains::new();
+static LOG: parking_lot::Mutex<Vec<Arc<Report>>> = parking_lot::const_mutex(Vec::new());
+
+fn with_global<R>(f: impl FnOnce(&mut Global) -> R) -> R {
+    let mut g = GLOBAL.lock();
+    f(g.get_or_insert_with(Global::default))
+}
+
+/// Records an acquisition. Returns whether it was tracked; pass that to
+/// [`release`] through the guard.
+#[inline]
+pub(crate) fn acquire(
+    class: &LazyClass,
+    subclass: u32,
+    instance: usize,
+    mode: Mode,
+    trylock: bool,
+    at: &'static Location<'static>,
+) -> bool {
+    if !config::is_enabled() {
+        return false;
+    }
+    let class = class.get(subclass);
+    with_state(|st| {
+        let entry = HeldLock {
+            class,
+            instance,
+            mode,
+            trylock,
+            prev_key: st.key,
+            at,
+        };
+        let key = chain::mix(st.key, HeldLock::chain_id(class, mode, trylock));
+        if !st.held.is_empty() && !trylock && !st.chains.contains(key) {
+            let pending = validate(st, &entry, key);
+            // Emit before pushing: under `Action::Panic` the lock is then
+            // neither taken nor recorded.
+            emit_all(pending);
+        }
+        st.held.push(entry);
+        st.key = key;
+    })
+    .is_some()
+}
+
+/// Records a release of a tracked acquisition of `instance`.
+#[inline]
+pub(crate) fn release(class: &LazyClass, instance: usize, at: &'static Location<'static>) {
+    with_state(|st| {
+        if let Some(top) = st.held.last() {
+            if top.instance == instance {
+                st.key = top.prev_key;
+                st.held.pop();
+                return;
+            }
+        }
+        release_slow(st, class, instance, at);
+    });
+}
+
+#[cold]
+fn release_slow(st: &mut ThreadState, class: &LazyClass, instance: usize, at: &'static Location<'static>) {
+    let Some(i) = held::find(&st.held, instance) else {
+        let report = bad_unlock(st, class.get(0), at);
+        emit_all(vec![report]);
+        return;
+    };
+    // Out of order: drop the entry and re-acquire everything above it, so
+    // their chain keys, and any dependencies the new order implies, are right.
+    let removed = st.held.remove(i);
+    st.key = removed.prev_key;
+    let above = st.held.split_off(i);
+    let mut pending = Vec::new();
+    for mut h in above {
+        let key = chain::mix(st.key, HeldLock::chain_id(h.class, h.mode, h.trylock));
+        h.prev_key = st.key;
+        if !st.held.is_empty() && !h.trylock && !st.chains.contains(key) {
+            pending.extend(validate(st, &h, key));
+        }
+        st.held.push(h);
+        st.key = key;
+    }
+    emit_all(pending);
+}
+
+/// A report waiting for the validator's locks to be released.
+enum Pending {
+    Circular {
+        next: HeldLock,
+        prev: HeldLock,
+        /// (class, dependency types, raw trace) for each edge of the path,
+        /// from the lock being acquired to the held lock.
+        path: Vec<(ClassId, u8, Option<Arc<[usize]>>)>,
+        current: Arc<[usize]>,
+        held: Vec<HeldLock>,
+        usage: HashMap<ClassId, u8>,
+    },
+    Recursive {
+        next: HeldLock,
+        prev: HeldLock,
+        current: Arc<[usize]>,
+        held: Vec<HeldLock>,
+        usage: HashMap<ClassId, u8>,
+    },
+    Ready(Report),
+}
+
+/// Validates a chain the thread has not seen: the recursion check, then a
+/// dependency from each held lock down to the nearest non-trylock one.
+#[cold]
+#[inline(never)]
+fn validate(st: &mut ThreadState, next: &HeldLock, key: u64) -> Vec<Pending> {
+    if CHAINS.contains(key) {
+        st.chains.insert(key);
+        return Vec::new();
+    }
+    // Capture before taking the global lock: it is the slow part.
+    let current = trace::capture();
+    let mut pending = Vec::new();
+    with_global(|g| {
+        g.graph.mark_used(next.class, next.mode);
+        let mut trace_id = None;
+        // A recursive read after any read of the same class cannot block on
+        // itself; anything else can.
+        if let Some(prev) = st.held.iter().rev().find(|h| {
+            h.class == next.class && !(next.mode == Mode::SharedRecursive && h.mode.is_shared())
+        }) {
+            if g.reported.insert(vec![next.class]) {
+                pending.push(Pending::Recursive {
+                    next: *next,
+                    prev: *prev,
+                    current: current.clone(),
+                    held: st.held.clone(),
+                    usage: usage_of(&g.graph, st.held.iter().chain([next])),
+                });
+            }
+        }
+        for prev in st.held.iter().rev() {
+            g.graph.mark_used(prev.class, prev.mode);
+            if prev.class != next.class {
+                let dep = graph::dep_bit(prev.mode, next.mode);
+                if !g.graph.has(prev.class, next.class, dep) {
+                    if let Some(path) = g.graph.find_cycle(prev.class, prev.mode, next.class, next.mode) {
+                        let mut cycle: Vec<ClassId> = path.iter().map(|&e| g.graph.edge(e).to).collect();
+                        cycle.push(next.class);
+                        cycle.sort_unstable();
+                        cycle.dedup();
+                        if g.reported.insert(cycle) {
+                            let path: Vec<_> = path
+                                .iter()
+                                .map(|&e| {
+                                    let edge = g.graph.edge(e);
+                                    (edge.to, edge.dep, g.traces.get(edge.trace))
+                                })
+                                .collect();
+                            let classes = path.iter().map(|p| p.0).collect::<Vec<_>>();
+                            let mut usage = usage_of(&g.graph, st.held.iter().chain([next]));
+                            for c in classes {
+                                usage.insert(c, g.graph.usage(c));
+                            }
+                            pending.push(Pending::Circular {
+                                next: *next,
+                                prev: *prev,
+                                path,
+                                current: current.clone(),
+                                held: st.held.clone(),
+                                usage,
+                            });
+                        }
+                    }
+                    let tid = *trace_id.get_or_insert_with(|| g.traces.intern(&current));
+                    g.graph.add_edge(prev.class, next.class, dep, tid);
+                }
+            }
+            // Non-trylock entries below have added their own dependencies.
+            if !prev.trylock {
+                break;
+            }
+        }
+    });
+    CHAINS.insert(key);
+    st.chains.insert(key);
+    pending
+}
+
+fn usage_of<'a>(g: &Graph, locks: impl Iterator<Item = &'a HeldLock>) -> HashMap<ClassId, u8> {
+    locks.map(|h| (h.class, g.usage(h.class))).collect()
+}
+
+fn bad_unlock(st: &ThreadState, class: ClassId, at: &'static Location<'static>) -> Pending {
+    let usage = with_global(|g| usage_of(&g.graph, st.held.iter()));
+    let mut releasing = lock_info(class, 0, Mode::Exclusive, false, Some(at));
+    releasing.usage = usage_string(with_global(|g| g.graph.usage(class)));
+    Pending::Ready(Report {
+        process: process_info(),
+        thread: thread_info(),
+        problem: Problem::BadUnlockBalance { releasing },
+        held: held_info(&st.held, &usage),
+        backtrace: trace::symbolize(&trace::capture()),
+    })
+}
+
+fn usage_string(bits: u8) -> String {
+    [graph::USED_EXCLUSIVE, graph::USED_SHARED, graph::USED_RECURSIVE]
+        .iter()
+        .map(|&b| if bits & b != 0 { '+' } else { '.' })
+        .collect()
+}
+
+fn lock_info(class: ClassId, usage: u8, mode: Mode, trylock: bool, at: Option<&Location<'_>>) -> LockInfo {
+    LockInfo {
+        class,
+        name: class::class_name(class),
+        usage: usage_string(usage),
+        mode,
+        trylock,
+        at: at.map(Site::from_location),
+    }
+}
+
+fn held_lock_info(h: &HeldLock, usage: &HashMap<ClassId, u8>) -> LockInfo {
+    lock_info(
+        h.class,
+        usage.get(&h.class).copied().unwrap_or(0),
+        h.mode,
+        h.trylock,
+        Some(h.at),
+    )
+}
+
+fn held_info(held: &[HeldLock], usage: &HashMap<ClassId, u8>) -> Vec<LockInfo> {
+    held.iter().map(|h| held_lock_info(h, usage)).collect()
+}
+
+fn process_info() -> ProcessInfo {
+    ProcessInfo {
+        pid: std::process::id(),
+        executable: std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "<unknown>".to_string()),
+        lockdep_version: env!("CARGO_PKG_VERSION"),
+    }
+}
+
+fn thread_info() -> ThreadInfo {
+    let t = std::thread::current();
+    let id = format!("{:?}", t.id());
+    ThreadInfo {
+        name: t.name().unwrap_or("<unnamed>").to_string(),
+        id: id
+            .trim_start_matches("ThreadId(")
+            .trim_end_matches(')')
+            .parse()
+            .unwrap_or(0),
+    }
+}
+
+/// Turns pending data into a report: names, usage strings and symbolized
+/// traces. Runs without any validator lock held.
+fn build(p: Pending) -> Report {
+    match p {
+        Pending::Ready(r) => r,
+        Pending::Recursive {
+            next,
+            prev,
+            current,
+            held,
+            usage,
+        } => Report {
+            process: process_info(),
+            thread: thread_info(),
+            problem: Problem::RecursiveLocking {
+                acquiring: held_lock_info(&next, &usage),
+                holding: held_lock_info(&prev, &usage),
+            },
+            held: held_info(&held, &usage),
+            backtrace: trace::symbolize(&current),
+        },
+        Pending::Circular {
+            next,
+            prev,
+            path,
+            current,
+            held,
+            usage,
+        } => {
+            let backtrace = trace::symbolize(&current);
+            let u = |c: ClassId| usage.get(&c).copied().unwrap_or(0);
+            // Print order: the held lock's class (#N), back along the path,
+            // to the lock being acquired (#0) with the current stack.
+            let mut chain: Vec<ChainLink> = path
+                .iter()
+                .rev()
+                .map(|(class, dep, trace)| ChainLink {
+                    lock: lock_info(*class, u(*class), Mode::Exclusive, false, None),
+                    dependency: graph::dep_names(*dep),
+                    trace: trace.as_deref().map(trace::symbolize).unwrap_or_default(),
+                })
+                .collect();
+            chain.push(ChainLink {
+                lock: lock_info(next.class, u(next.class), next.mode, false, None),
+                dependency: graph::dep_names(graph::dep_bit(prev.mode, next.mode)),
+                trace: backtrace.clone(),
+            });
+            Report {
+                process: process_info(),
+                thread: thread_info(),
+                problem: Problem::CircularDependency {
+                    acquiring: held_lock_info(&next, &usage),
+                    holding: held_lock_info(&prev, &usage),
+                    chain,
+                },
+                held: held_info(&held, &usage),
+                backtrace,
+            }
+        }
+    }
+}
+
+fn emit_all(pending: Vec<Pending>) {
+    for p in pending {
+        emit(build(p));
+    }
+}
+
+fn emit(report: Report) {
+    let report = Arc::new(report);
+    LOG.lock().push(report.clone());
+    match config::action() {
+        Action::Print => eprint!("{report}"),
+        Action::Silent => {}
+        Action::Callback(f) => f(&report),
+        Action::Panic => {
+            eprint!("{report}");
+            if !std::thread::panicking() {
+                panic!("lockdep: {}", report.title());
+            }
+        }
+    }
+}
+
+/// Every report raised so far in this process, oldest first.
+pub fn reports() -> Vec<Arc<Report>> {
+    LOG.lock().clone()
+}
+
+/// Counters describing the validator's state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Lock classes registered.
+    pub classes: usize,
+    /// Dependencies (edges) between classes.
+    pub dependencies: usize,
+    /// Validated chains in the global cache.
+    pub chains: usize,
+    /// Distinct stack traces stored.
+    pub stack_traces: usize,
+    /// Reports raised.
+    pub reports: usize,
+    /// Chains in the calling thread's cache.
+    pub thread_chains: usize,
+    /// Bytes used by the calling thread's chain cache.
+    pub thread_chain_cache_bytes: usize,
+    /// Bytes per class in the graph (excluding stack traces).
+    pub bytes_per_class: usize,
+    /// Bytes per dependency in the graph (excluding stack traces).
+    pub bytes_per_dependency: usize,
+}
+
+/// A snapshot of the validator's counters.
+pub fn stats() -> Stats {
+    let (classes_in_graph, dependencies, stack_traces, (bytes_per_class, bytes_per_dependency)) =
+        with_global(|g| {
+            (
+                g.graph.class_count(),
+                g.graph.edge_count(),
+                g.traces.len(),
+                g.graph.memory(),
+            )
+        });
+    let (thread_chains, thread_chain_cache_bytes) =
+        with_state(|st| (st.chains.len(), st.chains.capacity_bytes())).unwrap_or((0, 0));
+    Stats {
+        classes: class::count().max(classes_in_graph),
+        dependencies,
+        chains: CHAINS.len(),
+        stack_traces,
+        reports: LOG.lock().len(),
+        thread_chains,
+        thread_chain_cache_bytes,
+        bytes_per_class,
+        bytes_per_dependency,
+    }
+}
+
+/// The locks the calling thread holds, outermost first.
+pub fn held_locks() -> Vec<LockInfo> {
+    with_state(|st| {
+        let usage = with_global(|g| usage_of(&g.graph, st.held.iter()));
+        held_info(&st.held, &usage)
+    })
+    .unwrap_or_default()
+}

@@ -1,0 +1,411 @@
+//! A deferred work queue, annotated as the kernel's workqueue is.
+//!
+//! Worker threads run [`Work`] items. While an item runs, its worker holds
+//! the item's pseudo-lock and the queue's. Waiting for work is an
+//! acquisition of those pseudo-locks:
+//! - [`Work::flush`] and [`Work::cancel`] touch the item's map, and, on an
+//!   ordered queue, the queue's (an item flushed from inside the same
+//!   single-threaded queue waits for itself);
+//! - [`WorkQueue::flush`] and dropping the queue touch the queue's map.
+//!
+//! So a flush made while holding a lock that the work takes is reported as a
+//! circular dependency, the first time both have happened, in either order.
+//!
+//! ```
+//! use lockdep::{Work, WorkQueue};
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::sync::Arc;
+//!
+//! let wq = WorkQueue::new("example_wq", 2);
+//! let runs = Arc::new(AtomicUsize::new(0));
+//! let r = runs.clone();
+//! let work = Work::named("count_work", move || {
+//!     r.fetch_add(1, Ordering::SeqCst);
+//! });
+//! assert!(wq.queue(&work));
+//! work.flush();
+//! assert_eq!(runs.load(Ordering::SeqCst), 1);
+//! ```
+
+use std::collections::{BTreeSet, VecDeque};
+use std::fmt;
+use std::panic::{AssertUnwindSafe, Location};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+
+use crate::class::{ClassKey, Source};
+use crate::held::Mode;
+use crate::map::LockMap;
+
+#[derive(Default)]
+struct WorkState {
+    pending: bool,
+    /// Incremented each time the item is queued.
+    generation: u64,
+    /// The generation a worker is running, if any.
+    running: Option<u64>,
+    /// The latest generation that finished running (or was cancelled).
+    done: u64,
+    /// The queue the item was last queued on.
+    queue: Option<Weak<Shared>>,
+}
+
+struct WorkInner {
+    func: Box<dyn Fn() + Send + Sync>,
+    map: LockMap,
+    state: parking_lot::Mutex<WorkState>,
+    finished: parking_lot::Condvar,
+}
+
+/// A work item: a function that a [`WorkQueue`] runs on a worker thread.
+///
+/// Cloning gives another handle on the same item. An item is queued at most
+/// once at a time: queueing a pending item does nothing.
+#[derive(Clone)]
+pub struct Work {
+    inner: Arc<WorkInner>,
+}
+
+impl Work {
+    fn from_map(map: LockMap, func: impl Fn() + Send + Sync + 'static) -> Work {
+        Work {
+            inner: Arc::new(WorkInner {
+                func: Box::new(func),
+                map,
+                state: parking_lot::Mutex::new(WorkState::default()),
+                finished: parking_lot::Condvar::new(),
+            }),
+        }
+    }
+
+    /// An item whose class is the call site, printed as
+    /// `(work_completion)file:line:column`.
+    #[track_caller]
+    pub fn new(func: impl Fn() + Send + Sync + 'static) -> Work {
+        Self::from_map(
+            LockMap::from_source(Source::Site {
+                at: Location::caller(),
+                name: None,
+                prefix: "(work_completion)",
+            }),
+            func,
+        )
+    }
+
+    /// An item whose class is the call site, printed as `(work_completion)name`.
+    #[track_caller]
+    pub fn named(name: &'static str, func: impl Fn() + Send + Sync + 'static) -> Work {
+        Self::from_map(
+            LockMap::from_source(Source::Site {
+                at: Location::caller(),
+                name: Some(name),
+                prefix: "(work_completion)",
+            }),
+            func,
+        )
+    }
+
+    /// An item of the class of a static key.
+    pub fn with_key(key: &'static ClassKey, func: impl Fn() + Send + Sync + 'static) -> Work {
+        Self::from_map(LockMap::with_key(key), func)
+    }
+
+    /// Is the item queued and not yet started?
+    pub fn is_pending(&self) -> bool {
+        self.inner.state.lock().pending
+    }
+
+    /// Waits until the item's latest queueing has finished running. Returns
+    /// whether there was anything to wait for.
+    ///
+    /// Annotated as an acquisition of the item's class (and, on an ordered
+    /// queue, the queue's) whether or not it has to wait.
+    #[track_caller]
+    pub fn flush(&self) -> bool {
+        self.annotate_wait(Location::caller());
+        let mut s = self.inner.state.lock();
+        if !s.pending && s.running.is_none() {
+            return false;
+        }
+        let target = s.generation;
+        while s.done < target {
+            self.inner.finished.wait(&mut s);
+        }
+        true
+    }
+
+    /// Removes the item from its queue if it is pending, then waits for a run
+    /// in progress to finish. Returns whether a pending run was cancelled.
+    ///
+    /// It may wait for the item, so it is annotated as [`flush`](Self::flush) is.
+    #[track_caller]
+    pub fn cancel(&self) -> bool {
+        self.annotate_wait(Location::caller());
+        let mut s = self.inner.state.lock();
+        let mut cancelled = false;
+        if s.pending {
+            let removed = s
+                .queue
+                .as_ref()
+                .and_then(Weak::upgrade)
+                .is_some_and(|q| q.remove(&self.inner));
+            if removed {
+                s.pending = false;
+                s.done = s.generation;
+                cancelled = true;
+                self.inner.finished.notify_all();
+            }
+        }
+        // Taken off the queue by a worker that has not marked it running yet,
+        // or running: wait for that run.
+        if s.pending || s.running.is_some() {
+            let target = s.generation;
+            while s.done < target {
+                self.inner.finished.wait(&mut s);
+            }
+        }
+        cancelled
+    }
+
+    fn annotate_wait(&self, at: &'static Location<'static>) {
+        let ordered_queue = {
+            let s = self.inner.state.lock();
+            s.queue.as_ref().and_then(Weak::upgrade).filter(|q| q.ordered)
+        };
+        let tracked = self.inner.map.acquire_full(Mode::Exclusive, 0, false, at);
+        self.inner.map.release_tracked(tracked, at);
+        if let Some(q) = ordered_queue {
+            let tracked = q.map.acquire_full(Mode::Exclusive, 0, false, at);
+            q.map.release_tracked(tracked, at);
+        }
+    }
+
+    /// Runs the item on the calling worker, holding the queue's and the
+    /// item's pseudo-locks.
+    fn run(&self, queue_map: &LockMap) {
+        let generation = {
+            let mut s = self.inner.state.lock();
+            s.pending = false;
+            s.running = Some(s.generation);
+            s.generation
+        };
+        {
+            let _queue = queue_map.hold(Mode::Exclusive);
+            let _work = self.inner.map.hold(Mode::Exclusive);
+            // A panicking item must not take its worker down; the panic
+            // message has been printed by the hook already.
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| (self.inner.func)()));
+        }
+        let mut s = self.inner.state.lock();
+        s.running = None;
+        s.done = s.done.max(generation);
+        self.inner.finished.notify_all();
+    }
+}
+
+impl fmt::Debug for Work {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.inner.state.lock();
+        f.debug_struct("Work")
+            .field("pending", &s.pending)
+            .field("running", &s.running.is_some())
+            .finish()
+    }
+}
+
+#[derive(Default)]
+struct QueueState {
+    items: VecDeque<(u64, Work)>,
+    /// Sequence numbers of items queued or running.
+    in_flight: BTreeSet<u64>,
+    next_seq: u64,
+    stop: bool,
+}
+
+struct Shared {
+    map: LockMap,
+    ordered: bool,
+    state: parking_lot::Mutex<QueueState>,
+    changed: parking_lot::Condvar,
+}
+
+impl Shared {
+    /// Takes `work` off the queue if it is there.
+    fn remove(&self, work: &Arc<WorkInner>) -> bool {
+        let mut q = self.state.lock();
+        let Some(pos) = q.items.iter().position(|(_, w)| Arc::ptr_eq(&w.inner, work)) else {
+            return false;
+        };
+        if let Some((seq, _)) = q.items.remove(pos) {
+            q.in_flight.remove(&seq);
+        }
+        self.changed.notify_all();
+        true
+    }
+
+    fn worker(self: Arc<Self>) {
+        loop {
+            let (seq, work) = {
+                let mut q = self.state.lock();
+                loop {
+                    if let Some(item) = q.items.pop_front() {
+                        break item;
+                    }
+                    if q.stop {
+                        return;
+                    }
+                    self.changed.wait(&mut q);
+                }
+            };
+            work.run(&self.map);
+            let mut q = self.state.lock();
+            q.in_flight.remove(&seq);
+            self.changed.notify_all();
+        }
+    }
+}
+
+/// A queue of deferred work with its own worker threads.
+///
+/// Dropping the queue waits for every queued item to run, then stops and
+/// joins the workers.
+pub struct WorkQueue {
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl WorkQueue {
+    fn build(name: &'static str, workers: usize, ordered: bool, at: &'static Location<'static>) -> WorkQueue {
+        let map = LockMap::from_source(Source::Site {
+            at,
+            name: Some(name),
+            prefix: "(wq_completion)",
+        });
+        map.class();
+        let shared = Arc::new(Shared {
+            map,
+            ordered,
+            state: parking_lot::Mutex::new(QueueState::default()),
+            changed: parking_lot::Condvar::new(),
+        });
+        let workers = (0..workers.max(1))
+            .map(|i| {
+                let s = shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("{name}/{i}"))
+                    .spawn(move || s.worker())
+                    .expect("lockdep: cannot spawn a work queue worker")
+            })
+            .collect();
+        WorkQueue { shared, workers }
+    }
+
+    /// A queue with `workers` threads (at least one). Its class is the call
+    /// site, printed as `(wq_completion)name`.
+    #[track_caller]
+    pub fn new(name: &'static str, workers: usize) -> WorkQueue {
+        Self::build(name, workers, false, Location::caller())
+    }
+
+    /// A queue with one worker that runs items one at a time, in order.
+    /// Flushing an item also waits for everything queued before it, and is
+    /// annotated that way.
+    #[track_caller]
+    pub fn ordered(name: &'static str) -> WorkQueue {
+        Self::build(name, 1, true, Location::caller())
+    }
+
+    /// Queues `work`. Returns false if it was already pending.
+    pub fn queue(&self, work: &Work) -> bool {
+        let mut s = work.inner.state.lock();
+        if s.pending {
+            return false;
+        }
+        s.pending = true;
+        s.generation += 1;
+        s.queue = Some(Arc::downgrade(&self.shared));
+        let mut q = self.shared.state.lock();
+        let seq = q.next_seq;
+        q.next_seq += 1;
+        q.in_flight.insert(seq);
+        q.items.push_back((seq, work.clone()));
+        self.shared.changed.notify_all();
+        true
+    }
+
+    /// Waits until every item queued before the call has run. Annotated as an
+    /// acquisition of the queue's class.
+    #[track_caller]
+    pub fn flush(&self) {
+        self.shared.map.touch(Mode::Exclusive);
+        let mut q = self.shared.state.lock();
+        let target = q.next_seq;
+        while q.in_flight.range(..target).next().is_some() {
+            self.shared.changed.wait(&mut q);
+        }
+    }
+}
+
+impl Drop for WorkQueue {
+    fn drop(&mut self) {
+        self.flush();
+        self.shared.state.lock().stop = true;
+        self.shared.changed.notify_all();
+        let me = std::thread::current().id();
+        for w in self.workers.drain(..) {
+            // A queue dropped by its own work item cannot join itself.
+            if w.thread().id() != me {
+                let _ = w.join();
+            }
+        }
+    }
+}
+
+impl fmt::Debug for WorkQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkQueue")
+            .field("workers", &self.workers.len())
+            .field("ordered", &self.shared.ordered)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn queue_flush_cancel_and_drop() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(parking_lot::Mutex::new(()));
+        let wq = WorkQueue::ordered("wq-unit");
+        let (r, g) = (runs.clone(), gate.clone());
+        let work = Work::named("wq-unit-work", move || {
+            let _g = g.lock();
+            r.fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(wq.queue(&work));
+        assert!(work.flush());
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(!work.flush(), "nothing to wait for");
+
+        // Block the worker on the gate, queue a second item behind it, cancel it.
+        let held = gate.lock();
+        assert!(wq.queue(&work));
+        let other = Work::named("wq-unit-other", || {});
+        while work.is_pending() {
+            std::thread::yield_now();
+        }
+        assert!(wq.queue(&other));
+        assert!(other.cancel(), "pending item is cancelled");
+        assert!(!other.is_pending());
+        drop(held);
+        wq.flush();
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+
+        assert!(wq.queue(&work));
+        drop(wq);
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "drop runs queued work");
+    }
+}
