@@ -60,49 +60,54 @@ impl TraceStore {
     }
 }
 
-/// Is this frame part of the machinery that captures or validates?
-fn is_validator(function: &str) -> bool {
-    let f = function.trim_start_matches('<');
-    f.starts_with("lockdep::") || f.starts_with("backtrace::")
+/// This crate's own source directory, as compiled.
+const OWN_SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/");
+
+/// Is this frame part of the machinery that captures or validates? Judged by
+/// name and, for builds whose inlined frames carry short names, by file.
+fn is_validator(f: &Frame) -> bool {
+    let name = f.function.trim_start_matches('<');
+    name.starts_with("lockdep::")
+        || name.starts_with("backtrace::")
+        || f.file.as_deref().is_some_and(|file| {
+            file.starts_with(OWN_SOURCE)
+                || (file.contains("/backtrace-") && file.contains("/src/backtrace/"))
+        })
 }
 
-/// Is this frame part of the standard library or core?
-fn is_runtime(function: &str) -> bool {
-    let f = function.trim_start_matches('<');
-    ["std::", "core::", "alloc::"].iter().any(|p| f.starts_with(p))
+/// Is this frame standard-library plumbing (closure calls, unwinding guards,
+/// thread-local access)? Such frames are dropped everywhere.
+fn is_runtime(f: &Frame) -> bool {
+    match &f.file {
+        Some(file) => file.starts_with("/rustc/"),
+        None => {
+            let name = f.function.trim_start_matches('<');
+            ["std::", "core::", "alloc::"].iter().any(|p| name.starts_with(p))
+        }
+    }
 }
 
 /// Where the runtime hands over to user code: frames from here down are start-up.
-fn is_entry(function: &str) -> bool {
-    function.contains("__rust_begin_short_backtrace") || function.starts_with("std::rt::lang_start")
+fn is_entry(f: &Frame) -> bool {
+    f.function.contains("__rust_begin_short_backtrace")
+        || f.function.starts_with("std::rt::lang_start")
 }
 
 /// Resolves raw instruction pointers to frames, with inlined frames expanded,
-/// the validator's own frames trimmed from the top and start-up frames from
-/// the bottom.
+/// the validator's own frames trimmed from the top, start-up frames from the
+/// bottom, and standard-library plumbing dropped.
 pub(crate) fn symbolize(ips: &[usize]) -> Vec<Frame> {
-    let cwd = std::env::current_dir()
-        .ok()
-        .map(|d| format!("{}/", d.display()));
     let mut frames = Vec::new();
     for &ip in ips {
         let mut resolved = false;
         backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
             resolved = true;
-            let function = sym
-                .name()
-                .map(|n| format!("{n:#}"))
-                .unwrap_or_else(|| "<unknown>".to_string());
-            let file = sym.filename().map(|p| {
-                let p = p.display().to_string();
-                match &cwd {
-                    Some(cwd) => p.strip_prefix(cwd.as_str()).map(str::to_string).unwrap_or(p),
-                    None => p,
-                }
-            });
             frames.push(Frame {
-                function,
-                file,
+                function: sym
+                    .name()
+                    .map(|n| format!("{n:#}"))
+                    .unwrap_or_else(|| "<unknown>".to_string()),
+                file: sym.filename().map(|p| p.display().to_string()),
                 line: sym.lineno(),
             });
         });
@@ -114,7 +119,16 @@ pub(crate) fn symbolize(ips: &[usize]) -> Vec<Frame> {
             });
         }
     }
-    trim(frames)
+    let mut frames = trim(frames);
+    if let Ok(cwd) = std::env::current_dir() {
+        let cwd = format!("{}/", cwd.display());
+        for f in &mut frames {
+            if let Some(rel) = f.file.as_deref().and_then(|p| p.strip_prefix(cwd.as_str())) {
+                f.file = Some(rel.to_string());
+            }
+        }
+    }
+    frames
 }
 
 fn trim(mut frames: Vec<Frame>) -> Vec<Frame> {
@@ -122,16 +136,17 @@ fn trim(mut frames: Vec<Frame>) -> Vec<Frame> {
     // last validator frame in it.
     let mut cut = 0;
     for (i, f) in frames.iter().enumerate() {
-        if is_validator(&f.function) {
+        if is_validator(f) {
             cut = i + 1;
-        } else if !is_runtime(&f.function) {
+        } else if !is_runtime(f) {
             break;
         }
     }
     frames.drain(..cut);
-    if let Some(end) = frames.iter().position(|f| is_entry(&f.function)) {
+    if let Some(end) = frames.iter().position(is_entry) {
         frames.truncate(end);
     }
+    frames.retain(|f| !is_runtime(f));
     frames
 }
 
@@ -161,7 +176,26 @@ mod tests {
             f("std::rt::lang_start"),
         ];
         let names: Vec<_> = trim(frames).into_iter().map(|f| f.function).collect();
-        assert_eq!(names, ["user::store", "core::ops::function::FnOnce::call_once", "user::main"]);
+        assert_eq!(names, ["user::store", "user::main"]);
+    }
+
+    #[test]
+    fn trims_by_file_when_names_are_short() {
+        let at = |function: &str, file: &str| Frame {
+            function: function.to_string(),
+            file: Some(file.to_string()),
+            line: Some(1),
+        };
+        let frames = vec![
+            at("capture", &format!("{OWN_SOURCE}trace.rs")),
+            at("with", "/rustc/abc/library/std/src/thread/local.rs"),
+            at("lock", &format!("{OWN_SOURCE}mutex.rs")),
+            at("store", "examples/user.rs"),
+            at("call_once", "/rustc/abc/library/core/src/ops/function.rs"),
+            at("main", "examples/user.rs"),
+        ];
+        let names: Vec<_> = trim(frames).into_iter().map(|f| f.function).collect();
+        assert_eq!(names, ["store", "main"]);
     }
 
     #[test]
