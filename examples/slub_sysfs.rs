@@ -187,7 +187,11 @@ fn kernfs_remove(file: &SysfsFile) {
 
 #[inline(never)]
 fn kernfs_fop_write(cache: &KmemCache, attr: &str, value: usize) -> Result<(), &'static str> {
-    let file = cache.files.iter().find(|f| f.attr == attr).ok_or("ENOENT")?;
+    let file = cache
+        .files
+        .iter()
+        .find(|f| f.attr == attr)
+        .ok_or("ENOENT")?;
     let _active = file.active.get().ok_or("ENODEV")?; // kernfs_get_active()
     let r = sysfs_kf_write(cache, attr, value);
     keep_frame();
@@ -294,7 +298,9 @@ fn main() {
     );
 
     // The memcg child is deactivated; its files are removed, with no lock held.
-    run_on("kworker/memcg", || memcg_deactivate_kmem_cache(&memcg_child, removal));
+    run_on("kworker/memcg", || {
+        memcg_deactivate_kmem_cache(&memcg_child, removal)
+    });
 
     // rmmod kvm_intel: kmem_cache_destroy() under slab_mutex.
     run_on("rmmod", || delete_module(&kvm_vcpu, removal));

@@ -85,7 +85,9 @@ impl ClassKey {
 
 impl fmt::Debug for ClassKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClassKey").field("name", &self.name).finish()
+        f.debug_struct("ClassKey")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -168,8 +170,10 @@ impl LazyClass {
             return ClassId(cached as u32);
         }
         let id = registry_subclass(base, subclass);
-        self.last_sub
-            .store((u64::from(subclass) << 32) | u64::from(id.0), Ordering::Relaxed);
+        self.last_sub.store(
+            (u64::from(subclass) << 32) | u64::from(id.0),
+            Ordering::Relaxed,
+        );
         id
     }
 }
@@ -252,7 +256,12 @@ fn registry_register(source: Source) -> ClassId {
             let name = match (prefix, name) {
                 ("", Some(name)) => Cow::Borrowed(name),
                 (_, Some(name)) => Cow::Owned(format!("{prefix}{name}")),
-                (_, None) => Cow::Owned(format!("{prefix}{}:{}:{}", at.file(), at.line(), at.column())),
+                (_, None) => Cow::Owned(format!(
+                    "{prefix}{}:{}:{}",
+                    at.file(),
+                    at.line(),
+                    at.column()
+                )),
             };
             let id = r.push(name, 0, None);
             r.sites.insert(k, id);
@@ -299,7 +308,11 @@ mod tests {
     use super::*;
 
     fn site(at: &'static Location<'static>, name: Option<&'static str>) -> Source {
-        Source::Site { at, name, prefix: "" }
+        Source::Site {
+            at,
+            name,
+            prefix: "",
+        }
     }
 
     #[test]

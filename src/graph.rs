@@ -40,12 +40,17 @@ pub(crate) fn dep_bit(prev: Mode, next: Mode) -> u8 {
 
 /// Names of the dependency types present in `dep`, e.g. `"EN|SN"`.
 pub(crate) fn dep_names(dep: u8) -> String {
-    [(DEP_EN, "EN"), (DEP_ER, "ER"), (DEP_SN, "SN"), (DEP_SR, "SR")]
-        .iter()
-        .filter(|(bit, _)| dep & bit != 0)
-        .map(|(_, name)| *name)
-        .collect::<Vec<_>>()
-        .join("|")
+    [
+        (DEP_EN, "EN"),
+        (DEP_ER, "ER"),
+        (DEP_SN, "SN"),
+        (DEP_SR, "SR"),
+    ]
+    .iter()
+    .filter(|(bit, _)| dep & bit != 0)
+    .map(|(_, name)| *name)
+    .collect::<Vec<_>>()
+    .join("|")
 }
 
 /// Usage bits: how a class has been acquired in validated chains.
@@ -121,7 +126,13 @@ impl Graph {
 
     /// Records `from -> to` with the types in `dep`. A known edge keeps the
     /// trace of its first sighting.
-    pub(crate) fn add_edge(&mut self, from: ClassId, to: ClassId, dep: u8, trace: TraceId) -> Added {
+    pub(crate) fn add_edge(
+        &mut self,
+        from: ClassId,
+        to: ClassId,
+        dep: u8,
+        trace: TraceId,
+    ) -> Added {
         self.ensure(from);
         self.ensure(to);
         if let Some(&e) = self.index.get(&(from, to)) {
@@ -264,7 +275,9 @@ mod tests {
     fn abba_is_a_cycle() {
         let mut g = Graph::default();
         edge(&mut g, 1, Exclusive, 2, Exclusive);
-        let path = g.find_cycle(c(2), Exclusive, c(1), Exclusive).expect("cycle");
+        let path = g
+            .find_cycle(c(2), Exclusive, c(1), Exclusive)
+            .expect("cycle");
         assert_eq!(path.len(), 1);
         assert_eq!(g.edge(path[0]).from, c(1));
     }
@@ -277,9 +290,13 @@ mod tests {
         edge(&mut g, 2, Exclusive, 3, Exclusive);
         edge(&mut g, 3, Exclusive, 4, Exclusive);
         edge(&mut g, 1, Exclusive, 4, Exclusive);
-        let path = g.find_cycle(c(4), Exclusive, c(1), Exclusive).expect("cycle");
+        let path = g
+            .find_cycle(c(4), Exclusive, c(1), Exclusive)
+            .expect("cycle");
         assert_eq!(path.len(), 1);
-        let path = g.find_cycle(c(3), Exclusive, c(1), Exclusive).expect("cycle");
+        let path = g
+            .find_cycle(c(3), Exclusive, c(1), Exclusive)
+            .expect("cycle");
         let classes: Vec<_> = path.iter().map(|&e| g.edge(e).to).collect();
         assert_eq!(classes, vec![c(2), c(3)]);
     }
@@ -297,7 +314,9 @@ mod tests {
         // A(E) -> B(R) recorded; now holding B exclusively and taking A recursively.
         let mut g = Graph::default();
         edge(&mut g, 1, Exclusive, 2, SharedRecursive); // ER
-        assert!(g.find_cycle(c(2), Exclusive, c(1), SharedRecursive).is_some());
+        assert!(g
+            .find_cycle(c(2), Exclusive, c(1), SharedRecursive)
+            .is_some());
         // Holding B shared and taking A recursively: R then S is not strong.
         assert!(g.find_cycle(c(2), Shared, c(1), SharedRecursive).is_none());
     }
@@ -312,7 +331,9 @@ mod tests {
         g.add_edge(c(0), c(2), DEP_EN, TraceId::NONE);
         g.add_edge(c(2), c(1), DEP_EN, TraceId::NONE);
         g.add_edge(c(1), c(3), DEP_SN, TraceId::NONE);
-        let path = g.find_cycle(c(3), Exclusive, c(0), Exclusive).expect("strong cycle");
+        let path = g
+            .find_cycle(c(3), Exclusive, c(0), Exclusive)
+            .expect("strong cycle");
         let classes: Vec<_> = path.iter().map(|&e| g.edge(e).to).collect();
         assert_eq!(classes, vec![c(2), c(1), c(3)]);
     }

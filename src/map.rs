@@ -103,7 +103,13 @@ impl LockMap {
     }
 
     /// The whole contract: `acquire(class, mode, trylock)` at `at`.
-    pub fn acquire_full(&self, mode: Mode, subclass: u32, trylock: bool, at: &'static Location<'static>) -> bool {
+    pub fn acquire_full(
+        &self,
+        mode: Mode,
+        subclass: u32,
+        trylock: bool,
+        at: &'static Location<'static>,
+    ) -> bool {
         validator::acquire(&self.class, subclass, self.instance(), mode, trylock, at)
     }
 

@@ -39,7 +39,11 @@ pub fn text(report: &Report) -> String {
             let _ = writeln!(out, "the existing dependency chain (in reverse order) is:");
             for (i, link) in chain.iter().enumerate() {
                 let depth = chain.len() - 1 - i;
-                let _ = writeln!(out, "\n-> #{depth} ({}){{{}}}:", link.lock.name, link.lock.usage);
+                let _ = writeln!(
+                    out,
+                    "\n-> #{depth} ({}){{{}}}:",
+                    link.lock.name, link.lock.usage
+                );
                 frames(&mut out, "       ", &link.trace);
             }
             let _ = writeln!(out, "\nother info that might help us debug this:\n");
@@ -78,7 +82,11 @@ pub fn text(report: &Report) -> String {
             let _ = writeln!(out, " May be due to missing lock nesting notation\n");
         }
         Problem::BadUnlockBalance { releasing } => {
-            let _ = writeln!(out, "{thread} is trying to release lock ({}) at:", releasing.name);
+            let _ = writeln!(
+                out,
+                "{thread} is trying to release lock ({}) at:",
+                releasing.name
+            );
             match &releasing.at {
                 Some(at) => {
                     let _ = writeln!(out, "{at}");

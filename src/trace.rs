@@ -82,7 +82,9 @@ fn is_runtime(f: &Frame) -> bool {
         Some(file) => file.starts_with("/rustc/"),
         None => {
             let name = f.function.trim_start_matches('<');
-            ["std::", "core::", "alloc::"].iter().any(|p| name.starts_with(p))
+            ["std::", "core::", "alloc::"]
+                .iter()
+                .any(|p| name.starts_with(p))
         }
     }
 }
@@ -226,6 +228,11 @@ mod tests {
                 names.push(s.name().map(|n| format!("{n:#}")).unwrap_or_default())
             });
         }
-        assert!(names.iter().any(|n| n.contains("marker_function_for_trace_test")), "{names:?}");
+        assert!(
+            names
+                .iter()
+                .any(|n| n.contains("marker_function_for_trace_test")),
+            "{names:?}"
+        );
     }
 }

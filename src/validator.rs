@@ -117,7 +117,12 @@ pub(crate) fn release(class: &LazyClass, instance: usize, at: &'static Location<
 }
 
 #[cold]
-fn release_slow(st: &mut ThreadState, class: &LazyClass, instance: usize, at: &'static Location<'static>) {
+fn release_slow(
+    st: &mut ThreadState,
+    class: &LazyClass,
+    instance: usize,
+    at: &'static Location<'static>,
+) {
     let Some(i) = held::find(&st.held, instance) else {
         let report = bad_unlock(st, class.get(0), at);
         emit_all(vec![report]);
@@ -141,14 +146,20 @@ fn release_slow(st: &mut ThreadState, class: &LazyClass, instance: usize, at: &'
     emit_all(pending);
 }
 
+/// One edge of a cycle's path, copied out of the graph for a report.
+struct PathEdge {
+    to: ClassId,
+    dep: u8,
+    trace: Option<Arc<[usize]>>,
+}
+
 /// A report waiting for the validator's locks to be released.
 enum Pending {
     Circular {
         next: HeldLock,
         prev: HeldLock,
-        /// (class, dependency types, raw trace) for each edge of the path,
-        /// from the lock being acquired to the held lock.
-        path: Vec<(ClassId, u8, Option<Arc<[usize]>>)>,
+        /// The edges of the path, from the lock being acquired to the held lock.
+        path: Vec<PathEdge>,
         current: Arc<[usize]>,
         held: Vec<HeldLock>,
         usage: HashMap<ClassId, u8>,
@@ -198,8 +209,12 @@ fn validate(st: &mut ThreadState, next: &HeldLock, key: u64) -> Vec<Pending> {
             if prev.class != next.class {
                 let dep = graph::dep_bit(prev.mode, next.mode);
                 if !g.graph.has(prev.class, next.class, dep) {
-                    if let Some(path) = g.graph.find_cycle(prev.class, prev.mode, next.class, next.mode) {
-                        let mut cycle: Vec<ClassId> = path.iter().map(|&e| g.graph.edge(e).to).collect();
+                    if let Some(path) = g
+                        .graph
+                        .find_cycle(prev.class, prev.mode, next.class, next.mode)
+                    {
+                        let mut cycle: Vec<ClassId> =
+                            path.iter().map(|&e| g.graph.edge(e).to).collect();
                         cycle.push(next.class);
                         cycle.sort_unstable();
                         cycle.dedup();
@@ -208,10 +223,14 @@ fn validate(st: &mut ThreadState, next: &HeldLock, key: u64) -> Vec<Pending> {
                                 .iter()
                                 .map(|&e| {
                                     let edge = g.graph.edge(e);
-                                    (edge.to, edge.dep, g.traces.get(edge.trace))
+                                    PathEdge {
+                                        to: edge.to,
+                                        dep: edge.dep,
+                                        trace: g.traces.get(edge.trace),
+                                    }
                                 })
                                 .collect();
-                            let classes = path.iter().map(|p| p.0).collect::<Vec<_>>();
+                            let classes = path.iter().map(|p| p.to).collect::<Vec<_>>();
                             let mut usage = usage_of(&g.graph, st.held.iter().chain([next]));
                             for c in classes {
                                 usage.insert(c, g.graph.usage(c));
@@ -259,13 +278,23 @@ fn bad_unlock(st: &ThreadState, class: ClassId, at: &'static Location<'static>) 
 }
 
 fn usage_string(bits: u8) -> String {
-    [graph::USED_EXCLUSIVE, graph::USED_SHARED, graph::USED_RECURSIVE]
-        .iter()
-        .map(|&b| if bits & b != 0 { '+' } else { '.' })
-        .collect()
+    [
+        graph::USED_EXCLUSIVE,
+        graph::USED_SHARED,
+        graph::USED_RECURSIVE,
+    ]
+    .iter()
+    .map(|&b| if bits & b != 0 { '+' } else { '.' })
+    .collect()
 }
 
-fn lock_info(class: ClassId, usage: u8, mode: Mode, trylock: bool, at: Option<&Location<'_>>) -> LockInfo {
+fn lock_info(
+    class: ClassId,
+    usage: u8,
+    mode: Mode,
+    trylock: bool,
+    at: Option<&Location<'_>>,
+) -> LockInfo {
     LockInfo {
         class,
         name: class::class_name(class),
@@ -350,10 +379,10 @@ fn build(p: Pending) -> Report {
             let mut chain: Vec<ChainLink> = path
                 .iter()
                 .rev()
-                .map(|(class, dep, trace)| ChainLink {
-                    lock: lock_info(*class, u(*class), Mode::Exclusive, false, None),
-                    dependency: graph::dep_names(*dep),
-                    trace: trace.as_deref().map(trace::symbolize).unwrap_or_default(),
+                .map(|p| ChainLink {
+                    lock: lock_info(p.to, u(p.to), Mode::Exclusive, false, None),
+                    dependency: graph::dep_names(p.dep),
+                    trace: p.trace.as_deref().map(trace::symbolize).unwrap_or_default(),
                 })
                 .collect();
             chain.push(ChainLink {

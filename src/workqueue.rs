@@ -170,7 +170,10 @@ impl Work {
     fn annotate_wait(&self, at: &'static Location<'static>) {
         let ordered_queue = {
             let s = self.inner.state.lock();
-            s.queue.as_ref().and_then(Weak::upgrade).filter(|q| q.ordered)
+            s.queue
+                .as_ref()
+                .and_then(Weak::upgrade)
+                .filter(|q| q.ordered)
         };
         let tracked = self.inner.map.acquire_full(Mode::Exclusive, 0, false, at);
         self.inner.map.release_tracked(tracked, at);
@@ -233,7 +236,11 @@ impl Shared {
     /// Takes `work` off the queue if it is there.
     fn remove(&self, work: &Arc<WorkInner>) -> bool {
         let mut q = self.state.lock();
-        let Some(pos) = q.items.iter().position(|(_, w)| Arc::ptr_eq(&w.inner, work)) else {
+        let Some(pos) = q
+            .items
+            .iter()
+            .position(|(_, w)| Arc::ptr_eq(&w.inner, work))
+        else {
             return false;
         };
         if let Some((seq, _)) = q.items.remove(pos) {
@@ -275,7 +282,12 @@ pub struct WorkQueue {
 }
 
 impl WorkQueue {
-    fn build(name: &'static str, workers: usize, ordered: bool, at: &'static Location<'static>) -> WorkQueue {
+    fn build(
+        name: &'static str,
+        workers: usize,
+        ordered: bool,
+        at: &'static Location<'static>,
+    ) -> WorkQueue {
         let map = LockMap::from_source(Source::Site {
             at,
             name: Some(name),
