@@ -70,12 +70,14 @@ impl LockMap {
         self.class.get(0)
     }
 
+    #[inline]
     fn instance(&self) -> usize {
         self as *const LockMap as usize
     }
 
     /// Releases an acquisition that [`acquire_full`](Self::acquire_full)
     /// reported as tracked; the shared tail of every guard's drop.
+    #[inline]
     pub(crate) fn release_tracked(&self, tracked: bool, at: &'static Location<'static>) {
         if tracked {
             validator::release(&self.class, self.instance(), at);
@@ -103,6 +105,7 @@ impl LockMap {
     }
 
     /// The whole contract: `acquire(class, mode, trylock)` at `at`.
+    #[inline]
     pub fn acquire_full(
         &self,
         mode: Mode,

@@ -80,22 +80,28 @@ pub(crate) fn acquire(
     }
     let class = class.get(subclass);
     with_state(|st| {
+        let prev_key = st.key;
+        let key = chain::mix(prev_key, HeldLock::chain_id(class, mode, trylock));
         let entry = HeldLock {
             class,
             instance,
             mode,
             trylock,
-            prev_key: st.key,
+            prev_key,
             at,
         };
-        let key = chain::mix(st.key, HeldLock::chain_id(class, mode, trylock));
         if !st.held.is_empty() && !trylock && !st.chains.contains(key) {
-            let pending = validate(st, &entry, key);
-            // Emit before pushing: under `Action::Panic` the lock is then
-            // neither taken nor recorded.
-            emit_all(pending);
+            check_new_chain(st, entry, key);
         }
-        st.held.push(entry);
+        // Built in place: a copy from the stack stalls on store forwarding.
+        st.held.push(HeldLock {
+            class,
+            instance,
+            mode,
+            trylock,
+            prev_key,
+            at,
+        });
         st.key = key;
     })
     .is_some()
@@ -114,6 +120,16 @@ pub(crate) fn release(class: &LazyClass, instance: usize, at: &'static Location<
         }
         release_slow(st, class, instance, at);
     });
+}
+
+/// The slow half of an acquisition: validate, then emit. Emitting comes
+/// before the push, so under `Action::Panic` the lock is neither taken nor
+/// recorded.
+#[cold]
+#[inline(never)]
+fn check_new_chain(st: &mut ThreadState, entry: HeldLock, key: u64) {
+    let pending = validate(st, &entry, key);
+    emit_all(pending);
 }
 
 #[cold]
