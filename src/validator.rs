@@ -128,9 +128,26 @@ pub(crate) fn release(class: &LazyClass, instance: usize, at: &'static Location<
 #[cold]
 #[inline(never)]
 fn check_new_chain(st: &mut ThreadState, entry: HeldLock, key: u64) {
-    let pending = validate(st, &entry, key);
+    let pending = contained("validation", || validate(st, &entry, key)).unwrap_or_default();
     emit_all(pending);
 }
+
+/// Runs a piece of the validator's own work so that a bug in it cannot take
+/// the host program down: a panic is reported as an internal error and
+/// validation goes on. (User code, the report callback and `Action::Panic`,
+/// never runs inside this.)
+fn contained<R>(what: &str, f: impl FnOnce() -> R) -> Option<R> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => Some(r),
+        Err(_) => {
+            INTERNAL_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            eprintln!("lockdep: internal error during {what}; validation continues");
+            None
+        }
+    }
+}
+
+static INTERNAL_ERRORS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 #[cold]
 fn release_slow(
@@ -140,8 +157,9 @@ fn release_slow(
     at: &'static Location<'static>,
 ) {
     let Some(i) = held::find(&st.held, instance) else {
-        let report = bad_unlock(st, class.get(0), at);
-        emit_all(vec![report]);
+        if let Some(report) = contained("report building", || bad_unlock(st, class.get(0), at)) {
+            emit_all(vec![report]);
+        }
         return;
     };
     // Out of order: drop the entry and re-acquire everything above it, so
@@ -154,7 +172,7 @@ fn release_slow(
         let key = chain::mix(st.key, HeldLock::chain_id(h.class, h.mode, h.trylock));
         h.prev_key = st.key;
         if !st.held.is_empty() && !h.trylock && !st.chains.contains(key) {
-            pending.extend(validate(st, &h, key));
+            pending.extend(contained("validation", || validate(st, &h, key)).unwrap_or_default());
         }
         st.held.push(h);
         st.key = key;
@@ -423,7 +441,9 @@ fn build(p: Pending) -> Report {
 
 fn emit_all(pending: Vec<Pending>) {
     for p in pending {
-        emit(build(p));
+        if let Some(report) = contained("report building", || build(p)) {
+            emit(report);
+        }
     }
 }
 
@@ -462,6 +482,8 @@ pub struct Stats {
     pub stack_traces: usize,
     /// Reports raised.
     pub reports: usize,
+    /// Panics inside the validator's own code, contained (should be 0).
+    pub internal_errors: usize,
     /// Chains in the calling thread's cache.
     pub thread_chains: usize,
     /// Bytes used by the calling thread's chain cache.
@@ -491,6 +513,7 @@ pub fn stats() -> Stats {
         chains: CHAINS.len(),
         stack_traces,
         reports: LOG.lock().len(),
+        internal_errors: INTERNAL_ERRORS.load(std::sync::atomic::Ordering::Relaxed),
         thread_chains,
         thread_chain_cache_bytes,
         bytes_per_class,
@@ -505,4 +528,95 @@ pub fn held_locks() -> Vec<LockInfo> {
         held_info(&st.held, &usage)
     })
     .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::class::Source;
+
+    fn lazy(name: &'static str) -> LazyClass {
+        LazyClass::new(Source::Site {
+            at: Location::caller(),
+            name: Some(name),
+            prefix: "",
+        })
+    }
+
+    fn key_from_scratch(held: &[HeldLock]) -> u64 {
+        held.iter().fold(chain::INITIAL_KEY, |k, h| {
+            chain::mix(k, HeldLock::chain_id(h.class, h.mode, h.trylock))
+        })
+    }
+
+    fn current_key_and_stack() -> (u64, Vec<HeldLock>) {
+        with_state(|st| (st.key, st.held.clone())).expect("state")
+    }
+
+    #[test]
+    fn a_known_chain_adds_nothing() {
+        let (a, b) = (lazy("unit-known-a"), lazy("unit-known-b"));
+        let at = Location::caller();
+        let mut run = || {
+            assert!(acquire(&a, 0, 1, Mode::Exclusive, false, at));
+            assert!(acquire(&b, 0, 2, Mode::Exclusive, false, at));
+            release(&b, 2, at);
+            release(&a, 1, at);
+        };
+        run();
+        let local = with_state(|st| st.chains.len()).unwrap();
+        assert_eq!(local, 1, "one nested chain validated on this thread");
+        run();
+        assert_eq!(with_state(|st| st.chains.len()).unwrap(), local);
+        assert!(with_global(|g| g.graph.has(
+            a.get(0),
+            b.get(0),
+            graph::DEP_EN
+        )));
+    }
+
+    #[test]
+    fn out_of_order_release_restores_chain_keys() {
+        let (a, b, c) = (lazy("unit-ooo-a"), lazy("unit-ooo-b"), lazy("unit-ooo-c"));
+        let at = Location::caller();
+        acquire(&a, 0, 11, Mode::Exclusive, false, at);
+        acquire(&b, 0, 12, Mode::Shared, false, at);
+        acquire(&c, 0, 13, Mode::Exclusive, true, at);
+        release(&b, 12, at);
+        let (key, held) = current_key_and_stack();
+        assert_eq!(
+            held.iter().map(|h| h.instance).collect::<Vec<_>>(),
+            [11, 13]
+        );
+        assert_eq!(key, key_from_scratch(&held));
+        assert_eq!(held[1].prev_key, key_from_scratch(&held[..1]));
+        // The trylock stays a trylock when re-acquired.
+        assert!(held[1].trylock);
+        release(&a, 11, at);
+        release(&c, 13, at);
+        let (key, held) = current_key_and_stack();
+        assert!(held.is_empty());
+        assert_eq!(key, chain::INITIAL_KEY);
+    }
+
+    #[test]
+    fn internal_panics_are_contained() {
+        let before = INTERNAL_ERRORS.load(std::sync::atomic::Ordering::Relaxed);
+        let r: Option<()> = contained("a unit test", || panic!("deliberate"));
+        assert!(r.is_none());
+        assert_eq!(contained("a unit test", || 5), Some(5));
+        assert!(INTERNAL_ERRORS.load(std::sync::atomic::Ordering::Relaxed) > before);
+    }
+
+    #[test]
+    fn untracked_while_the_validator_runs_on_this_thread() {
+        let a = lazy("unit-reentrant-a");
+        let at = Location::caller();
+        let inner = with_state(|_| acquire(&a, 0, 21, Mode::Exclusive, false, at));
+        assert_eq!(
+            inner,
+            Some(false),
+            "nested use of the validator is not tracked"
+        );
+    }
 }
