@@ -535,6 +535,7 @@ mod tests {
     use super::*;
     use crate::class::Source;
 
+    #[track_caller]
     fn lazy(name: &'static str) -> LazyClass {
         LazyClass::new(Source::Site {
             at: Location::caller(),
@@ -555,7 +556,8 @@ mod tests {
 
     #[test]
     fn a_known_chain_adds_nothing() {
-        let (a, b) = (lazy("unit-known-a"), lazy("unit-known-b"));
+        let a = lazy("unit-known-a");
+        let b = lazy("unit-known-b");
         let at = Location::caller();
         let mut run = || {
             assert!(acquire(&a, 0, 1, Mode::Exclusive, false, at));
@@ -577,7 +579,9 @@ mod tests {
 
     #[test]
     fn out_of_order_release_restores_chain_keys() {
-        let (a, b, c) = (lazy("unit-ooo-a"), lazy("unit-ooo-b"), lazy("unit-ooo-c"));
+        let a = lazy("unit-ooo-a");
+        let b = lazy("unit-ooo-b");
+        let c = lazy("unit-ooo-c");
         let at = Location::caller();
         acquire(&a, 0, 11, Mode::Exclusive, false, at);
         acquire(&b, 0, 12, Mode::Shared, false, at);
