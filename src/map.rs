@@ -71,7 +71,7 @@ impl LockMap {
     }
 
     #[inline]
-    fn instance(&self) -> usize {
+    pub(crate) fn instance(&self) -> usize {
         self as *const LockMap as usize
     }
 
@@ -162,6 +162,21 @@ impl LockMap {
             at,
             _not_send: PhantomData,
         }
+    }
+}
+
+impl LockMap {
+    /// Changes the mode of this thread's acquisition of the map in place
+    /// (a downgrade). Returns false if the thread does not hold it.
+    pub(crate) fn change_mode(&self, mode: Mode) -> bool {
+        validator::change_mode(self.instance(), mode)
+    }
+
+    /// Does the calling thread hold this map? `None` when that cannot be
+    /// known: validation is off, or the question comes from inside the
+    /// validator.
+    pub fn is_held(&self) -> Option<bool> {
+        validator::holds(self.instance())
     }
 }
 

@@ -167,8 +167,15 @@ fn release_slow(
     let removed = st.held.remove(i);
     st.key = removed.prev_key;
     let above = st.held.split_off(i);
+    reacquire(st, above);
+}
+
+/// Pushes `entries` back on the stack one by one, recomputing chain keys and
+/// validating any chain this order makes new, the way the kernel re-acquires
+/// the locks above one released out of order.
+fn reacquire(st: &mut ThreadState, entries: Vec<HeldLock>) {
     let mut pending = Vec::new();
-    for mut h in above {
+    for mut h in entries {
         let key = chain::mix(st.key, HeldLock::chain_id(h.class, h.mode, h.trylock));
         h.prev_key = st.key;
         if !st.held.is_empty() && !h.trylock && !st.chains.contains(key) {
@@ -178,6 +185,37 @@ fn release_slow(
         st.key = key;
     }
     emit_all(pending);
+}
+
+/// Changes the mode of a held lock in place (a downgrade: it cannot block, so
+/// the entry itself is not validated again; the entries above it are, since
+/// their chains change). Returns false if the thread does not hold `instance`.
+pub(crate) fn change_mode(instance: usize, mode: Mode) -> bool {
+    with_state(|st| {
+        let Some(i) = held::find(&st.held, instance) else {
+            return false;
+        };
+        let mut entry = st.held[i];
+        entry.mode = mode;
+        let above = st.held.split_off(i + 1);
+        st.held[i] = entry;
+        st.key = chain::mix(
+            entry.prev_key,
+            HeldLock::chain_id(entry.class, mode, entry.trylock),
+        );
+        reacquire(st, above);
+        true
+    })
+    .unwrap_or(false)
+}
+
+/// Does the calling thread hold `instance`? `None` when it cannot be known
+/// (validation off, or asked from inside the validator).
+pub(crate) fn holds(instance: usize) -> Option<bool> {
+    if !config::is_enabled() {
+        return None;
+    }
+    with_state(|st| held::find(&st.held, instance).is_some())
 }
 
 /// One edge of a cycle's path, copied out of the graph for a report.
@@ -559,7 +597,7 @@ mod tests {
         let a = lazy("unit-known-a");
         let b = lazy("unit-known-b");
         let at = Location::caller();
-        let mut run = || {
+        let run = || {
             assert!(acquire(&a, 0, 1, Mode::Exclusive, false, at));
             assert!(acquire(&b, 0, 2, Mode::Exclusive, false, at));
             release(&b, 2, at);

@@ -1,0 +1,431 @@
+//! An instrumented reader-writer lock over any `lock_api::RawRwLock`.
+//!
+//! Each way of taking the lock maps onto one of the validator's modes:
+//!
+//! | method | mode | why |
+//! |---|---|---|
+//! | `write`, `try_write` | exclusive | blocks and is blocked by everyone |
+//! | `read`, `try_read` | shared (non-recursive) | a reader queues behind a *waiting* writer, so a second read can deadlock |
+//! | `read_recursive` | recursive shared | ignores waiting writers; only a writer that holds the lock blocks it |
+//! | `upgradable_read` | shared (non-recursive) | compatible with readers, but blocked by a waiting writer, like `read` |
+//! | `upgrade` | exclusive, acquired at the upgrade | it waits for every reader to leave |
+//! | `downgrade`, `downgrade_to_upgradable` | changes the held mode to shared | cannot block |
+//!
+//! With dependency types and strong cycles, a pattern of readers that cannot
+//! deadlock is not reported, and one that can behind a waiting writer is.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+
+use lock_api::{
+    RawRwLock, RawRwLockDowngrade, RawRwLockRecursive, RawRwLockUpgrade, RawRwLockUpgradeDowngrade,
+};
+
+use crate::class::{ClassId, ClassKey};
+use crate::held::Mode;
+use crate::map::LockMap;
+
+/// A reader-writer lock whose order against other locks is validated.
+pub struct RwLock<R, T: ?Sized> {
+    raw: R,
+    map: LockMap,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the raw lock gives readers shared and writers exclusive access to
+// `data`, as for `lock_api::RwLock`.
+unsafe impl<R: RawRwLock + Send, T: ?Sized + Send> Send for RwLock<R, T> {}
+// SAFETY: as above; readers on several threads need `T: Sync`.
+unsafe impl<R: RawRwLock + Sync, T: ?Sized + Send + Sync> Sync for RwLock<R, T> {}
+
+impl<R: RawRwLock, T> RwLock<R, T> {
+    /// A lock whose class is the call site.
+    #[track_caller]
+    pub const fn new(value: T) -> Self {
+        Self::from_map(LockMap::new(), value)
+    }
+
+    /// A lock whose class is the call site, printed as `name`.
+    #[track_caller]
+    pub const fn named(name: &'static str, value: T) -> Self {
+        Self::from_map(LockMap::named(name), value)
+    }
+
+    /// A lock of the class of a static key.
+    pub const fn with_key(key: &'static ClassKey, value: T) -> Self {
+        Self::from_map(LockMap::with_key(key), value)
+    }
+
+    const fn from_map(map: LockMap, value: T) -> Self {
+        RwLock {
+            raw: R::INIT,
+            map,
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// Consumes the lock and returns the value.
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+}
+
+macro_rules! guard_common {
+    ($guard:ident, $unlock:ident $(, $bound:path)?) => {
+        impl<'a, R: RawRwLock $(+ $bound)?, T: ?Sized> $guard<'a, R, T> {
+            fn new(lock: &'a RwLock<R, T>, tracked: bool, at: &'static Location<'static>) -> Self {
+                $guard {
+                    lock,
+                    tracked,
+                    at,
+                    _not_send: PhantomData,
+                }
+            }
+        }
+
+        impl<R: RawRwLock $(+ $bound)?, T: ?Sized> Deref for $guard<'_, R, T> {
+            type Target = T;
+            fn deref(&self) -> &T {
+                // SAFETY: the guard exists only while this thread holds the raw lock.
+                unsafe { &*self.lock.data.get() }
+            }
+        }
+
+        impl<R: RawRwLock $(+ $bound)?, T: ?Sized> Drop for $guard<'_, R, T> {
+            fn drop(&mut self) {
+                self.lock.map.release_tracked(self.tracked, self.at);
+                // SAFETY: the guard was created after this thread took the raw
+                // lock in this mode.
+                unsafe { self.lock.raw.$unlock() };
+            }
+        }
+
+        impl<R: RawRwLock $(+ $bound)?, T: ?Sized + fmt::Debug> fmt::Debug for $guard<'_, R, T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&**self, f)
+            }
+        }
+    };
+}
+
+impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
+    fn acquire(
+        &self,
+        mode: Mode,
+        subclass: u32,
+        trylock: bool,
+        at: &'static Location<'static>,
+    ) -> bool {
+        self.map.acquire_full(mode, subclass, trylock, at)
+    }
+
+    /// Locks for reading: a non-recursive shared acquisition.
+    #[track_caller]
+    pub fn read(&self) -> RwLockReadGuard<'_, R, T> {
+        let at = Location::caller();
+        let tracked = self.acquire(Mode::Shared, 0, false, at);
+        self.raw.lock_shared();
+        RwLockReadGuard::new(self, tracked, at)
+    }
+
+    /// Locks for reading if no writer holds or waits for the lock.
+    #[track_caller]
+    pub fn try_read(&self) -> Option<RwLockReadGuard<'_, R, T>> {
+        let at = Location::caller();
+        if !self.raw.try_lock_shared() {
+            return None;
+        }
+        let tracked = self.acquire(Mode::Shared, 0, true, at);
+        Some(RwLockReadGuard::new(self, tracked, at))
+    }
+
+    /// Locks for writing: an exclusive acquisition.
+    #[track_caller]
+    pub fn write(&self) -> RwLockWriteGuard<'_, R, T> {
+        self.write_nested(0)
+    }
+
+    /// Locks for writing as subclass `subclass` of the lock's class.
+    #[track_caller]
+    pub fn write_nested(&self, subclass: u32) -> RwLockWriteGuard<'_, R, T> {
+        let at = Location::caller();
+        let tracked = self.acquire(Mode::Exclusive, subclass, false, at);
+        self.raw.lock_exclusive();
+        RwLockWriteGuard::new(self, tracked, at)
+    }
+
+    /// Locks for writing if the lock is free.
+    #[track_caller]
+    pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, R, T>> {
+        let at = Location::caller();
+        if !self.raw.try_lock_exclusive() {
+            return None;
+        }
+        let tracked = self.acquire(Mode::Exclusive, 0, true, at);
+        Some(RwLockWriteGuard::new(self, tracked, at))
+    }
+
+    /// Is the lock held in any mode (by anyone)?
+    pub fn is_locked(&self) -> bool {
+        self.raw.is_locked()
+    }
+
+    /// Is the lock held for writing (by anyone)?
+    pub fn is_locked_exclusive(&self) -> bool {
+        self.raw.is_locked_exclusive()
+    }
+
+    /// Mutable access without locking: the borrow proves exclusivity.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+
+    /// The lock's class.
+    pub fn class(&self) -> ClassId {
+        self.map.class()
+    }
+}
+
+impl<R: RawRwLockRecursive, T: ?Sized> RwLock<R, T> {
+    /// Locks for reading even if a writer is waiting: a recursive shared
+    /// acquisition, which only a writer that holds the lock can block.
+    #[track_caller]
+    pub fn read_recursive(&self) -> RwLockReadGuard<'_, R, T> {
+        let at = Location::caller();
+        let tracked = self.acquire(Mode::SharedRecursive, 0, false, at);
+        self.raw.lock_shared_recursive();
+        RwLockReadGuard::new(self, tracked, at)
+    }
+
+    /// [`read_recursive`](Self::read_recursive) without blocking.
+    #[track_caller]
+    pub fn try_read_recursive(&self) -> Option<RwLockReadGuard<'_, R, T>> {
+        let at = Location::caller();
+        if !self.raw.try_lock_shared_recursive() {
+            return None;
+        }
+        let tracked = self.acquire(Mode::SharedRecursive, 0, true, at);
+        Some(RwLockReadGuard::new(self, tracked, at))
+    }
+}
+
+impl<R: RawRwLockUpgrade, T: ?Sized> RwLock<R, T> {
+    /// Locks for reading with the right to upgrade to writing. Compatible with
+    /// readers, exclusive against writers and other upgradable readers.
+    #[track_caller]
+    pub fn upgradable_read(&self) -> RwLockUpgradableReadGuard<'_, R, T> {
+        let at = Location::caller();
+        let tracked = self.acquire(Mode::Shared, 0, false, at);
+        self.raw.lock_upgradable();
+        RwLockUpgradableReadGuard::new(self, tracked, at)
+    }
+
+    /// [`upgradable_read`](Self::upgradable_read) without blocking.
+    #[track_caller]
+    pub fn try_upgradable_read(&self) -> Option<RwLockUpgradableReadGuard<'_, R, T>> {
+        let at = Location::caller();
+        if !self.raw.try_lock_upgradable() {
+            return None;
+        }
+        let tracked = self.acquire(Mode::Shared, 0, true, at);
+        Some(RwLockUpgradableReadGuard::new(self, tracked, at))
+    }
+}
+
+impl<R: RawRwLock, T: Default> Default for RwLock<R, T> {
+    #[track_caller]
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
+impl<R: RawRwLock, T: ?Sized + fmt::Debug> fmt::Debug for RwLock<R, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("RwLock");
+        // Peek without validation: formatting must not add dependencies.
+        if self.raw.try_lock_shared() {
+            // SAFETY: a shared lock is held until the unlock below.
+            d.field("data", &unsafe { &*self.data.get() });
+            // SAFETY: this thread took the shared lock just above.
+            unsafe { self.raw.unlock_shared() };
+        } else {
+            d.field("data", &format_args!("<locked>"));
+        }
+        d.finish()
+    }
+}
+
+/// Shared access to a read-locked [`RwLock`]. Not `Send`.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct RwLockReadGuard<'a, R: RawRwLock, T: ?Sized> {
+    lock: &'a RwLock<R, T>,
+    tracked: bool,
+    at: &'static Location<'static>,
+    _not_send: PhantomData<*const ()>,
+}
+guard_common!(RwLockReadGuard, unlock_shared);
+
+/// Exclusive access to a write-locked [`RwLock`]. Not `Send`.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct RwLockWriteGuard<'a, R: RawRwLock, T: ?Sized> {
+    lock: &'a RwLock<R, T>,
+    tracked: bool,
+    at: &'static Location<'static>,
+    _not_send: PhantomData<*const ()>,
+}
+guard_common!(RwLockWriteGuard, unlock_exclusive);
+
+impl<R: RawRwLock, T: ?Sized> DerefMut for RwLockWriteGuard<'_, R, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the write lock is held, and `&mut self` makes this unique.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<'a, R: RawRwLockDowngrade, T: ?Sized> RwLockWriteGuard<'a, R, T> {
+    /// Turns the write lock into a read lock without letting a writer in.
+    pub fn downgrade(self) -> RwLockReadGuard<'a, R, T> {
+        let this = ManuallyDrop::new(self);
+        if this.tracked {
+            this.lock.map.change_mode(Mode::Shared);
+        }
+        // SAFETY: this thread holds the write lock, which the guard now gives up.
+        unsafe { this.lock.raw.downgrade() };
+        RwLockReadGuard::new(this.lock, this.tracked, this.at)
+    }
+}
+
+impl<'a, R: RawRwLockUpgradeDowngrade, T: ?Sized> RwLockWriteGuard<'a, R, T> {
+    /// Turns the write lock into an upgradable read lock.
+    pub fn downgrade_to_upgradable(self) -> RwLockUpgradableReadGuard<'a, R, T> {
+        let this = ManuallyDrop::new(self);
+        if this.tracked {
+            this.lock.map.change_mode(Mode::Shared);
+        }
+        // SAFETY: this thread holds the write lock, which the guard now gives up.
+        unsafe { this.lock.raw.downgrade_to_upgradable() };
+        RwLockUpgradableReadGuard::new(this.lock, this.tracked, this.at)
+    }
+}
+
+/// An upgradable read lock on an [`RwLock`]. Not `Send`.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct RwLockUpgradableReadGuard<'a, R: RawRwLockUpgrade, T: ?Sized> {
+    lock: &'a RwLock<R, T>,
+    tracked: bool,
+    at: &'static Location<'static>,
+    _not_send: PhantomData<*const ()>,
+}
+guard_common!(
+    RwLockUpgradableReadGuard,
+    unlock_upgradable,
+    RawRwLockUpgrade
+);
+
+impl<'a, R: RawRwLockUpgrade, T: ?Sized> RwLockUpgradableReadGuard<'a, R, T> {
+    /// Upgrades to a write lock, waiting for readers to leave: validated as
+    /// an exclusive acquisition made now, under whatever the thread holds now.
+    #[track_caller]
+    pub fn upgrade(mut self) -> RwLockWriteGuard<'a, R, T> {
+        let at = Location::caller();
+        self.lock.map.release_tracked(self.tracked, self.at);
+        // If validation panics (Action::Panic), dropping `self` unlocks the
+        // raw upgradable lock without touching the validator again.
+        self.tracked = false;
+        let tracked = self.lock.map.acquire_full(Mode::Exclusive, 0, false, at);
+        let this = ManuallyDrop::new(self);
+        // SAFETY: this thread holds the upgradable lock, which the guard gives up.
+        unsafe { this.lock.raw.upgrade() };
+        RwLockWriteGuard::new(this.lock, tracked, at)
+    }
+
+    /// Upgrades if no reader holds the lock; otherwise gives the guard back.
+    #[track_caller]
+    pub fn try_upgrade(self) -> Result<RwLockWriteGuard<'a, R, T>, Self> {
+        let at = Location::caller();
+        // SAFETY: this thread holds the upgradable lock.
+        if !unsafe { self.lock.raw.try_upgrade() } {
+            return Err(self);
+        }
+        let this = ManuallyDrop::new(self);
+        this.lock.map.release_tracked(this.tracked, this.at);
+        let tracked = this.lock.map.acquire_full(Mode::Exclusive, 0, true, at);
+        Ok(RwLockWriteGuard::new(this.lock, tracked, at))
+    }
+}
+
+impl<'a, R: RawRwLockUpgradeDowngrade, T: ?Sized> RwLockUpgradableReadGuard<'a, R, T> {
+    /// Gives up the right to upgrade, keeping a read lock. The mode stays shared.
+    pub fn downgrade(self) -> RwLockReadGuard<'a, R, T> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: this thread holds the upgradable lock, which the guard gives up.
+        unsafe { this.lock.raw.downgrade_upgradable() };
+        RwLockReadGuard::new(this.lock, this.tracked, this.at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    type RwLock<T> = super::RwLock<parking_lot::RawRwLock, T>;
+
+    fn held_modes() -> Vec<(String, crate::Mode)> {
+        crate::held_locks()
+            .into_iter()
+            .map(|l| (l.name, l.mode))
+            .collect()
+    }
+
+    #[test]
+    fn modes_on_the_held_stack() {
+        let l = RwLock::named("rw-unit-modes", 1);
+        {
+            let r = l.read();
+            assert_eq!(*r, 1);
+            assert_eq!(
+                held_modes(),
+                [("rw-unit-modes".into(), crate::Mode::Shared)]
+            );
+        }
+        {
+            let _r = l.read_recursive();
+            assert_eq!(held_modes()[0].1, crate::Mode::SharedRecursive);
+        }
+        {
+            let mut w = l.write();
+            *w = 2;
+            assert_eq!(held_modes()[0].1, crate::Mode::Exclusive);
+            let r = w.downgrade();
+            assert_eq!(*r, 2);
+            assert_eq!(held_modes()[0].1, crate::Mode::Shared);
+        }
+        assert!(held_modes().is_empty());
+    }
+
+    #[test]
+    fn upgrade_moves_the_lock_to_the_top_as_exclusive() {
+        let a = RwLock::named("rw-unit-up-a", 0);
+        let b = crate::Mutex::named("rw-unit-up-b", ());
+        let u = a.upgradable_read();
+        let g = b.lock();
+        let mut w = u.upgrade();
+        *w += 1;
+        let names: Vec<_> = held_modes();
+        assert_eq!(
+            names,
+            [
+                ("rw-unit-up-b".to_string(), crate::Mode::Exclusive),
+                ("rw-unit-up-a".to_string(), crate::Mode::Exclusive)
+            ]
+        );
+        drop(g);
+        let u = w.downgrade_to_upgradable();
+        assert_eq!(held_modes(), [("rw-unit-up-a".into(), crate::Mode::Shared)]);
+        assert!(u.try_upgrade().is_ok());
+        assert!(held_modes().is_empty());
+        assert!(!a.is_locked());
+    }
+}
