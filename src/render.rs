@@ -62,8 +62,9 @@ pub fn text(report: &Report) -> String {
             let _ = writeln!(out, "       THREAD0                 THREAD1");
             let _ = writeln!(out, "       -------                 -------");
             scenario(&mut out, 0, verb(holding), &holding.name);
+            // As the kernel prints it: THREAD1's lines are plain acquisitions.
             scenario(&mut out, 1, "lock", &parent.name);
-            scenario(&mut out, 1, verb(holding), &holding.name);
+            scenario(&mut out, 1, "lock", &holding.name);
             scenario(&mut out, 0, verb(acquiring), &acquiring.name);
             let _ = writeln!(out, "\n *** DEADLOCK ***\n");
         }
@@ -219,7 +220,7 @@ mod tests {
                 holding: a.clone(),
                 chain: vec![link(a.clone()), link(b.clone())],
             },
-            vec![a],
+            vec![a.clone()],
         );
         let t = text(&r);
         assert!(!t.contains("Chain exists of:"));
@@ -227,6 +228,20 @@ mod tests {
         assert!(t.contains("-> #1 (A){+..}:"));
         assert!(t.contains("1 lock held by main/1:\n #0: (A){+..}, at: src/x.rs:1:2\n"));
         assert!(t.contains("*** DEADLOCK ***"));
+        let held_shared = LockInfo {
+            mode: Mode::Shared,
+            ..a.clone()
+        };
+        let r = report(
+            Problem::CircularDependency {
+                acquiring: b.clone(),
+                holding: held_shared.clone(),
+                chain: vec![link(held_shared), link(b.clone())],
+            },
+            vec![],
+        );
+        let t = text(&r);
+        assert!(t.contains("\n  rlock(A);\n                               lock(B);\n                               lock(A);\n  rlock(B);\n"), "{t}");
     }
 
     #[test]

@@ -82,7 +82,9 @@ fn is_runtime(f: &Frame) -> bool {
         Some(file) => file.starts_with("/rustc/"),
         None => {
             let name = f.function.trim_start_matches('<');
-            ["std::", "core::", "alloc::"]
+            // `__rust_try` and friends: the unwinding machinery behind
+            // `catch_unwind`, which carries no file.
+            ["std::", "core::", "alloc::", "__rust_"]
                 .iter()
                 .any(|p| name.starts_with(p))
         }
@@ -170,6 +172,7 @@ mod tests {
             f("backtrace::backtrace::trace"),
             f("lockdep::trace::capture"),
             f("std::thread::local::LocalKey<T>::with"),
+            f("__rust_try"),
             f("<lockdep::Mutex<R,T>>::lock"),
             f("user::store"),
             f("core::ops::function::FnOnce::call_once"),
