@@ -44,10 +44,24 @@ struct WorkState {
     generation: u64,
     /// The generation a worker is running, if any.
     running: Option<u64>,
-    /// The latest generation that finished running (or was cancelled).
+    /// The latest generation that finished running.
     done: u64,
+    /// The latest generation cancelled before it ran.
+    cancelled: u64,
+    /// A queueing taken off the queue while the item was running elsewhere:
+    /// its sequence number. The worker running the item runs it again next,
+    /// so an item never runs on two workers at once (as in the kernel).
+    rerun: Option<u64>,
     /// The queue the item was last queued on.
     queue: Option<Weak<Shared>>,
+}
+
+impl WorkState {
+    /// Has the run that covers `target` finished, or been cancelled with
+    /// nothing left running?
+    fn settled(&self, target: u64) -> bool {
+        self.done >= target || (self.cancelled >= target && self.running.is_none())
+    }
 }
 
 struct WorkInner {
@@ -124,11 +138,12 @@ impl Work {
     pub fn flush(&self) -> bool {
         self.annotate_wait(Location::caller());
         let mut s = self.inner.state.lock();
-        if !s.pending && s.running.is_none() {
-            return false;
-        }
-        let target = s.generation;
-        while s.done < target {
+        let target = match (s.pending, s.running) {
+            (true, _) => s.generation,
+            (false, Some(running)) => running,
+            (false, None) => return false,
+        };
+        while !s.settled(target) {
             self.inner.finished.wait(&mut s);
         }
         true
@@ -144,23 +159,32 @@ impl Work {
         let mut s = self.inner.state.lock();
         let mut cancelled = false;
         if s.pending {
-            let removed = s
-                .queue
-                .as_ref()
-                .and_then(Weak::upgrade)
-                .is_some_and(|q| q.remove(&self.inner));
+            let queue = s.queue.as_ref().and_then(Weak::upgrade);
+            let removed = match (s.rerun.take(), &queue) {
+                // Taken off the queue already, waiting for the run in progress.
+                (Some(seq), Some(q)) => {
+                    q.finish(seq);
+                    true
+                }
+                (Some(_), None) => true,
+                (None, Some(q)) => q.remove(&self.inner),
+                (None, None) => false,
+            };
             if removed {
                 s.pending = false;
-                s.done = s.generation;
+                s.cancelled = s.generation;
                 cancelled = true;
                 self.inner.finished.notify_all();
             }
         }
-        // Taken off the queue by a worker that has not marked it running yet,
-        // or running: wait for that run.
-        if s.pending || s.running.is_some() {
-            let target = s.generation;
-            while s.done < target {
+        // A run in progress, or a queueing a worker has taken but not yet
+        // started: wait for it.
+        let target = match (s.pending, s.running) {
+            (true, _) => Some(s.generation),
+            (false, running) => running,
+        };
+        if let Some(target) = target {
+            while !s.settled(target) {
                 self.inner.finished.wait(&mut s);
             }
         }
@@ -184,25 +208,48 @@ impl Work {
     }
 
     /// Runs the item on the calling worker, holding the queue's and the
-    /// item's pseudo-locks.
-    fn run(&self, queue_map: &LockMap) {
-        let generation = {
+    /// item's pseudo-locks, for the queueing numbered `seq`; then again for
+    /// any queueing that arrived for it while it ran. If another worker is
+    /// running the item, hands the queueing over to that worker instead.
+    fn run(&self, queue: &Shared, mut seq: u64) {
+        let mut generation = {
             let mut s = self.inner.state.lock();
+            if s.running.is_some() {
+                s.rerun = Some(seq);
+                return;
+            }
             s.pending = false;
             s.running = Some(s.generation);
             s.generation
         };
-        {
-            let _queue = queue_map.hold(Mode::Exclusive);
-            let _work = self.inner.map.hold(Mode::Exclusive);
-            // A panicking item must not take its worker down; the panic
-            // message has been printed by the hook already.
-            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| (self.inner.func)()));
+        loop {
+            {
+                let _queue = queue.map.hold(Mode::Exclusive);
+                let _work = self.inner.map.hold(Mode::Exclusive);
+                // A panicking item must not take its worker down; the panic
+                // message has been printed by the hook already.
+                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| (self.inner.func)()));
+            }
+            let next = {
+                let mut s = self.inner.state.lock();
+                s.done = s.done.max(generation);
+                let next = s.rerun.take();
+                if next.is_some() {
+                    s.pending = false;
+                    s.running = Some(s.generation);
+                    generation = s.generation;
+                } else {
+                    s.running = None;
+                }
+                self.inner.finished.notify_all();
+                next
+            };
+            queue.finish(seq);
+            match next {
+                Some(n) => seq = n,
+                None => return,
+            }
         }
-        let mut s = self.inner.state.lock();
-        s.running = None;
-        s.done = s.done.max(generation);
-        self.inner.finished.notify_all();
     }
 }
 
@@ -250,6 +297,12 @@ impl Shared {
         true
     }
 
+    /// Marks the queueing numbered `seq` as done, for queue flushes.
+    fn finish(&self, seq: u64) {
+        self.state.lock().in_flight.remove(&seq);
+        self.changed.notify_all();
+    }
+
     fn worker(self: Arc<Self>) {
         loop {
             let (seq, work) = {
@@ -264,10 +317,7 @@ impl Shared {
                     self.changed.wait(&mut q);
                 }
             };
-            work.run(&self.map);
-            let mut q = self.state.lock();
-            q.in_flight.remove(&seq);
-            self.changed.notify_all();
+            work.run(&self, seq);
         }
     }
 }
@@ -360,12 +410,19 @@ impl WorkQueue {
 
 impl Drop for WorkQueue {
     fn drop(&mut self) {
-        self.flush();
+        let me = std::thread::current().id();
+        let on_own_worker = self.workers.iter().any(|w| w.thread().id() == me);
+        if on_own_worker {
+            // Waiting here would wait for the item doing the dropping. Keep
+            // the annotation (the validator reports the self-wait), skip the
+            // wait: the workers drain what is queued, then exit.
+            self.shared.map.touch(Mode::Exclusive);
+        } else {
+            self.flush();
+        }
         self.shared.state.lock().stop = true;
         self.shared.changed.notify_all();
-        let me = std::thread::current().id();
         for w in self.workers.drain(..) {
-            // A queue dropped by its own work item cannot join itself.
             if w.thread().id() != me {
                 let _ = w.join();
             }
@@ -419,5 +476,30 @@ mod tests {
         assert!(wq.queue(&work));
         drop(wq);
         assert_eq!(runs.load(Ordering::SeqCst), 3, "drop runs queued work");
+    }
+
+    #[test]
+    fn dropping_a_queue_from_its_own_work_is_reported_and_does_not_hang() {
+        crate::set_action(crate::Action::Silent);
+        let slot: Arc<parking_lot::Mutex<Option<WorkQueue>>> = Arc::default();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let s2 = slot.clone();
+        let work = Work::named("wq-unit-self-drop-work", move || {
+            let wq = s2.lock().take();
+            drop(wq);
+            done_tx.send(()).unwrap();
+        });
+        let wq = WorkQueue::new("wq-unit-self-drop", 1);
+        assert!(wq.queue(&work));
+        *slot.lock() = Some(wq);
+        done_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the work item finished dropping its own queue");
+        let reported = crate::reports().iter().any(|r| {
+            r.class_names()
+                .iter()
+                .any(|n| n.contains("wq-unit-self-drop"))
+        });
+        assert!(reported, "the self-wait is reported");
     }
 }

@@ -46,7 +46,11 @@ fn callback_gets_reports_and_its_locks_are_not_validated() {
         ["possible circular locking dependency detected"]
     );
     let reports = lockdep::reports();
-    assert_eq!(reports.len(), 1, "the callback's own lock order was not validated");
+    assert_eq!(
+        reports.len(),
+        1,
+        "the callback's own lock order was not validated"
+    );
     match &reports[0].problem {
         Problem::CircularDependency {
             acquiring, holding, ..

@@ -33,8 +33,8 @@ fn run_child(value: &str) -> (bool, String) {
         .env("LOCKDEP_ACTION", value)
         .output()
         .expect("run the child");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 

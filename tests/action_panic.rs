@@ -23,7 +23,10 @@ fn panics_before_taking_the_lock() {
         .downcast_ref::<String>()
         .cloned()
         .unwrap_or_default();
-    assert_eq!(text, "lockdep: possible circular locking dependency detected");
+    assert_eq!(
+        text,
+        "lockdep: possible circular locking dependency detected"
+    );
 
     // A was never taken; B's guard was dropped while unwinding.
     assert!(!A.is_locked());
