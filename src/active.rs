@@ -24,12 +24,11 @@
 //! ```
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::panic::Location;
 
 use crate::class::{ClassId, ClassKey, Source};
 use crate::held::Mode;
-use crate::map::LockMap;
+use crate::map::{Acquisition, LockMap};
 
 #[derive(Default)]
 struct State {
@@ -93,13 +92,11 @@ impl Active {
             }
             s.active += 1;
         }
-        let at = Location::caller();
-        let tracked = self.map.acquire_full(Mode::Shared, 0, true, at);
         Some(ActiveRef {
             owner: self,
-            tracked,
-            at,
-            _not_send: PhantomData,
+            acquisition: self
+                .map
+                .acquisition(Mode::Shared, 0, true, Location::caller()),
         })
     }
 
@@ -126,13 +123,13 @@ impl Active {
         let at = Location::caller();
         // Annotate before waiting: the point is to report the cycle whether
         // or not this particular wait would block.
-        let tracked = self.map.acquire_full(Mode::Exclusive, 0, false, at);
+        let mut acquisition = self.map.acquisition(Mode::Exclusive, 0, false, at);
         let mut s = self.state.lock();
         while s.active > 0 {
             self.drained.wait(&mut s);
         }
         drop(s);
-        self.map.release_tracked(tracked, at);
+        self.map.end(&mut acquisition);
     }
 
     fn put(&self) {
@@ -165,14 +162,12 @@ impl fmt::Debug for Active {
 #[must_use = "the reference is dropped at once otherwise"]
 pub struct ActiveRef<'a> {
     owner: &'a Active,
-    tracked: bool,
-    at: &'static Location<'static>,
-    _not_send: PhantomData<*const ()>,
+    acquisition: Acquisition,
 }
 
 impl Drop for ActiveRef<'_> {
     fn drop(&mut self) {
-        self.owner.map.release_tracked(self.tracked, self.at);
+        self.owner.map.end(&mut self.acquisition);
         self.owner.put();
     }
 }

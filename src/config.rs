@@ -24,8 +24,9 @@ pub type Callback = Arc<dyn Fn(&Report) + Send + Sync>;
 #[derive(Clone, Default)]
 pub enum Action {
     /// Print the report to standard error and panic in the thread that
-    /// triggered it, before it blocks. (Never while already panicking: then
-    /// it prints.)
+    /// triggered it, before it blocks. A report raised while *releasing* a
+    /// lock (releases run in destructors) or while already panicking is
+    /// printed instead.
     Panic,
     /// Print the report to standard error and continue. The default.
     #[default]

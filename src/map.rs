@@ -75,13 +75,34 @@ impl LockMap {
         self as *const LockMap as usize
     }
 
-    /// Releases an acquisition that [`acquire_full`](Self::acquire_full)
-    /// reported as tracked; the shared tail of every guard's drop.
+    /// Acquires, and returns what a guard needs to undo it.
     #[inline]
-    pub(crate) fn release_tracked(&self, tracked: bool, at: &'static Location<'static>) {
-        if tracked {
-            validator::release(&self.class, self.instance(), at);
+    pub(crate) fn acquisition(
+        &self,
+        mode: Mode,
+        subclass: u32,
+        trylock: bool,
+        at: &'static Location<'static>,
+    ) -> Acquisition {
+        Acquisition {
+            tracked: self.acquire_full(mode, subclass, trylock, at),
+            at,
+            _not_send: PhantomData,
         }
+    }
+
+    /// Undoes an acquisition, once: the shared tail of every guard's drop.
+    #[inline]
+    pub(crate) fn end(&self, acquisition: &mut Acquisition) {
+        if std::mem::take(&mut acquisition.tracked) {
+            validator::release(&self.class, self.instance(), acquisition.at);
+        }
+    }
+
+    /// [`touch`](Self::touch) at an explicit call site.
+    pub(crate) fn touch_at(&self, mode: Mode, at: &'static Location<'static>) {
+        let mut a = self.acquisition(mode, 0, false, at);
+        self.end(&mut a);
     }
 
     /// Records an acquisition in `mode`. Returns whether it was recorded:
@@ -135,32 +156,24 @@ impl LockMap {
     /// holds this map (a flush, a join, a drain).
     #[track_caller]
     pub fn touch(&self, mode: Mode) {
-        let at = Location::caller();
-        let tracked = self.acquire_full(mode, 0, false, at);
-        self.release_tracked(tracked, at);
+        self.touch_at(mode, Location::caller());
     }
 
     /// Acquires and returns a guard that releases on drop.
     #[track_caller]
     pub fn hold(&self, mode: Mode) -> LockMapGuard<'_> {
-        let at = Location::caller();
         LockMapGuard {
             map: self,
-            tracked: self.acquire_full(mode, 0, false, at),
-            at,
-            _not_send: PhantomData,
+            acquisition: self.acquisition(mode, 0, false, Location::caller()),
         }
     }
 
     /// Like [`hold`](Self::hold), as a trylock.
     #[track_caller]
     pub fn hold_try(&self, mode: Mode) -> LockMapGuard<'_> {
-        let at = Location::caller();
         LockMapGuard {
             map: self,
-            tracked: self.acquire_full(mode, 0, true, at),
-            at,
-            _not_send: PhantomData,
+            acquisition: self.acquisition(mode, 0, true, Location::caller()),
         }
     }
 }
@@ -193,25 +206,50 @@ impl fmt::Debug for LockMap {
     }
 }
 
-/// Holds a [`LockMap`] until dropped. Not `Send`: a held lock belongs to its thread.
-#[must_use = "the map is released when the guard is dropped"]
-pub struct LockMapGuard<'a> {
-    map: &'a LockMap,
+/// What a guard keeps of its acquisition so that it can undo it: whether the
+/// validator recorded it, and where it was made. Not `Send`: a held lock
+/// belongs to its thread.
+#[derive(Debug)]
+pub(crate) struct Acquisition {
     tracked: bool,
     at: &'static Location<'static>,
     _not_send: PhantomData<*const ()>,
 }
 
+impl Acquisition {
+    /// Did the validator record the acquisition?
+    pub(crate) fn tracked(&self) -> bool {
+        self.tracked
+    }
+
+    /// Moves the acquisition out, leaving an untracked one behind, so that a
+    /// guard converted into another kind hands its record over exactly once.
+    pub(crate) fn take(&mut self) -> Acquisition {
+        Acquisition {
+            tracked: std::mem::take(&mut self.tracked),
+            at: self.at,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+/// Holds a [`LockMap`] until dropped. Not `Send`: a held lock belongs to its thread.
+#[must_use = "the map is released when the guard is dropped"]
+pub struct LockMapGuard<'a> {
+    map: &'a LockMap,
+    acquisition: Acquisition,
+}
+
 impl Drop for LockMapGuard<'_> {
     fn drop(&mut self) {
-        self.map.release_tracked(self.tracked, self.at);
+        self.map.end(&mut self.acquisition);
     }
 }
 
 impl fmt::Debug for LockMapGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockMapGuard")
-            .field("tracked", &self.tracked)
+            .field("tracked", &self.acquisition.tracked)
             .finish()
     }
 }

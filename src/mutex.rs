@@ -7,7 +7,6 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
-use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 
@@ -15,7 +14,7 @@ use lock_api::RawMutex;
 
 use crate::class::{ClassId, ClassKey};
 use crate::held::Mode;
-use crate::map::LockMap;
+use crate::map::{Acquisition, LockMap};
 
 /// A mutual-exclusion lock whose order against other locks is validated.
 pub struct Mutex<R, T: ?Sized> {
@@ -73,14 +72,13 @@ impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
     /// two locks of one class in a fixed order (parent 0, child 1, ...).
     #[track_caller]
     pub fn lock_nested(&self, subclass: u32) -> MutexGuard<'_, R, T> {
-        let at = Location::caller();
-        let tracked = self.map.acquire_full(Mode::Exclusive, subclass, false, at);
+        let acquisition =
+            self.map
+                .acquisition(Mode::Exclusive, subclass, false, Location::caller());
         self.raw.lock();
         MutexGuard {
             mutex: self,
-            tracked,
-            at,
-            _not_send: PhantomData,
+            acquisition,
         }
     }
 
@@ -92,12 +90,9 @@ impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
         if !self.raw.try_lock() {
             return None;
         }
-        let tracked = self.map.acquire_full(Mode::Exclusive, 0, true, at);
         Some(MutexGuard {
             mutex: self,
-            tracked,
-            at,
-            _not_send: PhantomData,
+            acquisition: self.map.acquisition(Mode::Exclusive, 0, true, at),
         })
     }
 
@@ -144,9 +139,7 @@ impl<R: RawMutex, T: ?Sized + fmt::Debug> fmt::Debug for Mutex<R, T> {
 #[must_use = "the mutex is unlocked when the guard is dropped"]
 pub struct MutexGuard<'a, R: RawMutex, T: ?Sized> {
     mutex: &'a Mutex<R, T>,
-    tracked: bool,
-    at: &'static Location<'static>,
-    _not_send: PhantomData<*const ()>,
+    acquisition: Acquisition,
 }
 
 impl<R: RawMutex, T: ?Sized> Deref for MutexGuard<'_, R, T> {
@@ -166,7 +159,7 @@ impl<R: RawMutex, T: ?Sized> DerefMut for MutexGuard<'_, R, T> {
 
 impl<R: RawMutex, T: ?Sized> Drop for MutexGuard<'_, R, T> {
     fn drop(&mut self) {
-        self.mutex.map.release_tracked(self.tracked, self.at);
+        self.mutex.map.end(&mut self.acquisition);
         // SAFETY: the guard was created after this thread locked the raw lock.
         unsafe { self.mutex.raw.unlock() };
     }

@@ -16,8 +16,6 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
-use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 
@@ -27,7 +25,7 @@ use lock_api::{
 
 use crate::class::{ClassId, ClassKey};
 use crate::held::Mode;
-use crate::map::LockMap;
+use crate::map::{Acquisition, LockMap};
 
 /// A reader-writer lock whose order against other locks is validated.
 pub struct RwLock<R, T: ?Sized> {
@@ -77,13 +75,8 @@ impl<R: RawRwLock, T> RwLock<R, T> {
 macro_rules! guard_common {
     ($guard:ident, $unlock:ident $(, $bound:path)?) => {
         impl<'a, R: RawRwLock $(+ $bound)?, T: ?Sized> $guard<'a, R, T> {
-            fn new(lock: &'a RwLock<R, T>, tracked: bool, at: &'static Location<'static>) -> Self {
-                $guard {
-                    lock,
-                    tracked,
-                    at,
-                    _not_send: PhantomData,
-                }
+            fn new(lock: &'a RwLock<R, T>, acquisition: Acquisition) -> Self {
+                $guard { lock, acquisition }
             }
         }
 
@@ -97,7 +90,7 @@ macro_rules! guard_common {
 
         impl<R: RawRwLock $(+ $bound)?, T: ?Sized> Drop for $guard<'_, R, T> {
             fn drop(&mut self) {
-                self.lock.map.release_tracked(self.tracked, self.at);
+                self.lock.map.end(&mut self.acquisition);
                 // SAFETY: the guard was created after this thread took the raw
                 // lock in this mode.
                 unsafe { self.lock.raw.$unlock() };
@@ -119,17 +112,17 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
         subclass: u32,
         trylock: bool,
         at: &'static Location<'static>,
-    ) -> bool {
-        self.map.acquire_full(mode, subclass, trylock, at)
+    ) -> Acquisition {
+        self.map.acquisition(mode, subclass, trylock, at)
     }
 
     /// Locks for reading: a non-recursive shared acquisition.
     #[track_caller]
     pub fn read(&self) -> RwLockReadGuard<'_, R, T> {
         let at = Location::caller();
-        let tracked = self.acquire(Mode::Shared, 0, false, at);
+        let acquisition = self.acquire(Mode::Shared, 0, false, at);
         self.raw.lock_shared();
-        RwLockReadGuard::new(self, tracked, at)
+        RwLockReadGuard::new(self, acquisition)
     }
 
     /// Locks for reading if no writer holds or waits for the lock.
@@ -139,8 +132,8 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
         if !self.raw.try_lock_shared() {
             return None;
         }
-        let tracked = self.acquire(Mode::Shared, 0, true, at);
-        Some(RwLockReadGuard::new(self, tracked, at))
+        let acquisition = self.acquire(Mode::Shared, 0, true, at);
+        Some(RwLockReadGuard::new(self, acquisition))
     }
 
     /// Locks for writing: an exclusive acquisition.
@@ -153,9 +146,9 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
     #[track_caller]
     pub fn write_nested(&self, subclass: u32) -> RwLockWriteGuard<'_, R, T> {
         let at = Location::caller();
-        let tracked = self.acquire(Mode::Exclusive, subclass, false, at);
+        let acquisition = self.acquire(Mode::Exclusive, subclass, false, at);
         self.raw.lock_exclusive();
-        RwLockWriteGuard::new(self, tracked, at)
+        RwLockWriteGuard::new(self, acquisition)
     }
 
     /// Locks for writing if the lock is free.
@@ -165,8 +158,8 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
         if !self.raw.try_lock_exclusive() {
             return None;
         }
-        let tracked = self.acquire(Mode::Exclusive, 0, true, at);
-        Some(RwLockWriteGuard::new(self, tracked, at))
+        let acquisition = self.acquire(Mode::Exclusive, 0, true, at);
+        Some(RwLockWriteGuard::new(self, acquisition))
     }
 
     /// Is the lock held in any mode (by anyone)?
@@ -196,9 +189,9 @@ impl<R: RawRwLockRecursive, T: ?Sized> RwLock<R, T> {
     #[track_caller]
     pub fn read_recursive(&self) -> RwLockReadGuard<'_, R, T> {
         let at = Location::caller();
-        let tracked = self.acquire(Mode::SharedRecursive, 0, false, at);
+        let acquisition = self.acquire(Mode::SharedRecursive, 0, false, at);
         self.raw.lock_shared_recursive();
-        RwLockReadGuard::new(self, tracked, at)
+        RwLockReadGuard::new(self, acquisition)
     }
 
     /// [`read_recursive`](Self::read_recursive) without blocking.
@@ -208,8 +201,8 @@ impl<R: RawRwLockRecursive, T: ?Sized> RwLock<R, T> {
         if !self.raw.try_lock_shared_recursive() {
             return None;
         }
-        let tracked = self.acquire(Mode::SharedRecursive, 0, true, at);
-        Some(RwLockReadGuard::new(self, tracked, at))
+        let acquisition = self.acquire(Mode::SharedRecursive, 0, true, at);
+        Some(RwLockReadGuard::new(self, acquisition))
     }
 }
 
@@ -219,9 +212,9 @@ impl<R: RawRwLockUpgrade, T: ?Sized> RwLock<R, T> {
     #[track_caller]
     pub fn upgradable_read(&self) -> RwLockUpgradableReadGuard<'_, R, T> {
         let at = Location::caller();
-        let tracked = self.acquire(Mode::Shared, 0, false, at);
+        let acquisition = self.acquire(Mode::Shared, 0, false, at);
         self.raw.lock_upgradable();
-        RwLockUpgradableReadGuard::new(self, tracked, at)
+        RwLockUpgradableReadGuard::new(self, acquisition)
     }
 
     /// [`upgradable_read`](Self::upgradable_read) without blocking.
@@ -231,8 +224,8 @@ impl<R: RawRwLockUpgrade, T: ?Sized> RwLock<R, T> {
         if !self.raw.try_lock_upgradable() {
             return None;
         }
-        let tracked = self.acquire(Mode::Shared, 0, true, at);
-        Some(RwLockUpgradableReadGuard::new(self, tracked, at))
+        let acquisition = self.acquire(Mode::Shared, 0, true, at);
+        Some(RwLockUpgradableReadGuard::new(self, acquisition))
     }
 }
 
@@ -263,9 +256,7 @@ impl<R: RawRwLock, T: ?Sized + fmt::Debug> fmt::Debug for RwLock<R, T> {
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct RwLockReadGuard<'a, R: RawRwLock, T: ?Sized> {
     lock: &'a RwLock<R, T>,
-    tracked: bool,
-    at: &'static Location<'static>,
-    _not_send: PhantomData<*const ()>,
+    acquisition: Acquisition,
 }
 guard_common!(RwLockReadGuard, unlock_shared);
 
@@ -273,9 +264,7 @@ guard_common!(RwLockReadGuard, unlock_shared);
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct RwLockWriteGuard<'a, R: RawRwLock, T: ?Sized> {
     lock: &'a RwLock<R, T>,
-    tracked: bool,
-    at: &'static Location<'static>,
-    _not_send: PhantomData<*const ()>,
+    acquisition: Acquisition,
 }
 guard_common!(RwLockWriteGuard, unlock_exclusive);
 
@@ -288,27 +277,35 @@ impl<R: RawRwLock, T: ?Sized> DerefMut for RwLockWriteGuard<'_, R, T> {
 
 impl<'a, R: RawRwLockDowngrade, T: ?Sized> RwLockWriteGuard<'a, R, T> {
     /// Turns the write lock into a read lock without letting a writer in.
-    pub fn downgrade(self) -> RwLockReadGuard<'a, R, T> {
-        let this = ManuallyDrop::new(self);
-        if this.tracked {
-            this.lock.map.change_mode(Mode::Shared);
+    pub fn downgrade(mut self) -> RwLockReadGuard<'a, R, T> {
+        let (lock, acquisition) = (self.lock, self.acquisition.take());
+        std::mem::forget(self);
+        // SAFETY: this thread holds the write lock, which the guard gave up.
+        unsafe { lock.raw.downgrade() };
+        let tracked = acquisition.tracked();
+        // The new guard exists before the validator runs again, so a panic
+        // from it (Action::Panic) still unlocks.
+        let guard = RwLockReadGuard::new(lock, acquisition);
+        if tracked {
+            lock.map.change_mode(Mode::Shared);
         }
-        // SAFETY: this thread holds the write lock, which the guard now gives up.
-        unsafe { this.lock.raw.downgrade() };
-        RwLockReadGuard::new(this.lock, this.tracked, this.at)
+        guard
     }
 }
 
 impl<'a, R: RawRwLockUpgradeDowngrade, T: ?Sized> RwLockWriteGuard<'a, R, T> {
     /// Turns the write lock into an upgradable read lock.
-    pub fn downgrade_to_upgradable(self) -> RwLockUpgradableReadGuard<'a, R, T> {
-        let this = ManuallyDrop::new(self);
-        if this.tracked {
-            this.lock.map.change_mode(Mode::Shared);
+    pub fn downgrade_to_upgradable(mut self) -> RwLockUpgradableReadGuard<'a, R, T> {
+        let (lock, acquisition) = (self.lock, self.acquisition.take());
+        std::mem::forget(self);
+        // SAFETY: this thread holds the write lock, which the guard gave up.
+        unsafe { lock.raw.downgrade_to_upgradable() };
+        let tracked = acquisition.tracked();
+        let guard = RwLockUpgradableReadGuard::new(lock, acquisition);
+        if tracked {
+            lock.map.change_mode(Mode::Shared);
         }
-        // SAFETY: this thread holds the write lock, which the guard now gives up.
-        unsafe { this.lock.raw.downgrade_to_upgradable() };
-        RwLockUpgradableReadGuard::new(this.lock, this.tracked, this.at)
+        guard
     }
 }
 
@@ -316,9 +313,7 @@ impl<'a, R: RawRwLockUpgradeDowngrade, T: ?Sized> RwLockWriteGuard<'a, R, T> {
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct RwLockUpgradableReadGuard<'a, R: RawRwLockUpgrade, T: ?Sized> {
     lock: &'a RwLock<R, T>,
-    tracked: bool,
-    at: &'static Location<'static>,
-    _not_send: PhantomData<*const ()>,
+    acquisition: Acquisition,
 }
 guard_common!(
     RwLockUpgradableReadGuard,
@@ -332,39 +327,45 @@ impl<'a, R: RawRwLockUpgrade, T: ?Sized> RwLockUpgradableReadGuard<'a, R, T> {
     #[track_caller]
     pub fn upgrade(mut self) -> RwLockWriteGuard<'a, R, T> {
         let at = Location::caller();
-        self.lock.map.release_tracked(self.tracked, self.at);
-        // If validation panics (Action::Panic), dropping `self` unlocks the
-        // raw upgradable lock without touching the validator again.
-        self.tracked = false;
-        let tracked = self.lock.map.acquire_full(Mode::Exclusive, 0, false, at);
-        let this = ManuallyDrop::new(self);
-        // SAFETY: this thread holds the upgradable lock, which the guard gives up.
-        unsafe { this.lock.raw.upgrade() };
-        RwLockWriteGuard::new(this.lock, tracked, at)
+        let mut old = self.acquisition.take();
+        self.lock.map.end(&mut old);
+        // If validation panics (Action::Panic), dropping `self`, now
+        // untracked, unlocks the raw upgradable lock.
+        let acquisition = self.lock.map.acquisition(Mode::Exclusive, 0, false, at);
+        let lock = self.lock;
+        std::mem::forget(self);
+        // SAFETY: this thread holds the upgradable lock, which the guard gave up.
+        unsafe { lock.raw.upgrade() };
+        RwLockWriteGuard::new(lock, acquisition)
     }
 
     /// Upgrades if no reader holds the lock; otherwise gives the guard back.
     #[track_caller]
-    pub fn try_upgrade(self) -> Result<RwLockWriteGuard<'a, R, T>, Self> {
+    pub fn try_upgrade(mut self) -> Result<RwLockWriteGuard<'a, R, T>, Self> {
         let at = Location::caller();
         // SAFETY: this thread holds the upgradable lock.
         if !unsafe { self.lock.raw.try_upgrade() } {
             return Err(self);
         }
-        let this = ManuallyDrop::new(self);
-        this.lock.map.release_tracked(this.tracked, this.at);
-        let tracked = this.lock.map.acquire_full(Mode::Exclusive, 0, true, at);
-        Ok(RwLockWriteGuard::new(this.lock, tracked, at))
+        let (lock, acquisition) = (self.lock, self.acquisition.take());
+        std::mem::forget(self);
+        // The write guard owns the raw lock before the validator runs again.
+        let mut guard = RwLockWriteGuard::new(lock, acquisition);
+        let mut old = guard.acquisition.take();
+        lock.map.end(&mut old);
+        guard.acquisition = lock.map.acquisition(Mode::Exclusive, 0, true, at);
+        Ok(guard)
     }
 }
 
 impl<'a, R: RawRwLockUpgradeDowngrade, T: ?Sized> RwLockUpgradableReadGuard<'a, R, T> {
     /// Gives up the right to upgrade, keeping a read lock. The mode stays shared.
-    pub fn downgrade(self) -> RwLockReadGuard<'a, R, T> {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: this thread holds the upgradable lock, which the guard gives up.
-        unsafe { this.lock.raw.downgrade_upgradable() };
-        RwLockReadGuard::new(this.lock, this.tracked, this.at)
+    pub fn downgrade(mut self) -> RwLockReadGuard<'a, R, T> {
+        let (lock, acquisition) = (self.lock, self.acquisition.take());
+        std::mem::forget(self);
+        // SAFETY: this thread holds the upgradable lock, which the guard gave up.
+        unsafe { lock.raw.downgrade_upgradable() };
+        RwLockReadGuard::new(lock, acquisition)
     }
 }
 

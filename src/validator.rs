@@ -82,7 +82,7 @@ pub(crate) fn acquire(
     with_state(|st| {
         let prev_key = st.key;
         let key = chain::mix(prev_key, HeldLock::chain_id(class, mode, trylock));
-        let entry = HeldLock {
+        let entry = || HeldLock {
             class,
             instance,
             mode,
@@ -91,17 +91,10 @@ pub(crate) fn acquire(
             at,
         };
         if !st.held.is_empty() && !trylock && !st.chains.contains(key) {
-            check_new_chain(st, entry, key);
+            check_new_chain(st, entry(), key);
         }
         // Built in place: a copy from the stack stalls on store forwarding.
-        st.held.push(HeldLock {
-            class,
-            instance,
-            mode,
-            trylock,
-            prev_key,
-            at,
-        });
+        st.held.push(entry());
         st.key = key;
     })
     .is_some()
@@ -129,7 +122,7 @@ pub(crate) fn release(class: &LazyClass, instance: usize, at: &'static Location<
 #[inline(never)]
 fn check_new_chain(st: &mut ThreadState, entry: HeldLock, key: u64) {
     let pending = contained("validation", || validate(st, &entry, key)).unwrap_or_default();
-    emit_all(pending);
+    emit_all(pending, Raised::AtAcquire);
 }
 
 /// Runs a piece of the validator's own work so that a bug in it cannot take
@@ -158,7 +151,7 @@ fn release_slow(
 ) {
     let Some(i) = held::find(&st.held, instance) else {
         if let Some(report) = contained("report building", || bad_unlock(st, class.get(0), at)) {
-            emit_all(vec![report]);
+            emit_all(vec![report], Raised::AtRelease);
         }
         return;
     };
@@ -184,7 +177,7 @@ fn reacquire(st: &mut ThreadState, entries: Vec<HeldLock>) {
         st.held.push(h);
         st.key = key;
     }
-    emit_all(pending);
+    emit_all(pending, Raised::AtRelease);
 }
 
 /// Changes the mode of a held lock in place (a downgrade: it cannot block, so
@@ -477,15 +470,24 @@ fn build(p: Pending) -> Report {
     }
 }
 
-fn emit_all(pending: Vec<Pending>) {
+/// Where a report is raised: `Action::Panic` panics only at an acquisition.
+/// Releases run in destructors, where a panic would skip the unlock, so a
+/// report raised while releasing is printed instead.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Raised {
+    AtAcquire,
+    AtRelease,
+}
+
+fn emit_all(pending: Vec<Pending>, raised: Raised) {
     for p in pending {
         if let Some(report) = contained("report building", || build(p)) {
-            emit(report);
+            emit(report, raised);
         }
     }
 }
 
-fn emit(report: Report) {
+fn emit(report: Report, raised: Raised) {
     let report = Arc::new(report);
     LOG.lock().push(report.clone());
     match config::action() {
@@ -494,7 +496,7 @@ fn emit(report: Report) {
         Action::Callback(f) => f(&report),
         Action::Panic => {
             eprint!("{report}");
-            if !std::thread::panicking() {
+            if raised == Raised::AtAcquire && !std::thread::panicking() {
                 panic!("lockdep: {}", report.title());
             }
         }

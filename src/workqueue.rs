@@ -199,11 +199,9 @@ impl Work {
                 .and_then(Weak::upgrade)
                 .filter(|q| q.ordered)
         };
-        let tracked = self.inner.map.acquire_full(Mode::Exclusive, 0, false, at);
-        self.inner.map.release_tracked(tracked, at);
+        self.inner.map.touch_at(Mode::Exclusive, at);
         if let Some(q) = ordered_queue {
-            let tracked = q.map.acquire_full(Mode::Exclusive, 0, false, at);
-            q.map.release_tracked(tracked, at);
+            q.map.touch_at(Mode::Exclusive, at);
         }
     }
 

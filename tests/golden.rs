@@ -37,6 +37,8 @@
 //! which writes the actual output to the golden files instead of comparing,
 //! then review the change with `git diff tests/golden/`.
 
+mod common;
+use common::on_thread;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -439,19 +441,6 @@ fn pinned_profile() -> bool {
 }
 
 // ---- reports raised in this process ---------------------------------------
-
-/// Runs `f` on a thread named `name`, so the thread's name in the report does
-/// not depend on how the test harness runs tests.
-fn on_thread(name: &str, f: impl FnOnce() + Send) {
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name(name.to_string())
-            .spawn_scoped(s, f)
-            .expect("spawn")
-            .join()
-            .expect("test thread panicked");
-    });
-}
 
 /// The one report about class `name`, among all of the process's.
 fn report_about(name: &str) -> Arc<Report> {
