@@ -106,6 +106,15 @@
 //! thread-local cache: no global lock, no shared cache line. Only a sequence
 //! never seen before takes the validator's lock and searches the graph.
 //!
+//! ## Switching it off
+//!
+//! - At run time: [`set_enabled(false)`](set_enabled). Locks keep working;
+//!   acquisitions are neither recorded nor checked while it is off.
+//! - At compile time: the `off` feature (or `RUSTFLAGS="--cfg lockdep_off"`)
+//!   compiles validation out. Every wrapper is then the plain lock underneath,
+//!   with the same size and code: a `lockdep::Mutex<T>` is a
+//!   `parking_lot::Mutex<T>`. Keep the `use` lines; flip the switch per build.
+//!
 //! ## Limitations
 //!
 //! - Coverage-based: a cycle is found only once both halves have run, each at
@@ -117,6 +126,8 @@
 //! - Locks taken inside a report callback are not validated.
 
 #![warn(missing_docs)]
+// With validation compiled out, the validator's machinery is unused.
+#![cfg_attr(lockdep_off, allow(dead_code, unused_imports))]
 
 mod active;
 mod chain;

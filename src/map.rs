@@ -29,7 +29,11 @@ use crate::held::Mode;
 use crate::validator;
 
 /// A pseudo-lock: a class and an instance, without any lock behind them.
+///
+/// With validation compiled out (`cfg(lockdep_off)`, or the `off` feature),
+/// a map is zero-sized and every method does nothing.
 pub struct LockMap {
+    #[cfg(not(lockdep_off))]
     class: LazyClass,
 }
 
@@ -60,14 +64,21 @@ impl LockMap {
     }
 
     pub(crate) const fn from_source(source: Source) -> LockMap {
+        #[cfg(lockdep_off)]
+        let _ = source;
         LockMap {
+            #[cfg(not(lockdep_off))]
             class: LazyClass::new(source),
         }
     }
 
-    /// The map's class (subclass 0), registered on first use.
+    /// The map's class (subclass 0), registered on first use. With
+    /// validation compiled out, every map answers the same placeholder.
     pub fn class(&self) -> ClassId {
-        self.class.get(0)
+        #[cfg(not(lockdep_off))]
+        return self.class.get(0);
+        #[cfg(lockdep_off)]
+        ClassId::PLACEHOLDER
     }
 
     #[inline]
@@ -84,19 +95,30 @@ impl LockMap {
         trylock: bool,
         at: &'static Location<'static>,
     ) -> Acquisition {
-        Acquisition {
+        #[cfg(not(lockdep_off))]
+        return Acquisition {
             tracked: self.acquire_full(mode, subclass, trylock, at),
             at,
             _not_send: PhantomData,
+        };
+        #[cfg(lockdep_off)]
+        {
+            let _ = (mode, subclass, trylock, at);
+            Acquisition {
+                _not_send: PhantomData,
+            }
         }
     }
 
     /// Undoes an acquisition, once: the shared tail of every guard's drop.
     #[inline]
     pub(crate) fn end(&self, acquisition: &mut Acquisition) {
+        #[cfg(not(lockdep_off))]
         if std::mem::take(&mut acquisition.tracked) {
             validator::release(&self.class, self.instance(), acquisition.at);
         }
+        #[cfg(lockdep_off)]
+        let _ = acquisition;
     }
 
     /// [`touch`](Self::touch) at an explicit call site.
@@ -134,7 +156,13 @@ impl LockMap {
         trylock: bool,
         at: &'static Location<'static>,
     ) -> bool {
-        validator::acquire(&self.class, subclass, self.instance(), mode, trylock, at)
+        #[cfg(not(lockdep_off))]
+        return validator::acquire(&self.class, subclass, self.instance(), mode, trylock, at);
+        #[cfg(lockdep_off)]
+        {
+            let _ = (mode, subclass, trylock, at);
+            false
+        }
     }
 
     /// Records the release of this map's most recent acquisition by this
@@ -147,9 +175,12 @@ impl LockMap {
 
     /// [`release`](Self::release) with an explicit call site.
     pub fn release_at(&self, at: &'static Location<'static>) {
+        #[cfg(not(lockdep_off))]
         if crate::config::is_enabled() {
             validator::release(&self.class, self.instance(), at);
         }
+        #[cfg(lockdep_off)]
+        let _ = at;
     }
 
     /// Acquires and releases at once: the annotation for a wait on whatever
@@ -182,14 +213,23 @@ impl LockMap {
     /// Changes the mode of this thread's acquisition of the map in place
     /// (a downgrade). Returns false if the thread does not hold it.
     pub(crate) fn change_mode(&self, mode: Mode) -> bool {
-        validator::change_mode(self.instance(), mode)
+        #[cfg(not(lockdep_off))]
+        return validator::change_mode(self.instance(), mode);
+        #[cfg(lockdep_off)]
+        {
+            let _ = mode;
+            false
+        }
     }
 
     /// Does the calling thread hold this map? `None` when that cannot be
     /// known: validation is off, or the question comes from inside the
     /// validator.
     pub fn is_held(&self) -> Option<bool> {
-        validator::holds(self.instance())
+        #[cfg(not(lockdep_off))]
+        return validator::holds(self.instance());
+        #[cfg(lockdep_off)]
+        None
     }
 }
 
@@ -211,7 +251,9 @@ impl fmt::Debug for LockMap {
 /// belongs to its thread.
 #[derive(Debug)]
 pub(crate) struct Acquisition {
+    #[cfg(not(lockdep_off))]
     tracked: bool,
+    #[cfg(not(lockdep_off))]
     at: &'static Location<'static>,
     _not_send: PhantomData<*const ()>,
 }
@@ -219,14 +261,19 @@ pub(crate) struct Acquisition {
 impl Acquisition {
     /// Did the validator record the acquisition?
     pub(crate) fn tracked(&self) -> bool {
-        self.tracked
+        #[cfg(not(lockdep_off))]
+        return self.tracked;
+        #[cfg(lockdep_off)]
+        false
     }
 
     /// Moves the acquisition out, leaving an untracked one behind, so that a
     /// guard converted into another kind hands its record over exactly once.
     pub(crate) fn take(&mut self) -> Acquisition {
         Acquisition {
+            #[cfg(not(lockdep_off))]
             tracked: std::mem::take(&mut self.tracked),
+            #[cfg(not(lockdep_off))]
             at: self.at,
             _not_send: PhantomData,
         }
@@ -249,7 +296,7 @@ impl Drop for LockMapGuard<'_> {
 impl fmt::Debug for LockMapGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockMapGuard")
-            .field("tracked", &self.acquisition.tracked)
+            .field("tracked", &self.acquisition.tracked())
             .finish()
     }
 }
