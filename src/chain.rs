@@ -164,6 +164,14 @@ impl GlobalChains {
             .map(|s| s.read().as_ref().map_or(0, |s| s.len()))
             .sum()
     }
+
+    /// Heap bytes held by the set: a key and a control byte per bucket.
+    pub(crate) fn capacity_bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().as_ref().map_or(0, |s| s.capacity() * 9))
+            .sum()
+    }
 }
 
 #[cfg(test)]

@@ -532,6 +532,10 @@ pub struct Stats {
     pub bytes_per_class: usize,
     /// Bytes per dependency in the graph (excluding stack traces).
     pub bytes_per_dependency: usize,
+    /// Bytes per validated chain: its share of the global set, plus its
+    /// share of the calling thread's cache (each thread caches the chains it
+    /// uses).
+    pub bytes_per_chain: usize,
 }
 
 /// A snapshot of the validator's counters.
@@ -547,10 +551,14 @@ pub fn stats() -> Stats {
         });
     let (thread_chains, thread_chain_cache_bytes) =
         with_state(|st| (st.chains.len(), st.chains.capacity_bytes())).unwrap_or((0, 0));
+    let chains = CHAINS.len();
+    let bytes_per_chain = CHAINS.capacity_bytes() / chains.max(1)
+        + thread_chain_cache_bytes / thread_chains.max(1);
     Stats {
+        bytes_per_chain,
         classes: class::count().max(classes_in_graph),
         dependencies,
-        chains: CHAINS.len(),
+        chains,
         stack_traces,
         reports: LOG.lock().len(),
         internal_errors: INTERNAL_ERRORS.load(std::sync::atomic::Ordering::Relaxed),
