@@ -132,6 +132,7 @@
 mod active;
 mod chain;
 mod class;
+mod condvar;
 pub mod config;
 mod graph;
 mod held;
@@ -146,6 +147,7 @@ mod workqueue;
 
 pub use active::{Active, ActiveRef};
 pub use class::{class_name, ClassId, ClassKey};
+pub use condvar::Condvar;
 pub use config::{set_action, set_enabled, Action};
 pub use held::Mode;
 pub use map::{LockMap, LockMapGuard};

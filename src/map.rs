@@ -98,6 +98,7 @@ impl LockMap {
         #[cfg(not(lockdep_off))]
         return Acquisition {
             tracked: self.acquire_full(mode, subclass, trylock, at),
+            subclass,
             at,
             _not_send: PhantomData,
         };
@@ -254,6 +255,8 @@ pub(crate) struct Acquisition {
     #[cfg(not(lockdep_off))]
     tracked: bool,
     #[cfg(not(lockdep_off))]
+    subclass: u32,
+    #[cfg(not(lockdep_off))]
     at: &'static Location<'static>,
     _not_send: PhantomData<*const ()>,
 }
@@ -274,9 +277,19 @@ impl Acquisition {
             #[cfg(not(lockdep_off))]
             tracked: std::mem::take(&mut self.tracked),
             #[cfg(not(lockdep_off))]
+            subclass: self.subclass,
+            #[cfg(not(lockdep_off))]
             at: self.at,
             _not_send: PhantomData,
         }
+    }
+
+    /// The subclass it was made as.
+    pub(crate) fn subclass(&self) -> u32 {
+        #[cfg(not(lockdep_off))]
+        return self.subclass;
+        #[cfg(lockdep_off)]
+        0
     }
 }
 

@@ -157,6 +157,35 @@ impl<R: RawMutex, T: ?Sized> DerefMut for MutexGuard<'_, R, T> {
     }
 }
 
+impl<R: RawMutex, T: ?Sized> MutexGuard<'_, R, T> {
+    /// For a condition variable's wait: releases the mutex, in the validator
+    /// and for real. The guard must be re-armed with
+    /// [`reacquire_after_wait`](Self::reacquire_after_wait) before anything else.
+    pub(crate) fn release_for_wait(&mut self) {
+        self.mutex.map.end(&mut self.acquisition);
+        // SAFETY: the guard holds the raw lock; `reacquire_after_wait` takes
+        // it again before the guard can be used or dropped.
+        unsafe { self.mutex.raw.unlock() };
+    }
+
+    /// Takes the mutex again after a wait: validated, since it can block.
+    pub(crate) fn reacquire_after_wait(&mut self, at: &'static Location<'static>) {
+        let subclass = self.acquisition.subclass();
+        let validated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.mutex
+                .map
+                .acquisition(Mode::Exclusive, subclass, false, at)
+        }));
+        // Whatever the validator did (Action::Panic unwinds), the guard must
+        // own the lock again before it can be dropped.
+        self.mutex.raw.lock();
+        match validated {
+            Ok(acquisition) => self.acquisition = acquisition,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
 impl<R: RawMutex, T: ?Sized> Drop for MutexGuard<'_, R, T> {
     fn drop(&mut self) {
         self.mutex.map.end(&mut self.acquisition);

@@ -552,8 +552,8 @@ pub fn stats() -> Stats {
     let (thread_chains, thread_chain_cache_bytes) =
         with_state(|st| (st.chains.len(), st.chains.capacity_bytes())).unwrap_or((0, 0));
     let chains = CHAINS.len();
-    let bytes_per_chain = CHAINS.capacity_bytes() / chains.max(1)
-        + thread_chain_cache_bytes / thread_chains.max(1);
+    let bytes_per_chain =
+        CHAINS.capacity_bytes() / chains.max(1) + thread_chain_cache_bytes / thread_chains.max(1);
     Stats {
         bytes_per_chain,
         classes: class::count().max(classes_in_graph),

@@ -1,0 +1,250 @@
+//! A condition variable for the instrumented mutexes, with opt-in validation
+//! of the wait itself.
+//!
+//! Waiting releases the mutex and takes it again afterwards; the held-lock
+//! stack follows both steps, and the re-acquisition is validated like any
+//! other (it can block).
+//!
+//! # The rule for waits
+//!
+//! A thread that waits on a condition variable while holding *other* locks
+//! depends on whoever will notify it. If that notifier needs one of those
+//! locks, the two hang. Nothing in a condition variable says who the notifier
+//! is, and guessing (the kernel's cross-release tried) gives false reports.
+//! So the rule is explicit:
+//!
+//! - Code that is the notifier of a condition variable declares it, by
+//!   holding [`Condvar::notifier`] while it does the work that leads to the
+//!   notification. That region holds the condvar's pseudo-lock.
+//! - Every wait touches the condvar's pseudo-lock, under the locks the waiter
+//!   still holds.
+//!
+//! A wait under lock `L` on a condvar whose declared notifier takes `L` is
+//! then the cycle `L -> condvar -> L`, reported the first time both have
+//! run. A condvar with no declared notifier has no dependencies of its own,
+//! so its waits can never be part of a reported cycle: zero false positives
+//! by default.
+//!
+//! ```
+//! use lockdep::{Condvar, Mutex};
+//!
+//! let queue = Mutex::named("queue", Vec::<u32>::new());
+//! let ready = Condvar::named("queue_ready");
+//!
+//! // The producer, declared as the notifier of `ready`.
+//! {
+//!     let _notifying = ready.notifier();
+//!     queue.lock().push(1);
+//!     ready.notify_one();
+//! }
+//! // The consumer.
+//! let mut q = queue.lock();
+//! ready.wait_while(&mut q, |q| q.is_empty());
+//! assert_eq!(q.pop(), Some(1));
+//! ```
+
+use std::fmt;
+use std::panic::Location;
+use std::time::{Duration, Instant};
+
+use lock_api::RawMutex;
+
+use crate::class::Source;
+use crate::held::Mode;
+use crate::map::{LockMap, LockMapGuard};
+use crate::mutex::MutexGuard;
+
+/// A condition variable usable with [`crate::Mutex`] and any
+/// [`crate::generic::Mutex`].
+pub struct Condvar {
+    /// Notifications since creation; waiters sleep until it changes.
+    sequence: parking_lot::Mutex<u64>,
+    wakeup: parking_lot::Condvar,
+    map: LockMap,
+}
+
+impl Condvar {
+    /// A condition variable whose class is the call site, printed as
+    /// `(condvar)file:line:column`.
+    #[track_caller]
+    pub const fn new() -> Condvar {
+        Self::with_source(Source::Site {
+            at: Location::caller(),
+            name: None,
+            prefix: "(condvar)",
+        })
+    }
+
+    /// A condition variable whose class is the call site, printed as `name`.
+    #[track_caller]
+    pub const fn named(name: &'static str) -> Condvar {
+        Self::with_source(Source::Site {
+            at: Location::caller(),
+            name: Some(name),
+            prefix: "",
+        })
+    }
+
+    const fn with_source(source: Source) -> Condvar {
+        Condvar {
+            sequence: parking_lot::const_mutex(0),
+            wakeup: parking_lot::Condvar::new(),
+            map: LockMap::from_source(source),
+        }
+    }
+
+    /// Declares the current code as a notifier of this condition variable,
+    /// until the guard is dropped (see the module docs).
+    #[track_caller]
+    pub fn notifier(&self) -> LockMapGuard<'_> {
+        self.map.hold(Mode::Exclusive)
+    }
+
+    /// Wakes one waiter. Returns whether there may have been one.
+    pub fn notify_one(&self) -> bool {
+        *self.sequence.lock() += 1;
+        self.wakeup.notify_one()
+    }
+
+    /// Wakes every waiter. Returns how many were woken.
+    pub fn notify_all(&self) -> usize {
+        *self.sequence.lock() += 1;
+        self.wakeup.notify_all()
+    }
+
+    /// Blocks until notified (or woken spuriously), releasing the mutex
+    /// meanwhile.
+    #[track_caller]
+    pub fn wait<R: RawMutex, T: ?Sized>(&self, guard: &mut MutexGuard<'_, R, T>) {
+        self.wait_inner(guard, None, Location::caller());
+    }
+
+    /// Blocks until `condition` is false, releasing the mutex while waiting.
+    #[track_caller]
+    pub fn wait_while<R: RawMutex, T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, R, T>,
+        mut condition: impl FnMut(&mut T) -> bool,
+    ) {
+        let at = Location::caller();
+        while condition(&mut *guard) {
+            self.wait_inner(guard, None, at);
+        }
+    }
+
+    /// Blocks until notified or until `timeout` has passed. Returns true if
+    /// it timed out.
+    #[track_caller]
+    pub fn wait_for<R: RawMutex, T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, R, T>,
+        timeout: Duration,
+    ) -> bool {
+        let deadline = Instant::now().checked_add(timeout);
+        self.wait_inner(guard, deadline, Location::caller())
+    }
+
+    /// Blocks until notified or until `deadline`. Returns true if it timed out.
+    #[track_caller]
+    pub fn wait_until<R: RawMutex, T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, R, T>,
+        deadline: Instant,
+    ) -> bool {
+        self.wait_inner(guard, Some(deadline), Location::caller())
+    }
+
+    /// Blocks until `condition` is false or until `timeout` has passed.
+    /// Returns true if it timed out with the condition still true.
+    #[track_caller]
+    pub fn wait_while_for<R: RawMutex, T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, R, T>,
+        mut condition: impl FnMut(&mut T) -> bool,
+        timeout: Duration,
+    ) -> bool {
+        let at = Location::caller();
+        let deadline = Instant::now().checked_add(timeout);
+        while condition(&mut *guard) {
+            if self.wait_inner(guard, deadline, at) {
+                return condition(&mut *guard);
+            }
+        }
+        false
+    }
+
+    fn wait_inner<R: RawMutex, T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, R, T>,
+        deadline: Option<Instant>,
+        at: &'static Location<'static>,
+    ) -> bool {
+        // Taking the sequence lock before the mutex is released means no
+        // notification made under the mutex can slip in unseen.
+        let mut sequence = self.sequence.lock();
+        let seen = *sequence;
+        guard.release_for_wait();
+        // The wait: a dependency of every lock still held on the notifier.
+        self.map.touch_at(Mode::Exclusive, at);
+        let mut timed_out = false;
+        while *sequence == seen && !timed_out {
+            match deadline {
+                Some(d) => timed_out = self.wakeup.wait_until(&mut sequence, d).timed_out(),
+                None => self.wakeup.wait(&mut sequence),
+            }
+        }
+        drop(sequence);
+        guard.reacquire_after_wait(at);
+        timed_out
+    }
+}
+
+impl Default for Condvar {
+    #[track_caller]
+    fn default() -> Self {
+        Condvar::new()
+    }
+}
+
+impl fmt::Debug for Condvar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condvar").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn wait_releases_and_retakes_the_mutex_on_the_held_stack() {
+        let m = Arc::new(crate::Mutex::named("cv-unit-m", false));
+        let cv = Arc::new(Condvar::named("cv-unit"));
+        let (m2, cv2) = (m.clone(), cv.clone());
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            *m2.lock() = true;
+            cv2.notify_all();
+        });
+        let mut g = m.lock();
+        cv.wait_while(&mut g, |ready| !*ready);
+        assert!(*g);
+        let names: Vec<_> = crate::held_locks().into_iter().map(|l| l.name).collect();
+        assert_eq!(names, ["cv-unit-m"]);
+        drop(g);
+        assert!(crate::held_locks().is_empty());
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn timeouts() {
+        let m = crate::Mutex::named("cv-unit-timeout-m", ());
+        let cv = Condvar::new();
+        let mut g = m.lock();
+        assert!(cv.wait_for(&mut g, Duration::from_millis(10)));
+        assert!(cv.wait_while_for(&mut g, |_| true, Duration::from_millis(10)));
+        assert!(!cv.wait_while_for(&mut g, |_| false, Duration::from_millis(10)));
+        assert!(m.is_locked());
+    }
+}
