@@ -1,0 +1,254 @@
+//! One-time initialization: `Once`, `OnceLock` and `LazyLock`, validated.
+//!
+//! Running an initializer, or waiting for another thread's, is an exclusive
+//! acquisition of the cell's class for as long as it lasts. An initializer
+//! that takes a lock whose holder is waiting on the same cell is then the
+//! cycle `lock -> cell -> lock`, and an initializer that re-enters its own
+//! cell is recursive locking: both hang for real. Once the cell is
+//! initialized, reading it costs one check and touches nothing.
+//!
+//! The standard library's types do the work underneath, poisoning included.
+
+use std::fmt;
+use std::ops::Deref;
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::class::Source;
+use crate::held::Mode;
+use crate::map::LockMap;
+
+const fn site(at: &'static Location<'static>, name: Option<&'static str>) -> LockMap {
+    LockMap::from_source(Source::Site {
+        at,
+        name,
+        prefix: if name.is_some() { "" } else { "(once)" },
+    })
+}
+
+/// A one-time initialization, like `std::sync::Once`.
+pub struct Once {
+    inner: std::sync::Once,
+    map: LockMap,
+}
+
+impl Once {
+    /// A `Once` whose class is the call site, printed as `(once)file:line:column`.
+    #[track_caller]
+    pub const fn new() -> Once {
+        Once {
+            inner: std::sync::Once::new(),
+            map: site(Location::caller(), None),
+        }
+    }
+
+    /// A `Once` whose class is the call site, printed as `name`.
+    #[track_caller]
+    pub const fn named(name: &'static str) -> Once {
+        Once {
+            inner: std::sync::Once::new(),
+            map: site(Location::caller(), Some(name)),
+        }
+    }
+
+    /// Runs `f` if no call has completed yet; otherwise waits for the one in
+    /// progress. Panics if a previous call panicked (the `Once` is poisoned).
+    #[track_caller]
+    pub fn call_once(&self, f: impl FnOnce()) {
+        if self.inner.is_completed() {
+            return;
+        }
+        let _init = self.map.hold(Mode::Exclusive);
+        self.inner.call_once(f);
+    }
+
+    /// Like [`call_once`](Self::call_once), but runs even if poisoned.
+    #[track_caller]
+    pub fn call_once_force(&self, f: impl FnOnce(&std::sync::OnceState)) {
+        if self.inner.is_completed() {
+            return;
+        }
+        let _init = self.map.hold(Mode::Exclusive);
+        self.inner.call_once_force(f);
+    }
+
+    /// Has a call completed?
+    pub fn is_completed(&self) -> bool {
+        self.inner.is_completed()
+    }
+}
+
+impl fmt::Debug for Once {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Once")
+            .field("completed", &self.is_completed())
+            .finish()
+    }
+}
+
+/// A cell written once, like `std::sync::OnceLock`.
+pub struct OnceLock<T> {
+    inner: std::sync::OnceLock<T>,
+    map: LockMap,
+}
+
+impl<T> OnceLock<T> {
+    /// An empty cell whose class is the call site.
+    #[track_caller]
+    pub const fn new() -> OnceLock<T> {
+        OnceLock {
+            inner: std::sync::OnceLock::new(),
+            map: site(Location::caller(), None),
+        }
+    }
+
+    /// An empty cell whose class is the call site, printed as `name`.
+    #[track_caller]
+    pub const fn named(name: &'static str) -> OnceLock<T> {
+        OnceLock {
+            inner: std::sync::OnceLock::new(),
+            map: site(Location::caller(), Some(name)),
+        }
+    }
+
+    /// The value, if initialized. Never blocks.
+    pub fn get(&self) -> Option<&T> {
+        self.inner.get()
+    }
+
+    /// The value, if initialized, mutably.
+    pub fn get_mut(&mut self) -> Option<&mut T> {
+        self.inner.get_mut()
+    }
+
+    /// The value, initializing it with `f` first if needed (or waiting for
+    /// another thread that is).
+    #[track_caller]
+    pub fn get_or_init(&self, f: impl FnOnce() -> T) -> &T {
+        if let Some(v) = self.inner.get() {
+            return v;
+        }
+        let _init = self.map.hold(Mode::Exclusive);
+        self.inner.get_or_init(f)
+    }
+
+    /// Sets the value if the cell is empty; otherwise gives it back.
+    #[track_caller]
+    pub fn set(&self, value: T) -> Result<(), T> {
+        if self.inner.get().is_some() {
+            return Err(value);
+        }
+        let _init = self.map.hold(Mode::Exclusive);
+        self.inner.set(value)
+    }
+
+    /// Takes the value out, leaving the cell empty.
+    pub fn take(&mut self) -> Option<T> {
+        self.inner.take()
+    }
+
+    /// The value, if initialized.
+    pub fn into_inner(self) -> Option<T> {
+        self.inner.into_inner()
+    }
+}
+
+impl<T> Default for OnceLock<T> {
+    #[track_caller]
+    fn default() -> Self {
+        OnceLock::new()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for OnceLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("OnceLock").field(&self.inner.get()).finish()
+    }
+}
+
+/// A value initialized on first access, like `std::sync::LazyLock`.
+pub struct LazyLock<T, F = fn() -> T> {
+    inner: std::sync::LazyLock<T, F>,
+    ready: AtomicBool,
+    map: LockMap,
+}
+
+impl<T, F: FnOnce() -> T> LazyLock<T, F> {
+    /// A lazy value whose class is the call site.
+    #[track_caller]
+    pub const fn new(init: F) -> LazyLock<T, F> {
+        LazyLock {
+            inner: std::sync::LazyLock::new(init),
+            ready: AtomicBool::new(false),
+            map: site(Location::caller(), None),
+        }
+    }
+
+    /// A lazy value whose class is the call site, printed as `name`.
+    #[track_caller]
+    pub const fn named(name: &'static str, init: F) -> LazyLock<T, F> {
+        LazyLock {
+            inner: std::sync::LazyLock::new(init),
+            ready: AtomicBool::new(false),
+            map: site(Location::caller(), Some(name)),
+        }
+    }
+
+    /// Forces initialization and returns the value.
+    #[track_caller]
+    pub fn force(this: &LazyLock<T, F>) -> &T {
+        if this.ready.load(Ordering::Acquire) {
+            return &this.inner;
+        }
+        let _init = this.map.hold(Mode::Exclusive);
+        let value = &*this.inner;
+        this.ready.store(true, Ordering::Release);
+        value
+    }
+}
+
+impl<T, F: FnOnce() -> T> Deref for LazyLock<T, F> {
+    type Target = T;
+    #[track_caller]
+    fn deref(&self) -> &T {
+        LazyLock::force(self)
+    }
+}
+
+impl<T: fmt::Debug, F: FnOnce() -> T> fmt::Debug for LazyLock<T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_tuple("LazyLock");
+        if self.ready.load(Ordering::Acquire) {
+            d.field(&*self.inner);
+        } else {
+            d.field(&format_args!("<uninit>"));
+        }
+        d.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_initialize_once() {
+        static ONCE: Once = Once::new();
+        let mut runs = 0;
+        ONCE.call_once(|| runs += 1);
+        ONCE.call_once(|| runs += 1);
+        assert_eq!(runs, 1);
+        assert!(ONCE.is_completed());
+
+        let cell = OnceLock::named("once-unit-cell");
+        assert_eq!(cell.get(), None);
+        assert_eq!(*cell.get_or_init(|| 5), 5);
+        assert_eq!(cell.set(6), Err(6));
+        assert_eq!(*cell.get_or_init(|| 7), 5);
+
+        static LAZY: LazyLock<u32> = LazyLock::new(|| 42);
+        assert_eq!(*LAZY, 42);
+        assert_eq!(format!("{LAZY:?}"), "LazyLock(42)");
+        assert!(crate::held_locks().is_empty());
+    }
+}
