@@ -165,15 +165,15 @@ pub mod generic {
 }
 
 /// An instrumented mutex, with `parking_lot` underneath.
-pub type Mutex<T> = mutex::Mutex<parking_lot::RawMutex, T>;
+pub type Mutex<T> = mutex::Mutex<::parking_lot::RawMutex, T>;
 /// The guard of a [`Mutex`].
-pub type MutexGuard<'a, T> = mutex::MutexGuard<'a, parking_lot::RawMutex, T>;
+pub type MutexGuard<'a, T> = mutex::MutexGuard<'a, ::parking_lot::RawMutex, T>;
 /// An instrumented reader-writer lock, with `parking_lot` underneath.
-pub type RwLock<T> = rwlock::RwLock<parking_lot::RawRwLock, T>;
+pub type RwLock<T> = rwlock::RwLock<::parking_lot::RawRwLock, T>;
 /// Read guard of an [`RwLock`].
-pub type RwLockReadGuard<'a, T> = rwlock::RwLockReadGuard<'a, parking_lot::RawRwLock, T>;
+pub type RwLockReadGuard<'a, T> = rwlock::RwLockReadGuard<'a, ::parking_lot::RawRwLock, T>;
 /// Write guard of an [`RwLock`].
-pub type RwLockWriteGuard<'a, T> = rwlock::RwLockWriteGuard<'a, parking_lot::RawRwLock, T>;
+pub type RwLockWriteGuard<'a, T> = rwlock::RwLockWriteGuard<'a, ::parking_lot::RawRwLock, T>;
 /// Upgradable read guard of an [`RwLock`].
 pub type RwLockUpgradableReadGuard<'a, T> =
-    rwlock::RwLockUpgradableReadGuard<'a, parking_lot::RawRwLock, T>;
+    rwlock::RwLockUpgradableReadGuard<'a, ::parking_lot::RawRwLock, T>;
