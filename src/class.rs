@@ -57,6 +57,15 @@ pub struct ClassKey {
     name: &'static str,
     /// `id + 1` once registered, 0 before.
     id: AtomicU32,
+    order: Option<OrderFn>,
+}
+
+/// Compares the order keys of two locks of one class: `Less` means the
+/// first may be held while the second is taken.
+pub type OrderFn = fn(u64, u64) -> std::cmp::Ordering;
+
+fn natural_order(a: u64, b: u64) -> std::cmp::Ordering {
+    a.cmp(&b)
 }
 
 impl ClassKey {
@@ -65,6 +74,34 @@ impl ClassKey {
         ClassKey {
             name,
             id: AtomicU32::new(0),
+            order: None,
+        }
+    }
+
+    /// A key for a class whose locks may be nested within the class in
+    /// increasing order of their *order keys*: the lock's address, or the key
+    /// given to `lock_ordered`. Nesting out of order is reported as
+    /// recursive locking (the kernel's `lockdep_set_lock_cmp_fn`).
+    ///
+    /// ```
+    /// use lockdep::{ClassKey, Mutex};
+    ///
+    /// static ACCOUNT: ClassKey = ClassKey::ordered("account");
+    /// let (a, b) = (Mutex::with_key(&ACCOUNT, 10), Mutex::with_key(&ACCOUNT, 20));
+    /// // Transfer between two accounts: lock them by account number.
+    /// let _first = a.lock_ordered(1);
+    /// let _second = b.lock_ordered(2);
+    /// ```
+    pub const fn ordered(name: &'static str) -> ClassKey {
+        Self::ordered_by(name, natural_order)
+    }
+
+    /// Like [`ordered`](Self::ordered), with a user comparison of order keys.
+    pub const fn ordered_by(name: &'static str, order: OrderFn) -> ClassKey {
+        ClassKey {
+            name,
+            id: AtomicU32::new(0),
+            order: Some(order),
         }
     }
 
@@ -154,6 +191,15 @@ impl LazyClass {
             base
         } else {
             self.sub(base, subclass)
+        }
+    }
+
+    /// The ordering of the class, if it is an ordered one.
+    #[inline]
+    pub(crate) fn order(&self) -> Option<OrderFn> {
+        match self.source {
+            Source::Key(key) => key.order,
+            Source::Site { .. } => None,
         }
     }
 

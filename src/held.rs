@@ -44,16 +44,31 @@ pub(crate) struct HeldLock {
     pub(crate) instance: usize,
     pub(crate) mode: Mode,
     pub(crate) trylock: bool,
+    /// How many times the holder pinned it (see `LockMap::pin`).
+    pub(crate) pins: u8,
+    /// Other locks of its class may be held with it: it was acquired under a
+    /// held nest lock, or its class is ordered (and the order is checked on
+    /// every acquisition instead).
+    pub(crate) may_nest: bool,
     /// The chain key before this entry was pushed.
     pub(crate) prev_key: u64,
     pub(crate) at: &'static Location<'static>,
 }
 
 impl HeldLock {
+    /// What an entry contributes to the chain key.
+    #[inline]
+    pub(crate) fn id(class: ClassId, mode: Mode, trylock: bool, nested: bool) -> u64 {
+        (u64::from(class.0) << 4)
+            | (u64::from(nested) << 3)
+            | (mode.bits() << 1)
+            | u64::from(trylock)
+    }
+
     /// What this entry contributes to the chain key.
     #[inline]
-    pub(crate) fn chain_id(class: ClassId, mode: Mode, trylock: bool) -> u64 {
-        (u64::from(class.0) << 3) | (mode.bits() << 1) | u64::from(trylock)
+    pub(crate) fn chain_id(&self) -> u64 {
+        Self::id(self.class, self.mode, self.trylock, self.may_nest)
     }
 }
 
@@ -64,17 +79,23 @@ pub(crate) fn find(held: &[HeldLock], instance: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_entry_is_four_words() {
+        assert_eq!(std::mem::size_of::<HeldLock>(), 32);
+    }
+
     use super::*;
 
     #[test]
     fn chain_ids_separate_mode_and_trylock() {
         let c = ClassId(5);
         let ids = [
-            HeldLock::chain_id(c, Mode::Exclusive, false),
-            HeldLock::chain_id(c, Mode::Shared, false),
-            HeldLock::chain_id(c, Mode::SharedRecursive, false),
-            HeldLock::chain_id(c, Mode::Exclusive, true),
-            HeldLock::chain_id(ClassId(6), Mode::Exclusive, false),
+            HeldLock::id(c, Mode::Exclusive, false, false),
+            HeldLock::id(c, Mode::Shared, false, false),
+            HeldLock::id(c, Mode::SharedRecursive, false, false),
+            HeldLock::id(c, Mode::Exclusive, true, false),
+            HeldLock::id(c, Mode::Exclusive, false, true),
+            HeldLock::id(ClassId(6), Mode::Exclusive, false, false),
         ];
         for i in 0..ids.len() {
             for j in 0..i {
@@ -91,6 +112,8 @@ mod tests {
             instance,
             mode: Mode::Exclusive,
             trylock: false,
+            pins: 0,
+            may_nest: false,
             prev_key: 0,
             at,
         };

@@ -139,9 +139,12 @@ mod held;
 mod map;
 mod mutex;
 mod once;
+pub mod parking_lot;
+mod reentrant;
 pub mod render;
 pub mod report;
 mod rwlock;
+pub mod sync;
 pub mod thread;
 mod trace;
 mod validator;
@@ -152,7 +155,7 @@ pub use class::{class_name, ClassId, ClassKey};
 pub use condvar::Condvar;
 pub use config::{set_action, set_enabled, Action};
 pub use held::Mode;
-pub use map::{LockMap, LockMapGuard};
+pub use map::{AsLockMap, LockMap, LockMapGuard, Pinned};
 pub use once::{LazyLock, Once, OnceLock};
 pub use report::Report;
 pub use validator::{held_locks, reports, stats, Stats};
@@ -160,8 +163,12 @@ pub use workqueue::{Work, WorkQueue};
 
 /// Instrumented locks generic over any `lock_api` raw lock.
 pub mod generic {
-    pub use crate::mutex::{Mutex, MutexGuard};
-    pub use crate::rwlock::{RwLock, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard};
+    pub use crate::mutex::{MappedMutexGuard, Mutex, MutexGuard};
+    pub use crate::reentrant::{MappedReentrantMutexGuard, ReentrantMutex, ReentrantMutexGuard};
+    pub use crate::rwlock::{
+        MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard,
+        RwLockUpgradableReadGuard, RwLockWriteGuard,
+    };
 }
 
 /// An instrumented mutex, with `parking_lot` underneath.

@@ -234,6 +234,163 @@ impl LockMap {
     }
 }
 
+impl LockMap {
+    /// Reports it if the calling thread does not hold this map.
+    #[track_caller]
+    pub fn assert_held(&self) {
+        #[cfg(not(lockdep_off))]
+        validator::assert_held(&self.class, self.instance(), true, Location::caller());
+    }
+
+    /// Reports it if the calling thread holds this map.
+    #[track_caller]
+    pub fn assert_not_held(&self) {
+        #[cfg(not(lockdep_off))]
+        validator::assert_held(&self.class, self.instance(), false, Location::caller());
+    }
+
+    /// Declares that the caller *might* acquire this map in `mode` here: an
+    /// acquisition that is validated and released at once, so an order that
+    /// is only taken on a rare path is checked on every run.
+    #[track_caller]
+    pub fn might_acquire(&self, mode: Mode) {
+        self.touch_at(mode, Location::caller());
+    }
+
+    /// Pins the calling thread's hold on this map until the returned value is
+    /// dropped: releasing the map meanwhile (say, a callee that drops and
+    /// retakes the lock the caller relies on) is reported. Does nothing if
+    /// the thread does not hold the map.
+    pub fn pin(&self) -> Pinned<'_> {
+        #[cfg(not(lockdep_off))]
+        let pinned = validator::pin(self.instance(), 1);
+        #[cfg(lockdep_off)]
+        let pinned = false;
+        Pinned { map: self, pinned }
+    }
+}
+
+#[cfg(not(lockdep_off))]
+impl Drop for LockMap {
+    /// A lock dropped while this thread still holds it (its guard leaked) is
+    /// reported, and forgotten.
+    fn drop(&mut self) {
+        if crate::config::is_enabled() {
+            validator::freed(self.instance());
+        }
+    }
+}
+
+/// A pin on a held lock; see [`LockMap::pin`].
+#[must_use = "the pin is removed when this is dropped"]
+pub struct Pinned<'a> {
+    map: &'a LockMap,
+    pinned: bool,
+}
+
+impl Drop for Pinned<'_> {
+    fn drop(&mut self) {
+        #[cfg(not(lockdep_off))]
+        if self.pinned {
+            validator::pin(self.map.instance(), -1);
+        }
+    }
+}
+
+impl fmt::Debug for Pinned<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pinned")
+            .field("pinned", &self.pinned)
+            .finish()
+    }
+}
+
+/// Anything with a pseudo-lock inside: every instrumented lock. Lets one
+/// lock be named as the nest lock of another.
+pub trait AsLockMap {
+    /// The lock's pseudo-lock.
+    fn as_lock_map(&self) -> &LockMap;
+}
+
+impl AsLockMap for LockMap {
+    fn as_lock_map(&self) -> &LockMap {
+        self
+    }
+}
+
+impl LockMap {
+    /// Acquires this map under a *nest lock*: while the thread holds `nest`,
+    /// it may hold any number of maps of this class at once (the nest lock
+    /// serializes everyone who takes them, so their order cannot deadlock).
+    /// If the thread does not hold `nest`, that is reported.
+    #[track_caller]
+    pub fn acquire_under(&self, mode: Mode, nest: &impl AsLockMap) -> bool {
+        #[cfg(not(lockdep_off))]
+        {
+            let nest = nest.as_lock_map();
+            validator::acquire_under(
+                &self.class,
+                self.instance(),
+                mode,
+                Location::caller(),
+                &nest.class,
+                nest.instance(),
+            )
+        }
+        #[cfg(lockdep_off)]
+        {
+            let _ = (mode, nest);
+            false
+        }
+    }
+
+    /// Acquires a map of an ordered class ([`ClassKey::ordered`]) with an
+    /// explicit order key, in place of its address.
+    #[track_caller]
+    pub fn acquire_ordered(&self, mode: Mode, key: u64) -> bool {
+        #[cfg(not(lockdep_off))]
+        return validator::acquire_ordered(
+            &self.class,
+            self.instance(),
+            mode,
+            key,
+            Location::caller(),
+        );
+        #[cfg(lockdep_off)]
+        {
+            let _ = (mode, key);
+            false
+        }
+    }
+
+    /// [`acquire_under`](Self::acquire_under), with a guard.
+    #[track_caller]
+    pub fn hold_under(&self, mode: Mode, nest: &impl AsLockMap) -> LockMapGuard<'_> {
+        let at = Location::caller();
+        #[cfg(not(lockdep_off))]
+        let tracked = {
+            let nest = nest.as_lock_map();
+            validator::acquire_under(
+                &self.class,
+                self.instance(),
+                mode,
+                at,
+                &nest.class,
+                nest.instance(),
+            )
+        };
+        #[cfg(lockdep_off)]
+        let tracked = {
+            let _ = (mode, nest);
+            false
+        };
+        LockMapGuard {
+            map: self,
+            acquisition: Acquisition::recorded(tracked, at),
+        }
+    }
+}
+
 impl Default for LockMap {
     #[track_caller]
     fn default() -> Self {
@@ -288,11 +445,16 @@ impl Acquisition {
     /// A record of an acquisition the validator was not told of (a
     /// re-entrant acquisition of a lock the thread already holds).
     pub(crate) fn untracked(at: &'static Location<'static>) -> Acquisition {
+        Acquisition::recorded(false, at)
+    }
+
+    /// The record of an acquisition made by other means.
+    pub(crate) fn recorded(tracked: bool, at: &'static Location<'static>) -> Acquisition {
         #[cfg(lockdep_off)]
-        let _ = at;
+        let _ = (tracked, at);
         Acquisition {
             #[cfg(not(lockdep_off))]
-            tracked: false,
+            tracked,
             #[cfg(not(lockdep_off))]
             subclass: 0,
             #[cfg(not(lockdep_off))]

@@ -7,6 +7,7 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 
@@ -14,7 +15,7 @@ use lock_api::RawMutex;
 
 use crate::class::{ClassId, ClassKey};
 use crate::held::Mode;
-use crate::map::{Acquisition, LockMap};
+use crate::map::{Acquisition, AsLockMap, LockMap, Pinned};
 
 /// A mutual-exclusion lock whose order against other locks is validated.
 pub struct Mutex<R, T: ?Sized> {
@@ -82,6 +83,35 @@ impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
         }
     }
 
+    /// Acquires the mutex under a *nest lock* held by this thread: any number
+    /// of mutexes of this class may then be held together, since `nest`
+    /// serializes everyone who takes them (the kernel's
+    /// `mutex_lock_nest_lock`). Not holding `nest` is reported.
+    #[track_caller]
+    pub fn lock_under(&self, nest: &impl AsLockMap) -> MutexGuard<'_, R, T> {
+        let at = Location::caller();
+        let tracked = self.map.acquire_under(Mode::Exclusive, nest);
+        self.raw.lock();
+        MutexGuard {
+            mutex: self,
+            acquisition: Acquisition::recorded(tracked, at),
+        }
+    }
+
+    /// Acquires a mutex of an ordered class ([`ClassKey::ordered`]) with an
+    /// explicit order key: mutexes of the class may be nested in increasing
+    /// key order, and nesting them out of order is reported.
+    #[track_caller]
+    pub fn lock_ordered(&self, key: u64) -> MutexGuard<'_, R, T> {
+        let at = Location::caller();
+        let tracked = self.map.acquire_ordered(Mode::Exclusive, key);
+        self.raw.lock();
+        MutexGuard {
+            mutex: self,
+            acquisition: Acquisition::recorded(tracked, at),
+        }
+    }
+
     /// Acquires the mutex if it is free. A trylock cannot deadlock, so it is
     /// never the target of a dependency; while held it can be the source of one.
     #[track_caller]
@@ -109,6 +139,37 @@ impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
     /// The mutex's class.
     pub fn class(&self) -> ClassId {
         self.map.class()
+    }
+
+    /// Validates, here, an acquisition that only happens on some path (an
+    /// acquisition released at once), so its order is checked on every run.
+    #[track_caller]
+    pub fn might_lock(&self) {
+        self.map.might_acquire(Mode::Exclusive);
+    }
+
+    /// Reports it if the calling thread does not hold this lock.
+    #[track_caller]
+    pub fn assert_held(&self) {
+        self.map.assert_held();
+    }
+
+    /// Reports it if the calling thread holds this lock.
+    #[track_caller]
+    pub fn assert_not_held(&self) {
+        self.map.assert_not_held();
+    }
+
+    /// Pins this thread's hold on the lock until the returned value is
+    /// dropped; releasing it meanwhile is reported (see [`LockMap::pin`]).
+    pub fn pin(&self) -> Pinned<'_> {
+        self.map.pin()
+    }
+}
+
+impl<R: RawMutex, T: ?Sized> AsLockMap for Mutex<R, T> {
+    fn as_lock_map(&self) -> &LockMap {
+        &self.map
     }
 }
 
@@ -201,6 +262,164 @@ impl<R: RawMutex, T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, R, T> {
 }
 
 impl<R: RawMutex, T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, R, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+/// The map a mapped guard releases on drop. With validation compiled out it
+/// is zero-sized, so a mapped guard is the size of `lock_api`'s: the raw lock
+/// and the data pointer.
+#[derive(Clone, Copy)]
+pub(crate) struct MapRef<'a> {
+    #[cfg(not(lockdep_off))]
+    map: &'a LockMap,
+    _map: PhantomData<&'a LockMap>,
+}
+
+impl<'a> MapRef<'a> {
+    pub(crate) fn new(map: &'a LockMap) -> MapRef<'a> {
+        #[cfg(lockdep_off)]
+        let _ = map;
+        MapRef {
+            #[cfg(not(lockdep_off))]
+            map,
+            _map: PhantomData,
+        }
+    }
+
+    /// [`LockMap::end`] on the map.
+    pub(crate) fn end(self, acquisition: &mut Acquisition) {
+        #[cfg(not(lockdep_off))]
+        self.map.end(acquisition);
+        #[cfg(lockdep_off)]
+        let _ = acquisition;
+    }
+}
+
+impl<'a, R: RawMutex, T: ?Sized> MutexGuard<'a, R, T> {
+    /// Narrows the guard to a part of the data, like `parking_lot`'s
+    /// `MutexGuard::map`. The mutex stays locked, and held in the validator,
+    /// until the mapped guard is dropped. An associated function, so that it
+    /// does not shadow a method of `T`.
+    pub fn map<U: ?Sized, F>(mut s: Self, f: F) -> MappedMutexGuard<'a, R, U>
+    where
+        F: FnOnce(&mut T) -> &mut U,
+    {
+        // If `f` panics, `s` is dropped as usual and unlocks.
+        let data: *mut U = f(&mut *s);
+        let (mutex, acquisition) = (s.mutex, s.acquisition.take());
+        std::mem::forget(s);
+        MappedMutexGuard::new(&mutex.raw, MapRef::new(&mutex.map), data, acquisition)
+    }
+
+    /// Like [`map`](Self::map), but `f` may decline, in which case the guard
+    /// is given back unchanged.
+    pub fn try_map<U: ?Sized, F>(mut s: Self, f: F) -> Result<MappedMutexGuard<'a, R, U>, Self>
+    where
+        F: FnOnce(&mut T) -> Option<&mut U>,
+    {
+        let data: *mut U = match f(&mut *s) {
+            Some(data) => data,
+            None => return Err(s),
+        };
+        let (mutex, acquisition) = (s.mutex, s.acquisition.take());
+        std::mem::forget(s);
+        Ok(MappedMutexGuard::new(
+            &mutex.raw,
+            MapRef::new(&mutex.map),
+            data,
+            acquisition,
+        ))
+    }
+}
+
+/// A [`MutexGuard`] narrowed to a part of the data by [`MutexGuard::map`].
+/// Unlocks on drop. Not `Send`.
+#[must_use = "the mutex is unlocked when the guard is dropped"]
+pub struct MappedMutexGuard<'a, R: RawMutex, T: ?Sized> {
+    raw: &'a R,
+    map: MapRef<'a>,
+    data: *mut T,
+    acquisition: Acquisition,
+    _data: PhantomData<&'a mut T>,
+}
+
+impl<'a, R: RawMutex, T: ?Sized> MappedMutexGuard<'a, R, T> {
+    fn new(raw: &'a R, map: MapRef<'a>, data: *mut T, acquisition: Acquisition) -> Self {
+        MappedMutexGuard {
+            raw,
+            map,
+            data,
+            acquisition,
+            _data: PhantomData,
+        }
+    }
+
+    /// Takes the lock and its record out of a guard that is being re-mapped.
+    fn into_parts(mut s: Self) -> (&'a R, MapRef<'a>, Acquisition) {
+        let parts = (s.raw, s.map, s.acquisition.take());
+        std::mem::forget(s);
+        parts
+    }
+
+    /// Narrows the guard further.
+    pub fn map<U: ?Sized, F>(mut s: Self, f: F) -> MappedMutexGuard<'a, R, U>
+    where
+        F: FnOnce(&mut T) -> &mut U,
+    {
+        let data: *mut U = f(&mut *s);
+        let (raw, map, acquisition) = Self::into_parts(s);
+        MappedMutexGuard::new(raw, map, data, acquisition)
+    }
+
+    /// Narrows the guard further if `f` returns a part; otherwise gives it back.
+    pub fn try_map<U: ?Sized, F>(mut s: Self, f: F) -> Result<MappedMutexGuard<'a, R, U>, Self>
+    where
+        F: FnOnce(&mut T) -> Option<&mut U>,
+    {
+        let data: *mut U = match f(&mut *s) {
+            Some(data) => data,
+            None => return Err(s),
+        };
+        let (raw, map, acquisition) = Self::into_parts(s);
+        Ok(MappedMutexGuard::new(raw, map, data, acquisition))
+    }
+}
+
+impl<R: RawMutex, T: ?Sized> Deref for MappedMutexGuard<'_, R, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: `data` points into the mutex's data, and the guard holds the
+        // raw lock for as long as it exists.
+        unsafe { &*self.data }
+    }
+}
+
+impl<R: RawMutex, T: ?Sized> DerefMut for MappedMutexGuard<'_, R, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as for `deref`; the lock is exclusive and `&mut self` makes
+        // this the only access.
+        unsafe { &mut *self.data }
+    }
+}
+
+impl<R: RawMutex, T: ?Sized> Drop for MappedMutexGuard<'_, R, T> {
+    fn drop(&mut self) {
+        self.map.end(&mut self.acquisition);
+        // SAFETY: the guard took over the lock of the guard it was mapped
+        // from, which this thread locked.
+        unsafe { self.raw.unlock() };
+    }
+}
+
+impl<R: RawMutex, T: ?Sized + fmt::Debug> fmt::Debug for MappedMutexGuard<'_, R, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<R: RawMutex, T: ?Sized + fmt::Display> fmt::Display for MappedMutexGuard<'_, R, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&**self, f)
     }

@@ -68,11 +68,18 @@ pub fn text(report: &Report) -> String {
             scenario(&mut out, 0, verb(acquiring), &acquiring.name);
             let _ = writeln!(out, "\n *** DEADLOCK ***\n");
         }
-        Problem::RecursiveLocking { acquiring, holding } => {
+        Problem::RecursiveLocking {
+            acquiring,
+            holding,
+            comparison,
+        } => {
             let _ = writeln!(out, "{thread} is trying to acquire lock:");
             lock_line(&mut out, " ", acquiring);
             let _ = writeln!(out, "\nbut thread is already holding lock:");
             lock_line(&mut out, " ", holding);
+            if let Some(c) = comparison {
+                let _ = writeln!(out, "and the lock order function returns {c:?}:");
+            }
             let _ = writeln!(out, "\nother info that might help us debug this:");
             let _ = writeln!(out, " Possible unsafe locking scenario:\n");
             let _ = writeln!(out, "       THREAD0");
@@ -98,6 +105,46 @@ pub fn text(report: &Report) -> String {
             }
             let _ = writeln!(out, "but there are no more locks to release!");
             let _ = writeln!(out, "\nother info that might help us debug this:");
+        }
+        Problem::HeldAtThreadExit => {
+            let _ = writeln!(out, "{thread} is exiting with locks still held!");
+            let _ = writeln!(out, "(a guard was leaked, e.g. with mem::forget)\n");
+        }
+        Problem::HeldLockFreed { lock } => {
+            let _ = writeln!(out, "{thread} is freeing a lock it still holds:");
+            lock_line(&mut out, " ", lock);
+            let _ = writeln!(out, "\nother info that might help us debug this:");
+        }
+        Problem::AssertionFailed {
+            lock,
+            expected_held,
+        } => {
+            let (claim, truth) = if *expected_held {
+                ("holds", "but it does not.")
+            } else {
+                ("does not hold", "but it does.")
+            };
+            let _ = writeln!(out, "{thread} asserted that it {claim} lock:");
+            lock_line(&mut out, " ", lock);
+            let _ = writeln!(out, "{truth}\n");
+        }
+        Problem::PinnedLockReleased { lock } => {
+            let _ = writeln!(out, "{thread} is releasing a pinned lock:");
+            lock_line(&mut out, " ", lock);
+            let _ = writeln!(
+                out,
+                "\nwhose holder pinned it to stay held across what it called.\n"
+            );
+        }
+        Problem::NestLockNotHeld {
+            acquiring,
+            nest_lock,
+        } => {
+            let _ = writeln!(out, "{thread} is trying to acquire lock:");
+            lock_line(&mut out, " ", acquiring);
+            let _ = writeln!(out, "\nunder the nest lock:");
+            lock_line(&mut out, " ", nest_lock);
+            let _ = writeln!(out, "\nbut thread is not holding it!\n");
         }
     }
     held_locks(&mut out, report);
@@ -145,7 +192,7 @@ fn held_locks(out: &mut String, report: &Report) {
 
 fn frames(out: &mut String, indent: &str, frames: &[Frame]) {
     if frames.is_empty() {
-        let _ = writeln!(out, "{indent}<no stack trace>");
+        let _ = writeln!(out, "{indent}<no frames>");
     }
     for f in frames {
         let _ = write!(out, "{indent}{}", f.function);

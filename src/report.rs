@@ -127,11 +127,42 @@ pub enum Problem {
         acquiring: LockInfo,
         /// The held lock of the same class.
         holding: LockInfo,
+        /// For an ordered class: what its order function said of the held
+        /// lock's key against the new one (anything but `Less` is disorder).
+        comparison: Option<std::cmp::Ordering>,
     },
     /// Releasing a lock the thread does not hold.
     BadUnlockBalance {
         /// The class of the lock being released.
         releasing: LockInfo,
+    },
+    /// A thread ended with locks still held (a leaked guard); they are in
+    /// [`Report::held`].
+    HeldAtThreadExit,
+    /// A lock was dropped (freed) while the thread still held it.
+    HeldLockFreed {
+        /// The lock.
+        lock: LockInfo,
+    },
+    /// An assertion about the calling thread's locks failed.
+    AssertionFailed {
+        /// The lock asserted about.
+        lock: LockInfo,
+        /// Whether the assertion was that the lock is held.
+        expected_held: bool,
+    },
+    /// A pinned lock was released: the code that pinned it relies on it
+    /// staying held across what it called.
+    PinnedLockReleased {
+        /// The lock.
+        lock: LockInfo,
+    },
+    /// A lock was acquired under a nest lock the thread does not hold.
+    NestLockNotHeld {
+        /// The lock being acquired.
+        acquiring: LockInfo,
+        /// The nest lock named for it.
+        nest_lock: LockInfo,
     },
 }
 
@@ -157,6 +188,18 @@ impl Report {
             Problem::CircularDependency { .. } => "possible circular locking dependency detected",
             Problem::RecursiveLocking { .. } => "possible recursive locking detected",
             Problem::BadUnlockBalance { .. } => "bad unlock balance detected!",
+            Problem::HeldAtThreadExit => "thread exiting with locks still held!",
+            Problem::HeldLockFreed { .. } => "held lock freed!",
+            Problem::AssertionFailed {
+                expected_held: true,
+                ..
+            } => "lock assertion failed: lock not held!",
+            Problem::AssertionFailed {
+                expected_held: false,
+                ..
+            } => "lock assertion failed: lock held!",
+            Problem::PinnedLockReleased { .. } => "releasing a pinned lock!",
+            Problem::NestLockNotHeld { .. } => "nested lock was not taken!",
         }
     }
 
@@ -168,6 +211,14 @@ impl Report {
             }
             Problem::RecursiveLocking { acquiring, .. } => vec![acquiring.name.as_str()],
             Problem::BadUnlockBalance { releasing } => vec![releasing.name.as_str()],
+            Problem::HeldAtThreadExit => self.held.iter().map(|l| l.name.as_str()).collect(),
+            Problem::HeldLockFreed { lock }
+            | Problem::AssertionFailed { lock, .. }
+            | Problem::PinnedLockReleased { lock } => vec![lock.name.as_str()],
+            Problem::NestLockNotHeld {
+                acquiring,
+                nest_lock,
+            } => vec![acquiring.name.as_str(), nest_lock.name.as_str()],
         }
     }
 }

@@ -16,6 +16,7 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 
@@ -25,7 +26,8 @@ use lock_api::{
 
 use crate::class::{ClassId, ClassKey};
 use crate::held::Mode;
-use crate::map::{Acquisition, LockMap};
+use crate::map::{Acquisition, LockMap, Pinned};
+use crate::mutex::MapRef;
 
 /// A reader-writer lock whose order against other locks is validated.
 pub struct RwLock<R, T: ?Sized> {
@@ -181,6 +183,36 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
     pub fn class(&self) -> ClassId {
         self.map.class()
     }
+
+    /// Validates, here, a write acquisition that only happens on some path.
+    #[track_caller]
+    pub fn might_write(&self) {
+        self.map.might_acquire(Mode::Exclusive);
+    }
+
+    /// Validates, here, a read acquisition that only happens on some path.
+    #[track_caller]
+    pub fn might_read(&self) {
+        self.map.might_acquire(Mode::Shared);
+    }
+
+    /// Reports it if the calling thread does not hold this lock.
+    #[track_caller]
+    pub fn assert_held(&self) {
+        self.map.assert_held();
+    }
+
+    /// Reports it if the calling thread holds this lock.
+    #[track_caller]
+    pub fn assert_not_held(&self) {
+        self.map.assert_not_held();
+    }
+
+    /// Pins this thread's hold on the lock until the returned value is
+    /// dropped; releasing it meanwhile is reported (see [`LockMap::pin`]).
+    pub fn pin(&self) -> Pinned<'_> {
+        self.map.pin()
+    }
 }
 
 impl<R: RawRwLockRecursive, T: ?Sized> RwLock<R, T> {
@@ -226,6 +258,12 @@ impl<R: RawRwLockUpgrade, T: ?Sized> RwLock<R, T> {
         }
         let acquisition = self.acquire(Mode::Shared, 0, true, at);
         Some(RwLockUpgradableReadGuard::new(self, acquisition))
+    }
+}
+
+impl<R: RawRwLock, T: ?Sized> crate::map::AsLockMap for RwLock<R, T> {
+    fn as_lock_map(&self) -> &LockMap {
+        &self.map
     }
 }
 
@@ -366,6 +404,219 @@ impl<'a, R: RawRwLockUpgradeDowngrade, T: ?Sized> RwLockUpgradableReadGuard<'a, 
         // SAFETY: this thread holds the upgradable lock, which the guard gave up.
         unsafe { lock.raw.downgrade_upgradable() };
         RwLockReadGuard::new(lock, acquisition)
+    }
+}
+
+impl<'a, R: RawRwLock, T: ?Sized> RwLockReadGuard<'a, R, T> {
+    /// Narrows the guard to a part of the data, like `parking_lot`'s
+    /// `RwLockReadGuard::map`. The lock stays read-locked, in the same mode
+    /// in the validator, until the mapped guard is dropped.
+    pub fn map<U: ?Sized, F>(mut s: Self, f: F) -> MappedRwLockReadGuard<'a, R, U>
+    where
+        F: FnOnce(&T) -> &U,
+    {
+        // If `f` panics, `s` is dropped as usual and unlocks.
+        let data: *const U = f(&*s);
+        let (lock, acquisition) = (s.lock, s.acquisition.take());
+        std::mem::forget(s);
+        MappedRwLockReadGuard::new(&lock.raw, MapRef::new(&lock.map), data, acquisition)
+    }
+
+    /// Like [`map`](Self::map), but `f` may decline, in which case the guard
+    /// is given back unchanged.
+    pub fn try_map<U: ?Sized, F>(mut s: Self, f: F) -> Result<MappedRwLockReadGuard<'a, R, U>, Self>
+    where
+        F: FnOnce(&T) -> Option<&U>,
+    {
+        let data: *const U = match f(&*s) {
+            Some(data) => data,
+            None => return Err(s),
+        };
+        let (lock, acquisition) = (s.lock, s.acquisition.take());
+        std::mem::forget(s);
+        Ok(MappedRwLockReadGuard::new(
+            &lock.raw,
+            MapRef::new(&lock.map),
+            data,
+            acquisition,
+        ))
+    }
+}
+
+impl<'a, R: RawRwLock, T: ?Sized> RwLockWriteGuard<'a, R, T> {
+    /// Narrows the guard to a part of the data, like `parking_lot`'s
+    /// `RwLockWriteGuard::map`. The lock stays write-locked, and held in the
+    /// validator, until the mapped guard is dropped.
+    pub fn map<U: ?Sized, F>(mut s: Self, f: F) -> MappedRwLockWriteGuard<'a, R, U>
+    where
+        F: FnOnce(&mut T) -> &mut U,
+    {
+        // If `f` panics, `s` is dropped as usual and unlocks.
+        let data: *mut U = f(&mut *s);
+        let (lock, acquisition) = (s.lock, s.acquisition.take());
+        std::mem::forget(s);
+        MappedRwLockWriteGuard::new(&lock.raw, MapRef::new(&lock.map), data, acquisition)
+    }
+
+    /// Like [`map`](Self::map), but `f` may decline, in which case the guard
+    /// is given back unchanged.
+    pub fn try_map<U: ?Sized, F>(
+        mut s: Self,
+        f: F,
+    ) -> Result<MappedRwLockWriteGuard<'a, R, U>, Self>
+    where
+        F: FnOnce(&mut T) -> Option<&mut U>,
+    {
+        let data: *mut U = match f(&mut *s) {
+            Some(data) => data,
+            None => return Err(s),
+        };
+        let (lock, acquisition) = (s.lock, s.acquisition.take());
+        std::mem::forget(s);
+        Ok(MappedRwLockWriteGuard::new(
+            &lock.raw,
+            MapRef::new(&lock.map),
+            data,
+            acquisition,
+        ))
+    }
+}
+
+macro_rules! mapped_guard {
+    ($guard:ident, $ptr:ty, $unlock:ident) => {
+        impl<'a, R: RawRwLock, T: ?Sized> $guard<'a, R, T> {
+            fn new(raw: &'a R, map: MapRef<'a>, data: $ptr, acquisition: Acquisition) -> Self {
+                $guard {
+                    raw,
+                    map,
+                    data,
+                    acquisition,
+                    _data: PhantomData,
+                }
+            }
+
+            /// Takes the lock and its record out of a guard being re-mapped.
+            fn into_parts(mut s: Self) -> (&'a R, MapRef<'a>, Acquisition) {
+                let parts = (s.raw, s.map, s.acquisition.take());
+                std::mem::forget(s);
+                parts
+            }
+        }
+
+        impl<R: RawRwLock, T: ?Sized> Deref for $guard<'_, R, T> {
+            type Target = T;
+            fn deref(&self) -> &T {
+                // SAFETY: `data` points into the lock's data, and the guard
+                // holds the raw lock for as long as it exists.
+                unsafe { &*self.data }
+            }
+        }
+
+        impl<R: RawRwLock, T: ?Sized> Drop for $guard<'_, R, T> {
+            fn drop(&mut self) {
+                self.map.end(&mut self.acquisition);
+                // SAFETY: the guard took over the lock of the guard it was
+                // mapped from, which this thread took in this mode.
+                unsafe { self.raw.$unlock() };
+            }
+        }
+
+        impl<R: RawRwLock, T: ?Sized + fmt::Debug> fmt::Debug for $guard<'_, R, T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&**self, f)
+            }
+        }
+
+        impl<R: RawRwLock, T: ?Sized + fmt::Display> fmt::Display for $guard<'_, R, T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&**self, f)
+            }
+        }
+    };
+}
+
+/// A [`RwLockReadGuard`] narrowed to a part of the data by
+/// [`RwLockReadGuard::map`]. Releases the read lock on drop. Not `Send`.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct MappedRwLockReadGuard<'a, R: RawRwLock, T: ?Sized> {
+    raw: &'a R,
+    map: MapRef<'a>,
+    data: *const T,
+    acquisition: Acquisition,
+    _data: PhantomData<&'a T>,
+}
+mapped_guard!(MappedRwLockReadGuard, *const T, unlock_shared);
+
+impl<'a, R: RawRwLock, T: ?Sized> MappedRwLockReadGuard<'a, R, T> {
+    /// Narrows the guard further.
+    pub fn map<U: ?Sized, F>(s: Self, f: F) -> MappedRwLockReadGuard<'a, R, U>
+    where
+        F: FnOnce(&T) -> &U,
+    {
+        let data: *const U = f(&*s);
+        let (raw, map, acquisition) = Self::into_parts(s);
+        MappedRwLockReadGuard::new(raw, map, data, acquisition)
+    }
+
+    /// Narrows the guard further if `f` returns a part; otherwise gives it back.
+    pub fn try_map<U: ?Sized, F>(s: Self, f: F) -> Result<MappedRwLockReadGuard<'a, R, U>, Self>
+    where
+        F: FnOnce(&T) -> Option<&U>,
+    {
+        let data: *const U = match f(&*s) {
+            Some(data) => data,
+            None => return Err(s),
+        };
+        let (raw, map, acquisition) = Self::into_parts(s);
+        Ok(MappedRwLockReadGuard::new(raw, map, data, acquisition))
+    }
+}
+
+/// A [`RwLockWriteGuard`] narrowed to a part of the data by
+/// [`RwLockWriteGuard::map`]. Releases the write lock on drop. Not `Send`.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct MappedRwLockWriteGuard<'a, R: RawRwLock, T: ?Sized> {
+    raw: &'a R,
+    map: MapRef<'a>,
+    data: *mut T,
+    acquisition: Acquisition,
+    _data: PhantomData<&'a mut T>,
+}
+mapped_guard!(MappedRwLockWriteGuard, *mut T, unlock_exclusive);
+
+impl<R: RawRwLock, T: ?Sized> DerefMut for MappedRwLockWriteGuard<'_, R, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the write lock is held, and `&mut self` makes this the only
+        // access.
+        unsafe { &mut *self.data }
+    }
+}
+
+impl<'a, R: RawRwLock, T: ?Sized> MappedRwLockWriteGuard<'a, R, T> {
+    /// Narrows the guard further.
+    pub fn map<U: ?Sized, F>(mut s: Self, f: F) -> MappedRwLockWriteGuard<'a, R, U>
+    where
+        F: FnOnce(&mut T) -> &mut U,
+    {
+        let data: *mut U = f(&mut *s);
+        let (raw, map, acquisition) = Self::into_parts(s);
+        MappedRwLockWriteGuard::new(raw, map, data, acquisition)
+    }
+
+    /// Narrows the guard further if `f` returns a part; otherwise gives it back.
+    pub fn try_map<U: ?Sized, F>(
+        mut s: Self,
+        f: F,
+    ) -> Result<MappedRwLockWriteGuard<'a, R, U>, Self>
+    where
+        F: FnOnce(&mut T) -> Option<&mut U>,
+    {
+        let data: *mut U = match f(&mut *s) {
+            Some(data) => data,
+            None => return Err(s),
+        };
+        let (raw, map, acquisition) = Self::into_parts(s);
+        Ok(MappedRwLockWriteGuard::new(raw, map, data, acquisition))
     }
 }
 

@@ -83,13 +83,27 @@ fn is_runtime(f: &Frame) -> bool {
         None => {
             let name = f.function.trim_start_matches('<');
             // `__rust_try` and friends: the unwinding machinery behind
-            // `catch_unwind`, which carries no file.
+            // `catch_unwind`, which carries no file; and the C library's
+            // thread and process entry and teardown.
             ["std::", "core::", "alloc::", "__rust_"]
                 .iter()
                 .any(|p| name.starts_with(p))
+                || LIBC_PLUMBING.contains(&name)
         }
     }
 }
+
+/// C library frames that start and end threads and processes.
+const LIBC_PLUMBING: [&str; 8] = [
+    "start_thread",
+    "clone",
+    "clone3",
+    "__clone3",
+    "__libc_start_main",
+    "__libc_start_call_main",
+    "_start",
+    "__call_tls_dtors",
+];
 
 /// Where the runtime hands over to user code: frames from here down are start-up.
 fn is_entry(f: &Frame) -> bool {

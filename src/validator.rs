@@ -27,11 +27,19 @@ struct ThreadState {
     held: Vec<HeldLock>,
     key: u64,
     chains: LocalChains,
+    /// Order keys given explicitly (`lock_ordered`) for held locks of ordered
+    /// classes, by instance; any other lock's order key is its address.
+    order_keys: Vec<(usize, u64)>,
 }
 
 thread_local! {
     static STATE: RefCell<ThreadState> = const {
-        RefCell::new(ThreadState { held: Vec::new(), key: chain::INITIAL_KEY, chains: LocalChains::new() })
+        RefCell::new(ThreadState {
+            held: Vec::new(),
+            key: chain::INITIAL_KEY,
+            chains: LocalChains::new(),
+            order_keys: Vec::new(),
+        })
     };
 }
 
@@ -53,6 +61,8 @@ struct Global {
     traces: TraceStore,
     /// Cycles already reported, by their sorted classes.
     reported: HashSet<Vec<ClassId>>,
+    /// Misuse already reported, by kind, class and site.
+    reported_misuse: HashSet<(MisuseKind, ClassId, &'static str, u32, u32)>,
 }
 
 static GLOBAL: parking_lot::Mutex<Option<Global>> = parking_lot::const_mutex(None);
@@ -78,15 +88,166 @@ pub(crate) fn acquire(
     if !config::is_enabled() {
         return false;
     }
+    let order = class.order();
     let class = class.get(subclass);
     with_state(|st| {
+        if let Some(order) = order {
+            check_order(st, class, instance, instance as u64, order, trylock, at);
+        }
+        push(st, class, instance, mode, trylock, order.is_some(), at)
+    })
+    .is_some()
+}
+
+/// Records an acquisition of a lock of an ordered class with an explicit
+/// order key.
+pub(crate) fn acquire_ordered(
+    class: &LazyClass,
+    instance: usize,
+    mode: Mode,
+    key: u64,
+    at: &'static Location<'static>,
+) -> bool {
+    if !config::is_enabled() {
+        return false;
+    }
+    let order = class.order();
+    let class = class.get(0);
+    with_state(|st| {
+        if let Some(order) = order {
+            check_order(st, class, instance, key, order, false, at);
+            st.order_keys.push((instance, key));
+        }
+        push(st, class, instance, mode, false, order.is_some(), at)
+    })
+    .is_some()
+}
+
+/// For an ordered class, the chain cache cannot tell two orders of the same
+/// class apart, so the order is checked on every acquisition: each held lock
+/// of the class must come before the new one.
+#[cold]
+fn check_order(
+    st: &mut ThreadState,
+    class: ClassId,
+    instance: usize,
+    key: u64,
+    order: crate::class::OrderFn,
+    trylock: bool,
+    at: &'static Location<'static>,
+) {
+    // Forget explicit keys of locks no longer held.
+    let held = &st.held;
+    st.order_keys
+        .retain(|(i, _)| held.iter().any(|h| h.instance == *i));
+    if trylock {
+        return;
+    }
+    let key_of = |st: &ThreadState, h: &HeldLock| {
+        st.order_keys
+            .iter()
+            .rev()
+            .find(|(i, _)| *i == h.instance)
+            .map_or(h.instance as u64, |(_, k)| *k)
+    };
+    let Some((prev, comparison)) = st
+        .held
+        .iter()
+        .rev()
+        .filter(|h| h.class == class)
+        .map(|h| (*h, order(key_of(st, h), key)))
+        .find(|(_, c)| *c != std::cmp::Ordering::Less)
+    else {
+        return;
+    };
+    // Reported once per class (the pair cannot collide with a cycle's set).
+    let first = with_global(|g| g.reported.insert(vec![class, ClassId::PLACEHOLDER]));
+    if !first {
+        return;
+    }
+    let next = HeldLock {
+        class,
+        instance,
+        mode: Mode::Exclusive,
+        trylock: false,
+        pins: 0,
+        may_nest: true,
+        prev_key: st.key,
+        at,
+    };
+    let pending = Pending::Recursive {
+        next,
+        prev,
+        current: trace::capture(),
+        held: st.held.clone(),
+        usage: with_global(|g| usage_of(&g.graph, st.held.iter().chain([&next]))),
+        comparison: Some(comparison),
+    };
+    emit_all(vec![pending], Raised::AtAcquire);
+}
+
+/// Records an acquisition made under a nest lock: while the thread holds the
+/// nest lock, any number of locks of one class may be held together (the nest
+/// lock serializes whoever takes them). If the thread does not hold the nest
+/// lock, that is reported and the acquisition is validated as usual.
+pub(crate) fn acquire_under(
+    class: &LazyClass,
+    instance: usize,
+    mode: Mode,
+    at: &'static Location<'static>,
+    nest_class: &LazyClass,
+    nest_instance: usize,
+) -> bool {
+    if !config::is_enabled() {
+        return false;
+    }
+    let class = class.get(0);
+    with_state(|st| {
+        let nested = held::find(&st.held, nest_instance).is_some();
+        if !nested {
+            let lock = HeldLock {
+                class,
+                instance,
+                mode,
+                trylock: false,
+                pins: 0,
+                may_nest: false,
+                prev_key: st.key,
+                at,
+            };
+            let nest = HeldLock {
+                class: nest_class.get(0),
+                instance: nest_instance,
+                ..lock
+            };
+            misuse(st, MisuseKind::NestLockNotHeld(nest.into()), &lock, at);
+        }
+        push(st, class, instance, mode, false, nested, at);
+    })
+    .is_some()
+}
+
+/// The acquisition itself: the fast path, and validation when the chain is new.
+#[inline]
+fn push(
+    st: &mut ThreadState,
+    class: ClassId,
+    instance: usize,
+    mode: Mode,
+    trylock: bool,
+    may_nest: bool,
+    at: &'static Location<'static>,
+) {
+    {
         let prev_key = st.key;
-        let key = chain::mix(prev_key, HeldLock::chain_id(class, mode, trylock));
+        let key = chain::mix(prev_key, HeldLock::id(class, mode, trylock, may_nest));
         let entry = || HeldLock {
             class,
             instance,
             mode,
             trylock,
+            pins: 0,
+            may_nest,
             prev_key,
             at,
         };
@@ -96,8 +257,7 @@ pub(crate) fn acquire(
         // Built in place: a copy from the stack stalls on store forwarding.
         st.held.push(entry());
         st.key = key;
-    })
-    .is_some()
+    }
 }
 
 /// Records a release of a tracked acquisition of `instance`.
@@ -105,7 +265,7 @@ pub(crate) fn acquire(
 pub(crate) fn release(class: &LazyClass, instance: usize, at: &'static Location<'static>) {
     with_state(|st| {
         if let Some(top) = st.held.last() {
-            if top.instance == instance {
+            if top.instance == instance && top.pins == 0 {
                 st.key = top.prev_key;
                 st.held.pop();
                 return;
@@ -155,6 +315,10 @@ fn release_slow(
         }
         return;
     };
+    if st.held[i].pins > 0 {
+        let lock = st.held[i];
+        misuse(st, MisuseKind::PinnedReleased, &lock, lock.at);
+    }
     // Out of order: drop the entry and re-acquire everything above it, so
     // their chain keys, and any dependencies the new order implies, are right.
     let removed = st.held.remove(i);
@@ -169,7 +333,7 @@ fn release_slow(
 fn reacquire(st: &mut ThreadState, entries: Vec<HeldLock>) {
     let mut pending = Vec::new();
     for mut h in entries {
-        let key = chain::mix(st.key, HeldLock::chain_id(h.class, h.mode, h.trylock));
+        let key = chain::mix(st.key, h.chain_id());
         h.prev_key = st.key;
         if !st.held.is_empty() && !h.trylock && !st.chains.contains(key) {
             pending.extend(contained("validation", || validate(st, &h, key)).unwrap_or_default());
@@ -192,10 +356,7 @@ pub(crate) fn change_mode(instance: usize, mode: Mode) -> bool {
         entry.mode = mode;
         let above = st.held.split_off(i + 1);
         st.held[i] = entry;
-        st.key = chain::mix(
-            entry.prev_key,
-            HeldLock::chain_id(entry.class, mode, entry.trylock),
-        );
+        st.key = chain::mix(entry.prev_key, entry.chain_id());
         reacquire(st, above);
         true
     })
@@ -209,6 +370,171 @@ pub(crate) fn holds(instance: usize) -> Option<bool> {
         return None;
     }
     with_state(|st| held::find(&st.held, instance).is_some())
+}
+
+/// Kinds of misuse the validator reports (besides bad unlock balance).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum MisuseKind {
+    HeldAtThreadExit,
+    HeldLockFreed,
+    AssertHeld,
+    AssertNotHeld,
+    PinnedReleased,
+    /// The nest lock named for the acquisition (its class and instance).
+    NestLockNotHeld(NestRef),
+}
+
+/// The part of a nest lock a misuse report needs.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct NestRef {
+    class: ClassId,
+    instance: usize,
+}
+
+impl From<HeldLock> for NestRef {
+    fn from(h: HeldLock) -> NestRef {
+        NestRef {
+            class: h.class,
+            instance: h.instance,
+        }
+    }
+}
+
+/// Reports a misuse of `lock` at `at`, once per kind, class and site. Never
+/// panics the thread (these are found in destructors and assertions).
+fn misuse(st: &ThreadState, kind: MisuseKind, lock: &HeldLock, at: &'static Location<'static>) {
+    let first = with_global(|g| {
+        g.reported_misuse
+            .insert((kind, lock.class, at.file(), at.line(), at.column()))
+    });
+    if !first {
+        return;
+    }
+    let report = contained("report building", || {
+        let usage = with_global(|g| usage_of(&g.graph, st.held.iter().chain([lock])));
+        let mut info = held_lock_info(lock, &usage);
+        info.at = Some(Site::from_location(at));
+        let problem = match kind {
+            MisuseKind::HeldAtThreadExit => Problem::HeldAtThreadExit,
+            MisuseKind::HeldLockFreed => Problem::HeldLockFreed { lock: info },
+            MisuseKind::AssertHeld => Problem::AssertionFailed {
+                lock: info,
+                expected_held: true,
+            },
+            MisuseKind::AssertNotHeld => Problem::AssertionFailed {
+                lock: info,
+                expected_held: false,
+            },
+            MisuseKind::PinnedReleased => Problem::PinnedLockReleased { lock: info },
+            MisuseKind::NestLockNotHeld(nest) => Problem::NestLockNotHeld {
+                acquiring: info,
+                nest_lock: lock_info(
+                    nest.class,
+                    usage.get(&nest.class).copied().unwrap_or(0),
+                    Mode::Exclusive,
+                    false,
+                    None,
+                ),
+            },
+        };
+        // At thread exit the stack is the runtime's teardown: nothing to show.
+        let backtrace = match kind {
+            MisuseKind::HeldAtThreadExit => Vec::new(),
+            _ => trace::symbolize(&trace::capture()),
+        };
+        Pending::Ready(Report {
+            process: process_info(),
+            thread: thread_info(),
+            problem,
+            held: held_info(&st.held, &usage),
+            backtrace,
+        })
+    });
+    if let Some(report) = report {
+        emit_all(vec![report], Raised::AtRelease);
+    }
+}
+
+impl Drop for ThreadState {
+    /// A thread is ending: anything still on its stack was leaked.
+    fn drop(&mut self) {
+        if let Some(first) = self.held.first().copied() {
+            if config::is_enabled() {
+                misuse(self, MisuseKind::HeldAtThreadExit, &first, first.at);
+            }
+        }
+    }
+}
+
+/// A lock instance is being dropped: if this thread still holds it (its guard
+/// was leaked), report it and forget the entry, so that a new lock at the
+/// same address is not mistaken for it.
+pub(crate) fn freed(instance: usize) {
+    with_state(|st| {
+        if let Some(i) = held::find(&st.held, instance) {
+            let lock = st.held[i];
+            misuse(st, MisuseKind::HeldLockFreed, &lock, lock.at);
+            let removed = st.held.remove(i);
+            st.key = removed.prev_key;
+            let above = st.held.split_off(i);
+            reacquire(st, above);
+        }
+    });
+}
+
+/// Checks that the calling thread holds (`expected_held`) or does not hold
+/// `instance`, and reports it if not.
+pub(crate) fn assert_held(
+    class: &LazyClass,
+    instance: usize,
+    expected_held: bool,
+    at: &'static Location<'static>,
+) {
+    if !config::is_enabled() {
+        return;
+    }
+    with_state(|st| {
+        let found = held::find(&st.held, instance);
+        let lock = match (found, expected_held) {
+            (Some(_), true) | (None, false) => return,
+            (Some(i), false) => st.held[i],
+            (None, true) => HeldLock {
+                class: class.get(0),
+                instance,
+                mode: Mode::Exclusive,
+                trylock: false,
+                pins: 0,
+                may_nest: false,
+                prev_key: 0,
+                at,
+            },
+        };
+        let kind = if expected_held {
+            MisuseKind::AssertHeld
+        } else {
+            MisuseKind::AssertNotHeld
+        };
+        misuse(st, kind, &lock, at);
+    });
+}
+
+/// Pins (`delta` = 1) or unpins (`delta` = -1) the calling thread's entry for
+/// `instance`. Returns false if the thread does not hold it (or, unpinning,
+/// if it is not pinned).
+pub(crate) fn pin(instance: usize, delta: i32) -> bool {
+    with_state(|st| {
+        let Some(i) = held::find(&st.held, instance) else {
+            return false;
+        };
+        let pins = &mut st.held[i].pins;
+        match delta {
+            1 => *pins = pins.saturating_add(1),
+            _ if *pins == 0 => return false,
+            _ => *pins -= 1,
+        }
+        true
+    })
+    .unwrap_or(false)
 }
 
 /// One edge of a cycle's path, copied out of the graph for a report.
@@ -235,6 +561,7 @@ enum Pending {
         current: Arc<[usize]>,
         held: Vec<HeldLock>,
         usage: HashMap<ClassId, u8>,
+        comparison: Option<std::cmp::Ordering>,
     },
     Ready(Report),
 }
@@ -256,8 +583,11 @@ fn validate(st: &mut ThreadState, next: &HeldLock, key: u64) -> Vec<Pending> {
         let mut trace_id = None;
         // A recursive read after any read of the same class cannot block on
         // itself; anything else can.
+        // Under a held nest lock, locks of one class may be held together.
         if let Some(prev) = st.held.iter().rev().find(|h| {
-            h.class == next.class && !(next.mode == Mode::SharedRecursive && h.mode.is_shared())
+            h.class == next.class
+                && !next.may_nest
+                && !(next.mode == Mode::SharedRecursive && h.mode.is_shared())
         }) {
             if g.reported.insert(vec![next.class]) {
                 pending.push(Pending::Recursive {
@@ -266,6 +596,7 @@ fn validate(st: &mut ThreadState, next: &HeldLock, key: u64) -> Vec<Pending> {
                     current: current.clone(),
                     held: st.held.clone(),
                     usage: usage_of(&g.graph, st.held.iter().chain([next])),
+                    comparison: None,
                 });
             }
         }
@@ -370,10 +701,12 @@ fn lock_info(
     }
 }
 
+/// A held (or being acquired) lock: its class's recorded usage, plus the
+/// mode of this acquisition, which is a use too.
 fn held_lock_info(h: &HeldLock, usage: &HashMap<ClassId, u8>) -> LockInfo {
     lock_info(
         h.class,
-        usage.get(&h.class).copied().unwrap_or(0),
+        usage.get(&h.class).copied().unwrap_or(0) | graph::usage_bit(h.mode),
         h.mode,
         h.trylock,
         Some(h.at),
@@ -419,12 +752,14 @@ fn build(p: Pending) -> Report {
             current,
             held,
             usage,
+            comparison,
         } => Report {
             process: process_info(),
             thread: thread_info(),
             problem: Problem::RecursiveLocking {
                 acquiring: held_lock_info(&next, &usage),
                 holding: held_lock_info(&prev, &usage),
+                comparison,
             },
             held: held_info(&held, &usage),
             backtrace: trace::symbolize(&current),
@@ -594,7 +929,7 @@ mod tests {
 
     fn key_from_scratch(held: &[HeldLock]) -> u64 {
         held.iter().fold(chain::INITIAL_KEY, |k, h| {
-            chain::mix(k, HeldLock::chain_id(h.class, h.mode, h.trylock))
+            chain::mix(k, h.chain_id())
         })
     }
 

@@ -178,8 +178,20 @@ fn binary_hash(line: &str) -> String {
 
 /// `name/4 is trying to ...` and `... held by name/4:` -> `name/<tid>`.
 fn thread_ids(line: &str) -> String {
-    if let Some(at) = line.find(" is trying to ") {
-        return format!("{}{}", without_id(&line[..at]), &line[at..]);
+    // Lines that start with the thread: "<name>/<id> is trying to ...",
+    // "... is exiting ...", "... is freeing ...", "... asserted ...".
+    for phrase in [
+        " is trying to ",
+        " is exiting ",
+        " is freeing ",
+        " is releasing ",
+        " asserted ",
+    ] {
+        if let Some(at) = line.find(phrase) {
+            if !line[..at].contains(' ') {
+                return format!("{}{}", without_id(&line[..at]), &line[at..]);
+            }
+        }
     }
     if let Some(at) = line.find(" held by ") {
         let start = at + " held by ".len();
@@ -570,6 +582,153 @@ fn bad_unlock_balance() {
     check_report("bad_unlock_balance", "golden_unbalanced");
 }
 
+/// The one report about `class`, checked to be of the expected kind, then
+/// compared with its golden file.
+fn check_misuse(golden: &str, class: &str, expected: fn(&lockdep::report::Problem) -> bool) {
+    let report = report_about(class);
+    assert!(expected(&report.problem), "{report:#?}");
+    check_report(golden, class);
+}
+
+static LEAKED: LockMap = LockMap::named("golden_leaked");
+
+#[inline(never)]
+fn acquire_and_exit() {
+    assert!(LEAKED.acquire(lockdep::Mode::Exclusive));
+}
+
+#[test]
+fn held_at_thread_exit() {
+    lockdep::set_action(lockdep::Action::Silent);
+    on_thread("golden-leak", acquire_and_exit);
+    check_misuse("held_at_thread_exit", "golden_leaked", |p| {
+        matches!(p, lockdep::report::Problem::HeldAtThreadExit)
+    });
+}
+
+#[inline(never)]
+fn free_while_held() {
+    let map = Box::new(LockMap::named("golden_freed"));
+    assert!(map.acquire(lockdep::Mode::Exclusive));
+    drop(map);
+    assert!(
+        lockdep::held_locks().is_empty(),
+        "the freed lock is forgotten"
+    );
+}
+
+#[test]
+fn held_lock_freed() {
+    lockdep::set_action(lockdep::Action::Silent);
+    on_thread("golden-free", free_while_held);
+    check_misuse("held_lock_freed", "golden_freed", |p| {
+        matches!(p, lockdep::report::Problem::HeldLockFreed { .. })
+    });
+}
+
+static ASSERTED: Mutex<()> = Mutex::named("golden_asserted", ());
+static ASSERTED_NOT: Mutex<()> = Mutex::named("golden_asserted_not", ());
+
+#[inline(never)]
+fn assert_held_without_holding() {
+    ASSERTED.assert_held();
+}
+
+#[inline(never)]
+fn assert_not_held_while_holding() {
+    let _g = ASSERTED_NOT.lock();
+    ASSERTED_NOT.assert_not_held();
+}
+
+#[test]
+fn assertion_failures() {
+    lockdep::set_action(lockdep::Action::Silent);
+    on_thread("golden-assert", || {
+        assert_held_without_holding();
+        assert_not_held_while_holding();
+        // Assertions that hold are silent.
+        let _g = ASSERTED.lock();
+        ASSERTED.assert_held();
+        ASSERTED_NOT.assert_not_held();
+    });
+    check_misuse("assert_held_failed", "golden_asserted", |p| {
+        matches!(
+            p,
+            lockdep::report::Problem::AssertionFailed {
+                expected_held: true,
+                ..
+            }
+        )
+    });
+    check_misuse("assert_not_held_failed", "golden_asserted_not", |p| {
+        matches!(
+            p,
+            lockdep::report::Problem::AssertionFailed {
+                expected_held: false,
+                ..
+            }
+        )
+    });
+}
+
+static MIGHT_A: Mutex<()> = Mutex::named("golden_might_a", ());
+static MIGHT_B: Mutex<()> = Mutex::named("golden_might_b", ());
+
+#[inline(never)]
+fn might_a_then_b() {
+    let _a = MIGHT_A.lock();
+    let _b = MIGHT_B.lock();
+}
+
+/// B is held and A *might* be taken (on some rare path): checked now.
+#[inline(never)]
+fn under_b_might_lock_a() {
+    let _b = MIGHT_B.lock();
+    MIGHT_A.might_lock();
+}
+
+#[test]
+fn might_lock_is_validated() {
+    lockdep::set_action(lockdep::Action::Silent);
+    on_thread("golden-might", || {
+        might_a_then_b();
+        under_b_might_lock_a();
+        assert!(lockdep::held_locks().is_empty());
+    });
+    check_misuse("might_lock", "golden_might_a", |p| {
+        matches!(p, lockdep::report::Problem::CircularDependency { .. })
+    });
+}
+
+static PINNED: Mutex<u32> = Mutex::named("golden_pinned", 0);
+
+/// A callee that drops and retakes the lock its caller relies on.
+#[inline(never)]
+fn callee_drops_the_lock(
+    guard: lockdep::MutexGuard<'static, u32>,
+) -> lockdep::MutexGuard<'static, u32> {
+    drop(guard);
+    PINNED.lock()
+}
+
+#[inline(never)]
+fn pin_then_call() {
+    let guard = PINNED.lock();
+    let pin = PINNED.pin();
+    let guard = callee_drops_the_lock(guard);
+    drop(pin);
+    drop(guard);
+}
+
+#[test]
+fn pinned_lock_released() {
+    lockdep::set_action(lockdep::Action::Silent);
+    on_thread("golden-pin", pin_then_call);
+    check_misuse("pinned_lock_released", "golden_pinned", |p| {
+        matches!(p, lockdep::report::Problem::PinnedLockReleased { .. })
+    });
+}
+
 // ---- the example --------------------------------------------------------
 
 /// `<target>/<profile>/examples/slub_sysfs`, next to this test binary's
@@ -672,4 +831,26 @@ fn slub_sysfs_flush_under_lock() {
     assert!(out.contains("WARNING: possible circular locking dependency detected"));
     assert!(out.contains("Chain exists of:"), "a three-class cycle");
     assert!(out.contains("slub_sysfs: 1 lockdep report(s)"));
+}
+
+static NEST_PARENT: Mutex<()> = Mutex::named("golden_nest_parent", ());
+
+fn nest_child() -> Mutex<u32> {
+    // One construction site: every child is one class.
+    Mutex::named("golden_nest_child", 0)
+}
+
+#[inline(never)]
+fn child_without_its_nest_lock() {
+    let child = nest_child();
+    let _c = child.lock_under(&NEST_PARENT);
+}
+
+#[test]
+fn nest_lock_not_held() {
+    lockdep::set_action(lockdep::Action::Silent);
+    on_thread("golden-nest", child_without_its_nest_lock);
+    check_misuse("nest_lock_not_held", "golden_nest_child", |p| {
+        matches!(p, lockdep::report::Problem::NestLockNotHeld { .. })
+    });
 }

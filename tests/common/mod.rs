@@ -38,7 +38,9 @@ pub fn involved(report: &Report) -> Vec<String> {
             names.push(holding.name.clone());
             names.extend(chain.iter().map(|l| l.lock.name.clone()));
         }
-        Problem::RecursiveLocking { acquiring, holding } => {
+        Problem::RecursiveLocking {
+            acquiring, holding, ..
+        } => {
             names.push(acquiring.name.clone());
             names.push(holding.name.clone());
         }
@@ -121,7 +123,9 @@ pub fn circular(report: &Report) -> Circular<'_> {
 #[track_caller]
 pub fn recursive(report: &Report) -> (&LockInfo, &LockInfo) {
     match &report.problem {
-        Problem::RecursiveLocking { acquiring, holding } => (acquiring, holding),
+        Problem::RecursiveLocking {
+            acquiring, holding, ..
+        } => (acquiring, holding),
         _ => panic!("expected recursive locking, got:\n{report}"),
     }
 }
