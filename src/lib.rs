@@ -38,6 +38,25 @@
 //! Nothing deadlocked: both blocks ran on one thread. The report says that two
 //! threads running them at once could.
 //!
+//! ## Migrating
+//!
+//! An existing program switches by changing its `use` lines; the code below
+//! them stays as it is:
+//!
+//! - `use std::sync::{..}` becomes `use lockdep::sync::{..}` ([`sync`]):
+//!   `Mutex`, `RwLock`, `Condvar`, `Once`, `OnceLock`, `LazyLock` with std's
+//!   signatures and poisoning, plus std's `Arc`, `Barrier`, `mpsc`, ...
+//! - `use parking_lot::{..}` becomes `use lockdep::parking_lot::{..}`
+//!   ([`mod@parking_lot`]): `Mutex`, `FairMutex`, `RwLock`, `ReentrantMutex`,
+//!   `Condvar`, `Once`, mapped guards, `const_mutex` and the rest.
+//! - `std::thread::{spawn, scope}` become [`thread::spawn`] and
+//!   [`thread::scope`], so that joins are validated too.
+//!
+//! Every primitive is validated with the read/write semantics it really has:
+//! a `std` read lock is a plain shared acquisition (a waiting writer blocks
+//! it), `parking_lot`'s `read_recursive` a recursive one, a re-entrant mutex
+//! is acquired once per owning thread. Each module's docs have a table.
+//!
 //! ## Classes and nesting
 //!
 //! Validation is per **class**, not per lock. By default a lock's class is

@@ -928,9 +928,8 @@ mod tests {
     }
 
     fn key_from_scratch(held: &[HeldLock]) -> u64 {
-        held.iter().fold(chain::INITIAL_KEY, |k, h| {
-            chain::mix(k, h.chain_id())
-        })
+        held.iter()
+            .fold(chain::INITIAL_KEY, |k, h| chain::mix(k, h.chain_id()))
     }
 
     fn current_key_and_stack() -> (u64, Vec<HeldLock>) {

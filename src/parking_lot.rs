@@ -1,0 +1,375 @@
+//! Validated drop-ins for the `parking_lot` crate: change
+//! `use parking_lot::{..}` to `use lockdep::parking_lot::{..}`.
+//!
+//! The names and shapes are `parking_lot`'s: guards are returned directly,
+//! guard methods are associated functions (`MutexGuard::map(guard, ..)`), the
+//! [`Condvar`] waits on `&mut MutexGuard`, and there is no poisoning. Each
+//! way of taking a lock is validated with the semantics it really has (see
+//! [`crate::generic::RwLock`] for the reader-writer table):
+//!
+//! | primitive | validated as |
+//! |---|---|
+//! | [`Mutex`], [`FairMutex`] | exclusive |
+//! | [`RwLock::write`] | exclusive |
+//! | [`RwLock::read`] | shared: a waiting writer blocks it, so two readers can deadlock |
+//! | [`RwLock::read_recursive`] | recursive shared: only a writer that holds the lock blocks it |
+//! | [`RwLock::upgradable_read`] | shared; `upgrade` is an exclusive acquisition made then |
+//! | [`ReentrantMutex`] | exclusive once per owning thread; re-locking by the owner is not an acquisition |
+//! | [`Condvar`] waits | releases and re-takes the mutex; see [`crate::Condvar`] for validating the wait itself |
+//! | [`Once`] | running or waiting for the initializer is an exclusive acquisition |
+//!
+//! Beyond `parking_lot`'s API, every lock has `named(..)` and `with_key(..)`
+//! constructors to choose its class (see the crate docs), and `Mutex` and
+//! `RwLock` have `lock_nested` / `write_nested` for nesting within a class.
+//!
+//! # Migrating
+//!
+//! A producer and a consumer, written for `parking_lot`. Only the `use`
+//! line changed:
+//!
+//! ```
+//! // Was: use parking_lot::{Condvar, Mutex};
+//! use lockdep::parking_lot::{Condvar, Mutex};
+//! use std::sync::Arc;
+//! use std::thread;
+//!
+//! let shared = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+//! let producer = {
+//!     let shared = Arc::clone(&shared);
+//!     thread::spawn(move || {
+//!         let (queue, ready) = &*shared;
+//!         for item in 0..10 {
+//!             queue.lock().push(item);
+//!             ready.notify_one();
+//!         }
+//!     })
+//! };
+//!
+//! let (queue, ready) = &*shared;
+//! let mut received = Vec::new();
+//! while received.len() < 10 {
+//!     let mut items = queue.lock();
+//!     ready.wait_while(&mut items, |items| items.is_empty());
+//!     received.extend(items.drain(..));
+//! }
+//! producer.join().unwrap();
+//! assert_eq!(received, (0..10).collect::<Vec<_>>());
+//! ```
+//!
+//! And what it buys: two recursive readers in either order are fine, as with
+//! `parking_lot` they are; two plain readers in opposite orders are reported,
+//! because a writer waiting on each lock would hang them both.
+//!
+//! ```
+//! use lockdep::parking_lot::RwLock;
+//!
+//! lockdep::set_action(lockdep::Action::Silent);
+//! let (a, b) = (RwLock::named("pl_doc_a", 0), RwLock::named("pl_doc_b", 0));
+//! {
+//!     let _a = a.read_recursive();
+//!     let _b = b.read_recursive();
+//! }
+//! {
+//!     let _b = b.read_recursive();
+//!     let _a = a.read_recursive();
+//! }
+//! assert!(lockdep::reports().is_empty());
+//! {
+//!     let _a = a.read();
+//!     let _b = b.read();
+//! }
+//! {
+//!     let _b = b.read();
+//!     let _a = a.read(); // reported: possible circular locking dependency
+//! }
+//! assert_eq!(lockdep::reports().len(), 1);
+//! ```
+
+use std::fmt;
+use std::panic::Location;
+use std::time::{Duration, Instant};
+
+use crate::class::Source;
+use crate::held::Mode;
+use crate::map::{LockMap, LockMapGuard};
+use crate::mutex::MutexGuard as GenericMutexGuard;
+
+pub use crate::sync::WaitTimeoutResult;
+pub use ::parking_lot::OnceState;
+
+type RawMutex = ::parking_lot::RawMutex;
+type RawFairMutex = ::parking_lot::RawFairMutex;
+type RawRwLock = ::parking_lot::RawRwLock;
+type RawThreadId = ::parking_lot::RawThreadId;
+
+/// A validated `parking_lot::Mutex`.
+pub type Mutex<T> = crate::mutex::Mutex<RawMutex, T>;
+/// The guard of a [`Mutex`].
+pub type MutexGuard<'a, T> = crate::mutex::MutexGuard<'a, RawMutex, T>;
+/// A [`MutexGuard`] narrowed by [`MutexGuard::map`](crate::generic::MutexGuard::map).
+pub type MappedMutexGuard<'a, T> = crate::mutex::MappedMutexGuard<'a, RawMutex, T>;
+
+/// A validated `parking_lot::FairMutex`: unlocking hands the lock to the
+/// next waiter. Validated like [`Mutex`].
+pub type FairMutex<T> = crate::mutex::Mutex<RawFairMutex, T>;
+/// The guard of a [`FairMutex`].
+pub type FairMutexGuard<'a, T> = crate::mutex::MutexGuard<'a, RawFairMutex, T>;
+/// A [`FairMutexGuard`] narrowed by `FairMutexGuard::map`.
+pub type MappedFairMutexGuard<'a, T> = crate::mutex::MappedMutexGuard<'a, RawFairMutex, T>;
+
+/// A validated `parking_lot::RwLock`.
+pub type RwLock<T> = crate::rwlock::RwLock<RawRwLock, T>;
+/// Read guard of an [`RwLock`].
+pub type RwLockReadGuard<'a, T> = crate::rwlock::RwLockReadGuard<'a, RawRwLock, T>;
+/// Write guard of an [`RwLock`].
+pub type RwLockWriteGuard<'a, T> = crate::rwlock::RwLockWriteGuard<'a, RawRwLock, T>;
+/// Upgradable read guard of an [`RwLock`].
+pub type RwLockUpgradableReadGuard<'a, T> =
+    crate::rwlock::RwLockUpgradableReadGuard<'a, RawRwLock, T>;
+/// A [`RwLockReadGuard`] narrowed by `RwLockReadGuard::map`.
+pub type MappedRwLockReadGuard<'a, T> = crate::rwlock::MappedRwLockReadGuard<'a, RawRwLock, T>;
+/// A [`RwLockWriteGuard`] narrowed by `RwLockWriteGuard::map`.
+pub type MappedRwLockWriteGuard<'a, T> = crate::rwlock::MappedRwLockWriteGuard<'a, RawRwLock, T>;
+
+/// A validated `parking_lot::ReentrantMutex` (see
+/// [`crate::generic::ReentrantMutex`]).
+pub type ReentrantMutex<T> = crate::reentrant::ReentrantMutex<RawMutex, RawThreadId, T>;
+/// The guard of a [`ReentrantMutex`].
+pub type ReentrantMutexGuard<'a, T> =
+    crate::reentrant::ReentrantMutexGuard<'a, RawMutex, RawThreadId, T>;
+/// A [`ReentrantMutexGuard`] narrowed by `ReentrantMutexGuard::map`.
+pub type MappedReentrantMutexGuard<'a, T> =
+    crate::reentrant::MappedReentrantMutexGuard<'a, RawMutex, RawThreadId, T>;
+
+/// A [`Mutex`] built in a const context, like `parking_lot::const_mutex`.
+/// Its class is the call site.
+#[track_caller]
+pub const fn const_mutex<T>(value: T) -> Mutex<T> {
+    Mutex::new(value)
+}
+
+/// A [`FairMutex`] built in a const context. Its class is the call site.
+#[track_caller]
+pub const fn const_fair_mutex<T>(value: T) -> FairMutex<T> {
+    FairMutex::new(value)
+}
+
+/// An [`RwLock`] built in a const context. Its class is the call site.
+#[track_caller]
+pub const fn const_rwlock<T>(value: T) -> RwLock<T> {
+    RwLock::new(value)
+}
+
+/// A [`ReentrantMutex`] built in a const context. Its class is the call site.
+#[track_caller]
+pub const fn const_reentrant_mutex<T>(value: T) -> ReentrantMutex<T> {
+    ReentrantMutex::new(value)
+}
+
+/// A condition variable shaped like `parking_lot::Condvar`, validated as
+/// [`crate::Condvar`] is (it is one underneath). Works with the guards of
+/// [`Mutex`] and [`FairMutex`].
+pub struct Condvar {
+    inner: crate::Condvar,
+}
+
+impl Condvar {
+    /// A condition variable whose class is the call site.
+    #[track_caller]
+    pub const fn new() -> Condvar {
+        Condvar {
+            inner: crate::Condvar::new(),
+        }
+    }
+
+    /// A condition variable whose class is the call site, printed as `name`.
+    #[track_caller]
+    pub const fn named(name: &'static str) -> Condvar {
+        Condvar {
+            inner: crate::Condvar::named(name),
+        }
+    }
+
+    /// Declares the current code as a notifier of this condition variable
+    /// until the guard is dropped, so that waits on it are validated (see
+    /// [`crate::Condvar`]).
+    #[track_caller]
+    pub fn notifier(&self) -> LockMapGuard<'_> {
+        self.inner.notifier()
+    }
+
+    /// Wakes one waiter. Returns whether there may have been one.
+    pub fn notify_one(&self) -> bool {
+        self.inner.notify_one()
+    }
+
+    /// Wakes every waiter. Returns how many were woken.
+    pub fn notify_all(&self) -> usize {
+        self.inner.notify_all()
+    }
+
+    /// Blocks until notified, releasing the mutex meanwhile.
+    #[track_caller]
+    pub fn wait<R: lock_api::RawMutex, T: ?Sized>(&self, guard: &mut GenericMutexGuard<'_, R, T>) {
+        self.inner.wait(guard);
+    }
+
+    /// Blocks until notified or until `deadline`.
+    #[track_caller]
+    pub fn wait_until<R: lock_api::RawMutex, T: ?Sized>(
+        &self,
+        guard: &mut GenericMutexGuard<'_, R, T>,
+        deadline: Instant,
+    ) -> WaitTimeoutResult {
+        WaitTimeoutResult::new(self.inner.wait_until(guard, deadline))
+    }
+
+    /// Blocks until notified or until `timeout` has passed.
+    #[track_caller]
+    pub fn wait_for<R: lock_api::RawMutex, T: ?Sized>(
+        &self,
+        guard: &mut GenericMutexGuard<'_, R, T>,
+        timeout: Duration,
+    ) -> WaitTimeoutResult {
+        WaitTimeoutResult::new(self.inner.wait_for(guard, timeout))
+    }
+
+    /// Blocks until `condition` is false, releasing the mutex while waiting.
+    #[track_caller]
+    pub fn wait_while<R: lock_api::RawMutex, T: ?Sized, F>(
+        &self,
+        guard: &mut GenericMutexGuard<'_, R, T>,
+        condition: F,
+    ) where
+        F: FnMut(&mut T) -> bool,
+    {
+        self.inner.wait_while(guard, condition);
+    }
+
+    /// Blocks until `condition` is false or until `deadline`. Timed out means
+    /// the deadline passed with the condition still true.
+    #[track_caller]
+    pub fn wait_while_until<R: lock_api::RawMutex, T: ?Sized, F>(
+        &self,
+        guard: &mut GenericMutexGuard<'_, R, T>,
+        mut condition: F,
+        deadline: Instant,
+    ) -> WaitTimeoutResult
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        while condition(&mut *guard) {
+            if self.inner.wait_until(guard, deadline) {
+                return WaitTimeoutResult::new(condition(&mut *guard));
+            }
+        }
+        WaitTimeoutResult::new(false)
+    }
+
+    /// Blocks until `condition` is false or until `timeout` has passed.
+    /// Timed out means the time passed with the condition still true.
+    #[track_caller]
+    pub fn wait_while_for<R: lock_api::RawMutex, T: ?Sized, F>(
+        &self,
+        guard: &mut GenericMutexGuard<'_, R, T>,
+        condition: F,
+        timeout: Duration,
+    ) -> WaitTimeoutResult
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        WaitTimeoutResult::new(self.inner.wait_while_for(guard, condition, timeout))
+    }
+}
+
+// As `parking_lot`'s (there by its fields): a condition variable holds no
+// user data to break.
+impl std::panic::RefUnwindSafe for Condvar {}
+
+impl Default for Condvar {
+    #[track_caller]
+    fn default() -> Self {
+        Condvar::new()
+    }
+}
+
+impl fmt::Debug for Condvar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condvar").finish_non_exhaustive()
+    }
+}
+
+/// A one-time initialization shaped like `parking_lot::Once`. Running the
+/// initializer, or waiting for another thread's, is an exclusive acquisition
+/// of the `Once`'s class (see [`crate::Once`]).
+pub struct Once {
+    inner: ::parking_lot::Once,
+    map: LockMap,
+}
+
+impl Once {
+    /// A `Once` whose class is the call site, printed as `(once)file:line:column`.
+    #[track_caller]
+    pub const fn new() -> Once {
+        Once::with_name(Location::caller(), None)
+    }
+
+    /// A `Once` whose class is the call site, printed as `name`.
+    #[track_caller]
+    pub const fn named(name: &'static str) -> Once {
+        Once::with_name(Location::caller(), Some(name))
+    }
+
+    const fn with_name(at: &'static Location<'static>, name: Option<&'static str>) -> Once {
+        Once {
+            inner: ::parking_lot::Once::new(),
+            map: LockMap::from_source(Source::Site {
+                at,
+                name,
+                prefix: if name.is_some() { "" } else { "(once)" },
+            }),
+        }
+    }
+
+    /// The current state: new, in progress, done or poisoned.
+    pub fn state(&self) -> OnceState {
+        self.inner.state()
+    }
+
+    /// Runs `f` if no call has completed yet; otherwise waits for the one in
+    /// progress. Panics if a previous initializer panicked (poisoning).
+    #[track_caller]
+    pub fn call_once<F: FnOnce()>(&self, f: F) {
+        if self.inner.state().done() {
+            return;
+        }
+        let _init = self.map.hold(Mode::Exclusive);
+        self.inner.call_once(f);
+    }
+
+    /// Like [`call_once`](Self::call_once), but runs even if a previous
+    /// initializer panicked; `f` is told the state it found.
+    #[track_caller]
+    pub fn call_once_force<F: FnOnce(OnceState)>(&self, f: F) {
+        if self.inner.state().done() {
+            return;
+        }
+        let _init = self.map.hold(Mode::Exclusive);
+        self.inner.call_once_force(f);
+    }
+}
+
+impl Default for Once {
+    #[track_caller]
+    fn default() -> Self {
+        Once::new()
+    }
+}
+
+impl fmt::Debug for Once {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Once")
+            .field("state", &self.state())
+            .finish()
+    }
+}
