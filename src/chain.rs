@@ -27,6 +27,11 @@ pub(crate) fn mix(key: u64, id: u64) -> u64 {
     x ^ (x >> 29)
 }
 
+/// Most chains a thread caches; past it the cache starts over, and refills
+/// from the global set (one read lock per chain) as chains recur. Bounds a
+/// thread's cache at 1 MiB however many distinct lock stacks it goes through.
+const LOCAL_LIMIT: usize = 1 << 16;
+
 /// The per-thread set of validated chain keys.
 pub(crate) struct LocalChains {
     slots: Vec<u64>,
@@ -70,6 +75,10 @@ impl LocalChains {
 
     pub(crate) fn insert(&mut self, key: u64) {
         let key = Self::slot_key(key);
+        if self.len >= LOCAL_LIMIT {
+            self.slots.iter_mut().for_each(|s| *s = 0);
+            self.len = 0;
+        }
         if (self.len + 1) * 2 > self.slots.len() {
             self.grow();
         }
@@ -204,6 +213,18 @@ mod tests {
         assert!(s.contains(0));
         s.insert(mix(INITIAL_KEY, 3));
         assert_eq!(s.len(), 1001, "re-inserting a key does not grow the set");
+    }
+
+    #[test]
+    fn local_set_is_bounded() {
+        let mut s = LocalChains::new();
+        for k in 0..(LOCAL_LIMIT as u64 * 3) {
+            s.insert(mix(INITIAL_KEY, k));
+        }
+        assert!(s.len() <= LOCAL_LIMIT);
+        assert!(s.capacity_bytes() <= LOCAL_LIMIT * 2 * 8);
+        // The newest keys are there.
+        assert!(s.contains(mix(INITIAL_KEY, LOCAL_LIMIT as u64 * 3 - 1)));
     }
 
     #[test]

@@ -181,11 +181,14 @@ impl Condvar {
     ) -> bool {
         // Taking the sequence lock before the mutex is released means no
         // notification made under the mutex can slip in unseen.
+        // The wait: a dependency of every lock still held (but the mutex) on
+        // the notifier. Annotated while the mutex is still really held, so
+        // that a panic from it (Action::Panic) leaves a consistent guard.
+        guard.forget_for_wait();
+        self.map.touch_at(Mode::Exclusive, at);
         let mut sequence = self.sequence.lock();
         let seen = *sequence;
-        guard.release_for_wait();
-        // The wait: a dependency of every lock still held on the notifier.
-        self.map.touch_at(Mode::Exclusive, at);
+        guard.unlock_for_wait();
         let mut timed_out = false;
         while *sequence == seen && !timed_out {
             match deadline {

@@ -219,11 +219,16 @@ impl<R: RawMutex, T: ?Sized> DerefMut for MutexGuard<'_, R, T> {
 }
 
 impl<R: RawMutex, T: ?Sized> MutexGuard<'_, R, T> {
-    /// For a condition variable's wait: releases the mutex, in the validator
-    /// and for real. The guard must be re-armed with
-    /// [`reacquire_after_wait`](Self::reacquire_after_wait) before anything else.
-    pub(crate) fn release_for_wait(&mut self) {
+    /// For a condition variable's wait, step one: the validator forgets the
+    /// mutex (it will not be held during the wait). The raw lock is still
+    /// held, so a panic before step two leaves a guard that unlocks normally.
+    pub(crate) fn forget_for_wait(&mut self) {
         self.mutex.map.end(&mut self.acquisition);
+    }
+
+    /// Step two: unlocks the raw mutex. The guard must be re-armed with
+    /// [`reacquire_after_wait`](Self::reacquire_after_wait) before anything else.
+    pub(crate) fn unlock_for_wait(&mut self) {
         // SAFETY: the guard holds the raw lock; `reacquire_after_wait` takes
         // it again before the guard can be used or dropped.
         unsafe { self.mutex.raw.unlock() };
