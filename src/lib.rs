@@ -8,8 +8,10 @@
 //! of dependencies that proves the cycle, and the two-thread scenario that
 //! would hang. The hang never has to happen.
 //!
-//! It also sees waits that are not locks: draining references
-//! ([`Active`]), flushing work ([`WorkQueue`], [`Work`]), and anything else you
+//! It also sees waits that are not locks: joining threads ([`thread`]),
+//! one-time initialization ([`OnceLock`], [`LazyLock`], [`Once`]), draining
+//! references ([`Active`]), flushing work ([`WorkQueue`], [`Work`]), condition
+//! variables whose notifiers you declare ([`Condvar`]), and anything else you
 //! annotate with a pseudo-lock ([`LockMap`]).
 //!
 //! ## Quick start
@@ -69,9 +71,54 @@
 //! - [`Mutex::with_key`] with a static [`ClassKey`] (or the [`class!`] macro):
 //!   a class that is a *role*, independent of where locks are built.
 //!   Different keys may share a name; they print as `name`, `name#2`, ...
-//! - [`Mutex::lock_nested`]: a **subclass** for legitimate nesting within one
-//!   class, e.g. parent then child of the same type. Subclass `n` prints as
-//!   `name/n`.
+//!
+//! Two locks of one class held together look like a lock taken twice. When
+//! that nesting is legitimate, say how:
+//!
+//! - [`Mutex::lock_nested`]: a **subclass** per level (parent 0, child 1,
+//!   ...); subclass `n` prints as `name/n`.
+//! - [`Mutex::lock_under`]: a **nest lock**. While the thread holds the nest
+//!   lock, any number of locks of the class may be held, in any order: the
+//!   nest lock serializes everyone who takes them.
+//! - [`ClassKey::ordered`] / [`ClassKey::ordered_by`]: an **ordered class**.
+//!   Its locks nest in increasing order of address, or of the key given to
+//!   [`Mutex::lock_ordered`]; out of order is reported.
+//!
+//! ```
+//! use lockdep::{ClassKey, Mutex};
+//!
+//! static ACCOUNT: ClassKey = ClassKey::ordered("account");
+//!
+//! struct Account { id: u64, balance: Mutex<i64> }
+//!
+//! fn transfer(from: &Account, to: &Account, amount: i64) {
+//!     // Always lock the lower account number first.
+//!     let (first, second) = if from.id < to.id { (from, to) } else { (to, from) };
+//!     let mut a = first.balance.lock_ordered(first.id);
+//!     let mut b = second.balance.lock_ordered(second.id);
+//!     if first.id == from.id { *a -= amount; *b += amount } else { *b -= amount; *a += amount }
+//! }
+//!
+//! let x = Account { id: 1, balance: Mutex::with_key(&ACCOUNT, 100) };
+//! let y = Account { id: 2, balance: Mutex::with_key(&ACCOUNT, 0) };
+//! transfer(&x, &y, 30);
+//! transfer(&y, &x, 10);
+//! assert_eq!((*x.balance.lock(), *y.balance.lock()), (80, 20));
+//! ```
+//!
+//! ## Contracts
+//!
+//! Beyond lock order, the validator checks what code says about its locks,
+//! each reported in the same layout:
+//!
+//! - [`Mutex::assert_held`] / [`Mutex::assert_not_held`];
+//! - [`Mutex::might_lock`]: an order taken only on a rare path is checked
+//!   on every run;
+//! - [`Mutex::pin`]: a callee that drops and retakes a lock its caller relies
+//!   on is reported;
+//! - a thread that ends with locks held (a leaked guard), a lock dropped
+//!   while held, releasing a pseudo-lock that is not held, a nest lock that
+//!   is not held.
 //!
 //! ## How to read a report
 //!
@@ -136,6 +183,11 @@
 //!
 //! ## Limitations
 //!
+//! - A lock is known by its address while held. One moved while held (only
+//!   possible after leaking its guard, or between [`LockMap::acquire`] and
+//!   [`LockMap::release`]) is not recognized at its release or drop.
+//! - The main thread's locks are not checked at exit (the runtime does not
+//!   run its thread-local destructors).
 //! - Coverage-based: a cycle is found only once both halves have run, each at
 //!   least once, in some thread.
 //! - Chains are identified by a 64-bit hash; a collision (vanishingly rare)
