@@ -109,6 +109,21 @@ pub fn action_from_env() -> Result<Option<Action>, ConfigError> {
 static ACTION: parking_lot::RwLock<Option<Action>> = parking_lot::const_rwlock(None);
 static ENV: OnceLock<Option<Action>> = OnceLock::new();
 static ENABLED: AtomicBool = AtomicBool::new(true);
+static MEMORY_LIMIT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Caps the memory the validator's graph, stored traces and chain set may
+/// use (`None`: no cap, the default; tables grow as needed). When the cap is
+/// passed, the validator says so once on standard error, keeps every
+/// dependency learned so far (and keeps checking new lock orders against
+/// them), keeps validating known chains, and records nothing new.
+pub fn set_memory_limit(bytes: Option<usize>) {
+    MEMORY_LIMIT.store(bytes.unwrap_or(0), Ordering::Relaxed);
+}
+
+/// The memory cap in bytes; 0 when there is none.
+pub(crate) fn memory_limit() -> usize {
+    MEMORY_LIMIT.load(Ordering::Relaxed)
+}
 
 /// Sets the action taken on a report (unless [`ENV_ACTION`] overrides it).
 pub fn set_action(action: Action) {

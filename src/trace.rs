@@ -58,6 +58,14 @@ impl TraceStore {
     pub(crate) fn len(&self) -> usize {
         self.traces.len()
     }
+
+    /// Bytes held: each trace once, plus its index entry.
+    pub(crate) fn bytes(&self) -> usize {
+        self.traces
+            .iter()
+            .map(|t| t.len() * std::mem::size_of::<usize>() + 48)
+            .sum()
+    }
 }
 
 /// This crate's own source directory, as compiled.

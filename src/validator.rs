@@ -63,6 +63,10 @@ struct Global {
     reported: HashSet<Vec<ClassId>>,
     /// Misuse already reported, by kind, class and site.
     reported_misuse: HashSet<(MisuseKind, ClassId, &'static str, u32, u32)>,
+    /// Chains in the global set.
+    chains: usize,
+    /// Past the memory limit: no new dependencies or chains are recorded.
+    frozen: bool,
 }
 
 static GLOBAL: parking_lot::Mutex<Option<Global>> = parking_lot::const_mutex(None);
@@ -641,8 +645,12 @@ fn validate(st: &mut ThreadState, next: &HeldLock, key: u64) -> Vec<Pending> {
                             });
                         }
                     }
-                    let tid = *trace_id.get_or_insert_with(|| g.traces.intern(&current));
-                    g.graph.add_edge(prev.class, next.class, dep, tid);
+                    // Past the memory limit the graph stays as learned:
+                    // new chains are checked against it, and add nothing.
+                    if !g.frozen {
+                        let tid = *trace_id.get_or_insert_with(|| g.traces.intern(&current));
+                        g.graph.add_edge(prev.class, next.class, dep, tid);
+                    }
                 }
             }
             // Non-trylock entries below have added their own dependencies.
@@ -650,11 +658,48 @@ fn validate(st: &mut ThreadState, next: &HeldLock, key: u64) -> Vec<Pending> {
                 break;
             }
         }
+        if !g.frozen {
+            CHAINS.insert(key);
+            g.chains += 1;
+            g.check_memory();
+        }
     });
-    CHAINS.insert(key);
     st.chains.insert(key);
     pending
 }
+
+impl Global {
+    /// Bytes held by the graph, the stored traces and the global chain set.
+    fn memory(&self) -> usize {
+        let (per_class, per_edge) = self.graph.memory();
+        self.graph.class_count() * per_class
+            + self.graph.edge_count() * per_edge
+            + self.traces.bytes()
+            + self.chains * CHAIN_BYTES
+    }
+
+    /// Freezes the graph once the optional memory limit is passed, saying
+    /// so once.
+    fn check_memory(&mut self) {
+        let limit = config::memory_limit();
+        if limit == 0 || self.frozen {
+            return;
+        }
+        let used = self.memory();
+        if used > limit {
+            self.frozen = true;
+            eprintln!(
+                "lockdep: memory limit of {limit} bytes reached ({used} used): the {} \
+                 dependencies learned so far are kept and still checked, known lock \
+                 chains are still validated, and new dependencies are no longer recorded",
+                self.graph.edge_count()
+            );
+        }
+    }
+}
+
+/// Approximate bytes per chain in the global set (key, control byte, load).
+const CHAIN_BYTES: usize = 16;
 
 fn usage_of<'a>(g: &Graph, locks: impl Iterator<Item = &'a HeldLock>) -> HashMap<ClassId, u8> {
     locks.map(|h| (h.class, g.usage(h.class))).collect()
@@ -859,6 +904,10 @@ pub struct Stats {
     pub reports: usize,
     /// Panics inside the validator's own code, contained (should be 0).
     pub internal_errors: usize,
+    /// Bytes used by the graph, stored traces and chain set (approximate).
+    pub memory_bytes: usize,
+    /// Whether the memory limit was reached (see `config::set_memory_limit`).
+    pub frozen: bool,
     /// Chains in the calling thread's cache.
     pub thread_chains: usize,
     /// Bytes used by the calling thread's chain cache.
@@ -875,15 +924,23 @@ pub struct Stats {
 
 /// A snapshot of the validator's counters.
 pub fn stats() -> Stats {
-    let (classes_in_graph, dependencies, stack_traces, (bytes_per_class, bytes_per_dependency)) =
-        with_global(|g| {
-            (
-                g.graph.class_count(),
-                g.graph.edge_count(),
-                g.traces.len(),
-                g.graph.memory(),
-            )
-        });
+    let (
+        classes_in_graph,
+        dependencies,
+        stack_traces,
+        (bytes_per_class, bytes_per_dependency),
+        memory_bytes,
+        frozen,
+    ) = with_global(|g| {
+        (
+            g.graph.class_count(),
+            g.graph.edge_count(),
+            g.traces.len(),
+            g.graph.memory(),
+            g.memory(),
+            g.frozen,
+        )
+    });
     let (thread_chains, thread_chain_cache_bytes) =
         with_state(|st| (st.chains.len(), st.chains.capacity_bytes())).unwrap_or((0, 0));
     let chains = CHAINS.len();
@@ -897,6 +954,8 @@ pub fn stats() -> Stats {
         stack_traces,
         reports: LOG.lock().len(),
         internal_errors: INTERNAL_ERRORS.load(std::sync::atomic::Ordering::Relaxed),
+        memory_bytes,
+        frozen,
         thread_chains,
         thread_chain_cache_bytes,
         bytes_per_class,
