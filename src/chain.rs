@@ -20,10 +20,11 @@ pub(crate) const INITIAL_KEY: u64 = 0x6c6f_636b_6465_7021;
 /// Extends a chain key by one held-lock id.
 #[inline]
 pub(crate) fn mix(key: u64, id: u64) -> u64 {
-    // A multiply-xorshift finalizer over (key, id): cheap, and every bit of
-    // either input reaches every bit of the output.
-    let mut x = key.rotate_left(23) ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 32)).wrapping_mul(0xd6e8_feb8_6659_fd93);
+    // One multiply and a xor-shift: for each id a bijection of the key (so
+    // two stacks that differ below collide only by chance), and the high
+    // bits the multiply produces are folded into the low bits the caches
+    // index by.
+    let x = (key ^ id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     x ^ (x >> 29)
 }
 

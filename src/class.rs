@@ -161,6 +161,9 @@ pub(crate) enum Source {
 
 /// Sentinel in [`LazyClass::base`]: not resolved yet.
 const UNRESOLVED: u32 = u32::MAX;
+/// Set in [`LazyClass::base`] when the class is ordered: one load tells
+/// the fast path both the class and whether to check the order.
+const ORDERED: u32 = 1 << 31;
 
 /// An instance's handle on its class: the source plus a cache of the resolved
 /// base class and of the last subclass used.
@@ -183,15 +186,24 @@ impl LazyClass {
     /// The class for `subclass` (0 = the base class).
     #[inline]
     pub(crate) fn get(&self, subclass: u32) -> ClassId {
-        let base = match self.base.load(Ordering::Relaxed) {
+        self.get_with_order(subclass).0
+    }
+
+    /// The class for `subclass`, and whether it is ordered.
+    #[inline]
+    pub(crate) fn get_with_order(&self, subclass: u32) -> (ClassId, bool) {
+        let cached = match self.base.load(Ordering::Relaxed) {
             UNRESOLVED => self.resolve_base(),
-            id => ClassId(id),
+            cached => cached,
         };
-        if subclass == 0 {
+        let ordered = cached & ORDERED != 0;
+        let base = ClassId(cached & !ORDERED);
+        let class = if subclass == 0 {
             base
         } else {
             self.sub(base, subclass)
-        }
+        };
+        (class, ordered)
     }
 
     /// The ordering of the class, if it is an ordered one.
@@ -204,13 +216,15 @@ impl LazyClass {
     }
 
     #[cold]
-    fn resolve_base(&self) -> ClassId {
+    fn resolve_base(&self) -> u32 {
         let id = match self.source {
             Source::Key(key) => key.class(),
             other => registry_register(other),
         };
-        self.base.store(id.0, Ordering::Relaxed);
-        id
+        assert!(id.0 < ORDERED, "more than 2^31 lock classes");
+        let cached = id.0 | if self.order().is_some() { ORDERED } else { 0 };
+        self.base.store(cached, Ordering::Relaxed);
+        cached
     }
 
     fn sub(&self, base: ClassId, subclass: u32) -> ClassId {

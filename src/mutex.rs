@@ -64,6 +64,7 @@ impl<R: RawMutex, T> Mutex<R, T> {
 
 impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
     /// Acquires the mutex, blocking until it is free.
+    #[inline]
     #[track_caller]
     pub fn lock(&self) -> MutexGuard<'_, R, T> {
         self.lock_nested(0)
@@ -71,6 +72,7 @@ impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
 
     /// Acquires the mutex as subclass `subclass` of its class, for nesting
     /// two locks of one class in a fixed order (parent 0, child 1, ...).
+    #[inline]
     #[track_caller]
     pub fn lock_nested(&self, subclass: u32) -> MutexGuard<'_, R, T> {
         let acquisition =
@@ -114,6 +116,7 @@ impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
 
     /// Acquires the mutex if it is free. A trylock cannot deadlock, so it is
     /// never the target of a dependency; while held it can be the source of one.
+    #[inline]
     #[track_caller]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, R, T>> {
         let at = Location::caller();
@@ -253,6 +256,7 @@ impl<R: RawMutex, T: ?Sized> MutexGuard<'_, R, T> {
 }
 
 impl<R: RawMutex, T: ?Sized> Drop for MutexGuard<'_, R, T> {
+    #[inline]
     fn drop(&mut self) {
         self.mutex.map.end(&mut self.acquisition);
         // SAFETY: the guard was created after this thread locked the raw lock.

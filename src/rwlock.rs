@@ -91,6 +91,7 @@ macro_rules! guard_common {
         }
 
         impl<R: RawRwLock $(+ $bound)?, T: ?Sized> Drop for $guard<'_, R, T> {
+            #[inline]
             fn drop(&mut self) {
                 self.lock.map.end(&mut self.acquisition);
                 // SAFETY: the guard was created after this thread took the raw
@@ -119,6 +120,7 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
     }
 
     /// Locks for reading: a non-recursive shared acquisition.
+    #[inline]
     #[track_caller]
     pub fn read(&self) -> RwLockReadGuard<'_, R, T> {
         let at = Location::caller();
@@ -139,12 +141,14 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
     }
 
     /// Locks for writing: an exclusive acquisition.
+    #[inline]
     #[track_caller]
     pub fn write(&self) -> RwLockWriteGuard<'_, R, T> {
         self.write_nested(0)
     }
 
     /// Locks for writing as subclass `subclass` of the lock's class.
+    #[inline]
     #[track_caller]
     pub fn write_nested(&self, subclass: u32) -> RwLockWriteGuard<'_, R, T> {
         let at = Location::caller();
@@ -218,6 +222,7 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
 impl<R: RawRwLockRecursive, T: ?Sized> RwLock<R, T> {
     /// Locks for reading even if a writer is waiting: a recursive shared
     /// acquisition, which only a writer that holds the lock can block.
+    #[inline]
     #[track_caller]
     pub fn read_recursive(&self) -> RwLockReadGuard<'_, R, T> {
         let at = Location::caller();

@@ -92,13 +92,14 @@ pub(crate) fn acquire(
     if !config::is_enabled() {
         return false;
     }
-    let order = class.order();
-    let class = class.get(subclass);
+    let (id, ordered) = class.get_with_order(subclass);
     with_state(|st| {
-        if let Some(order) = order {
-            check_order(st, class, instance, instance as u64, order, trylock, at);
+        if ordered {
+            if let Some(order) = class.order() {
+                check_order(st, id, instance, instance as u64, order, trylock, at);
+            }
         }
-        push(st, class, instance, mode, trylock, order.is_some(), at)
+        push(st, id, instance, mode, trylock, ordered, at)
     })
     .is_some()
 }
@@ -242,26 +243,34 @@ fn push(
     may_nest: bool,
     at: &'static Location<'static>,
 ) {
-    {
-        let prev_key = st.key;
-        let key = chain::mix(prev_key, HeldLock::id(class, mode, trylock, may_nest));
-        let entry = || HeldLock {
-            class,
-            instance,
-            mode,
-            trylock,
-            pins: 0,
-            may_nest,
-            prev_key,
-            at,
-        };
-        if !st.held.is_empty() && !trylock && !st.chains.contains(key) {
-            check_new_chain(st, entry(), key);
+    let id = HeldLock::id(class, mode, trylock, may_nest);
+    let entry = |prev_key| HeldLock {
+        class,
+        instance,
+        mode,
+        trylock,
+        pins: 0,
+        may_nest,
+        prev_key,
+        at,
+    };
+    let prev_key = match st.held.len() {
+        // A lone lock has no chain to check: its key is only computed if a
+        // second lock comes (`st.key` is not kept at depth 1).
+        0 => {
+            // Built in place: a copy from the stack stalls on store forwarding.
+            st.held.push(entry(chain::INITIAL_KEY));
+            return;
         }
-        // Built in place: a copy from the stack stalls on store forwarding.
-        st.held.push(entry());
-        st.key = key;
+        1 => chain::mix(chain::INITIAL_KEY, st.held[0].chain_id()),
+        _ => st.key,
+    };
+    let key = chain::mix(prev_key, id);
+    if !trylock && !st.chains.contains(key) {
+        check_new_chain(st, entry(prev_key), key);
     }
+    st.held.push(entry(prev_key));
+    st.key = key;
 }
 
 /// Records a release of a tracked acquisition of `instance`.
