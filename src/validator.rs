@@ -597,11 +597,12 @@ fn validate(st: &mut ThreadState, next: &HeldLock, key: u64) -> Vec<Pending> {
         // A recursive read after any read of the same class cannot block on
         // itself; anything else can.
         // Under a held nest lock, locks of one class may be held together.
-        if let Some(prev) = st.held.iter().rev().find(|h| {
+        let recursion = st.held.iter().rev().find(|h| {
             h.class == next.class
                 && !next.may_nest
                 && !(next.mode == Mode::SharedRecursive && h.mode.is_shared())
-        }) {
+        });
+        if let Some(prev) = recursion {
             if g.reported.insert(vec![next.class]) {
                 pending.push(Pending::Recursive {
                     next: *next,
@@ -613,7 +614,14 @@ fn validate(st: &mut ThreadState, next: &HeldLock, key: u64) -> Vec<Pending> {
                 });
             }
         }
-        for prev in st.held.iter().rev() {
+        // As the kernel does, an acquisition that deadlocks on itself adds no
+        // dependencies: its report is the recursion, not a cycle through it.
+        let edges_from = if recursion.is_some() {
+            &[][..]
+        } else {
+            &st.held[..]
+        };
+        for prev in edges_from.iter().rev() {
             g.graph.mark_used(prev.class, prev.mode);
             if prev.class != next.class {
                 let dep = graph::dep_bit(prev.mode, next.mode);
