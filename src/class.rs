@@ -169,6 +169,9 @@ const ORDERED: u32 = 1 << 31;
 /// base class and of the last subclass used.
 pub(crate) struct LazyClass {
     source: Source,
+    /// The key of the last validated chain this instance ended: if the next
+    /// acquisition computes the same key, the chain caches need not be asked.
+    pub(crate) memo: AtomicU64,
     base: AtomicU32,
     /// `(subclass << 32) | id` of the last subclass > 0 looked up; 0 when none.
     last_sub: AtomicU64,
@@ -178,6 +181,7 @@ impl LazyClass {
     pub(crate) const fn new(source: Source) -> LazyClass {
         LazyClass {
             source,
+            memo: AtomicU64::new(0),
             base: AtomicU32::new(UNRESOLVED),
             last_sub: AtomicU64::new(0),
         }

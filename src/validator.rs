@@ -13,6 +13,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::panic::Location;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::chain::{self, GlobalChains, LocalChains};
@@ -99,7 +100,16 @@ pub(crate) fn acquire(
                 check_order(st, id, instance, instance as u64, order, trylock, at);
             }
         }
-        push(st, id, instance, mode, trylock, ordered, at)
+        push(
+            st,
+            id,
+            instance,
+            mode,
+            trylock,
+            ordered,
+            at,
+            Some(&class.memo),
+        )
     })
     .is_some()
 }
@@ -123,7 +133,7 @@ pub(crate) fn acquire_ordered(
             check_order(st, class, instance, key, order, false, at);
             st.order_keys.push((instance, key));
         }
-        push(st, class, instance, mode, false, order.is_some(), at)
+        push(st, class, instance, mode, false, order.is_some(), at, None)
     })
     .is_some()
 }
@@ -227,7 +237,7 @@ pub(crate) fn acquire_under(
             };
             misuse(st, MisuseKind::NestLockNotHeld(nest.into()), &lock, at);
         }
-        push(st, class, instance, mode, false, nested, at);
+        push(st, class, instance, mode, false, nested, at, None);
     })
     .is_some()
 }
@@ -242,6 +252,7 @@ fn push(
     trylock: bool,
     may_nest: bool,
     at: &'static Location<'static>,
+    memo: Option<&std::sync::atomic::AtomicU64>,
 ) {
     let id = HeldLock::id(class, mode, trylock, may_nest);
     let entry = |prev_key| HeldLock {
@@ -266,8 +277,18 @@ fn push(
         _ => st.key,
     };
     let key = chain::mix(prev_key, id);
-    if !trylock && !st.chains.contains(key) {
-        check_new_chain(st, entry(prev_key), key);
+    if !trylock {
+        // The lock's own memo first (its cache line is hot: the lock is being
+        // taken), then this thread's cache, then validation.
+        let remembered = memo.is_some_and(|m| m.load(Ordering::Relaxed) == key);
+        if !remembered {
+            if !st.chains.contains(key) {
+                check_new_chain(st, entry(prev_key), key);
+            }
+            if let Some(m) = memo {
+                m.store(key, Ordering::Relaxed);
+            }
+        }
     }
     st.held.push(entry(prev_key));
     st.key = key;
