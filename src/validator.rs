@@ -100,16 +100,15 @@ pub(crate) fn acquire(
                 check_order(st, id, instance, instance as u64, order, trylock, at);
             }
         }
-        push(
-            st,
-            id,
+        let new = NewEntry {
+            class: id,
             instance,
             mode,
             trylock,
-            ordered,
+            may_nest: ordered,
             at,
-            Some(&class.memo),
-        )
+        };
+        push(st, new, Some(&class.memo))
     })
     .is_some()
 }
@@ -133,7 +132,15 @@ pub(crate) fn acquire_ordered(
             check_order(st, class, instance, key, order, false, at);
             st.order_keys.push((instance, key));
         }
-        push(st, class, instance, mode, false, order.is_some(), at, None)
+        let new = NewEntry {
+            class,
+            instance,
+            mode,
+            trylock: false,
+            may_nest: order.is_some(),
+            at,
+        };
+        push(st, new, None)
     })
     .is_some()
 }
@@ -237,23 +244,41 @@ pub(crate) fn acquire_under(
             };
             misuse(st, MisuseKind::NestLockNotHeld(nest.into()), &lock, at);
         }
-        push(st, class, instance, mode, false, nested, at, None);
+        let new = NewEntry {
+            class,
+            instance,
+            mode,
+            trylock: false,
+            may_nest: nested,
+            at,
+        };
+        push(st, new, None);
     })
     .is_some()
 }
 
-/// The acquisition itself: the fast path, and validation when the chain is new.
-#[inline]
-fn push(
-    st: &mut ThreadState,
+/// What a new held entry is made of (its chain key comes from the stack).
+#[derive(Clone, Copy)]
+struct NewEntry {
     class: ClassId,
     instance: usize,
     mode: Mode,
     trylock: bool,
     may_nest: bool,
     at: &'static Location<'static>,
-    memo: Option<&std::sync::atomic::AtomicU64>,
-) {
+}
+
+/// The acquisition itself: the fast path, and validation when the chain is new.
+#[inline]
+fn push(st: &mut ThreadState, new: NewEntry, memo: Option<&std::sync::atomic::AtomicU64>) {
+    let NewEntry {
+        class,
+        instance,
+        mode,
+        trylock,
+        may_nest,
+        at,
+    } = new;
     let id = HeldLock::id(class, mode, trylock, may_nest);
     let entry = |prev_key| HeldLock {
         class,
