@@ -210,6 +210,13 @@ impl LazyClass {
         (class, ordered)
     }
 
+    /// Has any acquisition resolved the class yet? A lock never acquired
+    /// cannot be held.
+    #[inline]
+    pub(crate) fn resolved(&self) -> bool {
+        self.base.load(Ordering::Relaxed) != UNRESOLVED
+    }
+
     /// The ordering of the class, if it is an ordered one.
     #[inline]
     pub(crate) fn order(&self) -> Option<OrderFn> {
