@@ -188,12 +188,17 @@
 //!   [`LockMap::release`]) is not recognized at its release or drop.
 //! - The main thread's locks are not checked at exit (the runtime does not
 //!   run its thread-local destructors).
+//! - `fork`: the child starts with the parent's graph and validates on its
+//!   own. But if another thread was inside the validator's slow path at the
+//!   moment of the fork, the child can block the first time it validates a
+//!   new lock chain (chains it already knows stay free), as with any lock a
+//!   library holds across `fork`. A child that only `exec`s is unaffected.
 //! - Coverage-based: a cycle is found only once both halves have run, each at
 //!   least once, in some thread.
 //! - Chains are identified by a 64-bit hash; a collision (vanishingly rare)
 //!   would skip the validation of one new chain.
-//! - Waits that are not annotated (a condition variable, a channel, a spin on
-//!   a trylock) are invisible.
+//! - Waits that are not annotated (a condition variable without a declared
+//!   notifier, a channel, a barrier, a spin on a trylock) are invisible.
 //! - Locks taken inside a report callback are not validated.
 
 #![warn(missing_docs)]
