@@ -308,6 +308,32 @@ impl fmt::Debug for Pinned<'_> {
     }
 }
 
+/// The contract methods every instrumented lock has, on its `map` field:
+/// one definition for all of them.
+macro_rules! contract_methods {
+    () => {
+        /// Reports it if the calling thread does not hold this lock.
+        #[track_caller]
+        pub fn assert_held(&self) {
+            self.map.assert_held();
+        }
+
+        /// Reports it if the calling thread holds this lock.
+        #[track_caller]
+        pub fn assert_not_held(&self) {
+            self.map.assert_not_held();
+        }
+
+        /// Pins this thread's hold on the lock until the returned value is
+        /// dropped; releasing it meanwhile is reported (see
+        /// [`LockMap::pin`](crate::LockMap::pin)).
+        pub fn pin(&self) -> crate::Pinned<'_> {
+            self.map.pin()
+        }
+    };
+}
+pub(crate) use contract_methods;
+
 /// Anything with a pseudo-lock inside: every instrumented lock. Lets one
 /// lock be named as the nest lock of another.
 pub trait AsLockMap {

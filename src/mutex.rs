@@ -15,7 +15,7 @@ use lock_api::RawMutex;
 
 use crate::class::{ClassId, ClassKey};
 use crate::held::Mode;
-use crate::map::{Acquisition, AsLockMap, LockMap, Pinned};
+use crate::map::{Acquisition, AsLockMap, LockMap};
 
 /// A mutual-exclusion lock whose order against other locks is validated.
 pub struct Mutex<R, T: ?Sized> {
@@ -75,9 +75,14 @@ impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
     #[inline]
     #[track_caller]
     pub fn lock_nested(&self, subclass: u32) -> MutexGuard<'_, R, T> {
-        let acquisition =
-            self.map
-                .acquisition(Mode::Exclusive, subclass, false, Location::caller());
+        let at = Location::caller();
+        self.locked(self.map.acquisition(Mode::Exclusive, subclass, false, at))
+    }
+
+    /// The common tail of every blocking acquisition: the validator has been
+    /// told (before blocking, so a report comes before a hang); now block.
+    #[inline]
+    fn locked(&self, acquisition: Acquisition) -> MutexGuard<'_, R, T> {
         self.raw.lock();
         MutexGuard {
             mutex: self,
@@ -93,11 +98,7 @@ impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
     pub fn lock_under(&self, nest: &impl AsLockMap) -> MutexGuard<'_, R, T> {
         let at = Location::caller();
         let tracked = self.map.acquire_under(Mode::Exclusive, nest);
-        self.raw.lock();
-        MutexGuard {
-            mutex: self,
-            acquisition: Acquisition::recorded(tracked, at),
-        }
+        self.locked(Acquisition::recorded(tracked, at))
     }
 
     /// Acquires a mutex of an ordered class ([`ClassKey::ordered`]) with an
@@ -107,11 +108,7 @@ impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
     pub fn lock_ordered(&self, key: u64) -> MutexGuard<'_, R, T> {
         let at = Location::caller();
         let tracked = self.map.acquire_ordered(Mode::Exclusive, key);
-        self.raw.lock();
-        MutexGuard {
-            mutex: self,
-            acquisition: Acquisition::recorded(tracked, at),
-        }
+        self.locked(Acquisition::recorded(tracked, at))
     }
 
     /// Acquires the mutex if it is free. A trylock cannot deadlock, so it is
@@ -151,23 +148,7 @@ impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
         self.map.might_acquire(Mode::Exclusive);
     }
 
-    /// Reports it if the calling thread does not hold this lock.
-    #[track_caller]
-    pub fn assert_held(&self) {
-        self.map.assert_held();
-    }
-
-    /// Reports it if the calling thread holds this lock.
-    #[track_caller]
-    pub fn assert_not_held(&self) {
-        self.map.assert_not_held();
-    }
-
-    /// Pins this thread's hold on the lock until the returned value is
-    /// dropped; releasing it meanwhile is reported (see [`LockMap::pin`]).
-    pub fn pin(&self) -> Pinned<'_> {
-        self.map.pin()
-    }
+    crate::map::contract_methods!();
 }
 
 impl<R: RawMutex, T: ?Sized> AsLockMap for Mutex<R, T> {

@@ -26,7 +26,7 @@ use lock_api::{
 
 use crate::class::{ClassId, ClassKey};
 use crate::held::Mode;
-use crate::map::{Acquisition, LockMap, Pinned};
+use crate::map::{Acquisition, LockMap};
 use crate::mutex::MapRef;
 
 /// A reader-writer lock whose order against other locks is validated.
@@ -200,23 +200,7 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
         self.map.might_acquire(Mode::Shared);
     }
 
-    /// Reports it if the calling thread does not hold this lock.
-    #[track_caller]
-    pub fn assert_held(&self) {
-        self.map.assert_held();
-    }
-
-    /// Reports it if the calling thread holds this lock.
-    #[track_caller]
-    pub fn assert_not_held(&self) {
-        self.map.assert_not_held();
-    }
-
-    /// Pins this thread's hold on the lock until the returned value is
-    /// dropped; releasing it meanwhile is reported (see [`LockMap::pin`]).
-    pub fn pin(&self) -> Pinned<'_> {
-        self.map.pin()
-    }
+    crate::map::contract_methods!();
 }
 
 impl<R: RawRwLockRecursive, T: ?Sized> RwLock<R, T> {
