@@ -99,7 +99,6 @@ impl LockMap {
         return Acquisition {
             tracked: self.acquire_full(mode, subclass, trylock, at),
             subclass,
-            at,
             _not_send: PhantomData,
         };
         #[cfg(lockdep_off)]
@@ -116,7 +115,8 @@ impl LockMap {
     pub(crate) fn end(&self, acquisition: &mut Acquisition) {
         #[cfg(not(lockdep_off))]
         if std::mem::take(&mut acquisition.tracked) {
-            validator::release(&self.class, self.instance(), acquisition.at);
+            // A guard's release always finds its entry: no site needed.
+            validator::release(&self.class, self.instance(), None);
         }
         #[cfg(lockdep_off)]
         let _ = acquisition;
@@ -178,7 +178,7 @@ impl LockMap {
     pub fn release_at(&self, at: &'static Location<'static>) {
         #[cfg(not(lockdep_off))]
         if crate::config::is_enabled() {
-            validator::release(&self.class, self.instance(), at);
+            validator::release(&self.class, self.instance(), Some(at));
         }
         #[cfg(lockdep_off)]
         let _ = at;
@@ -395,27 +395,9 @@ impl LockMap {
     /// [`acquire_under`](Self::acquire_under), with a guard.
     #[track_caller]
     pub fn hold_under(&self, mode: Mode, nest: &impl AsLockMap) -> LockMapGuard<'_> {
-        let at = Location::caller();
-        #[cfg(not(lockdep_off))]
-        let tracked = {
-            let nest = nest.as_lock_map();
-            validator::acquire_under(
-                &self.class,
-                self.instance(),
-                mode,
-                at,
-                &nest.class,
-                nest.instance(),
-            )
-        };
-        #[cfg(lockdep_off)]
-        let tracked = {
-            let _ = (mode, nest);
-            false
-        };
         LockMapGuard {
             map: self,
-            acquisition: Acquisition::recorded(tracked, at),
+            acquisition: Acquisition::recorded(self.acquire_under(mode, nest)),
         }
     }
 }
@@ -442,8 +424,6 @@ pub(crate) struct Acquisition {
     tracked: bool,
     #[cfg(not(lockdep_off))]
     subclass: u32,
-    #[cfg(not(lockdep_off))]
-    at: &'static Location<'static>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -464,8 +444,6 @@ impl Acquisition {
             tracked: std::mem::take(&mut self.tracked),
             #[cfg(not(lockdep_off))]
             subclass: self.subclass,
-            #[cfg(not(lockdep_off))]
-            at: self.at,
             _not_send: PhantomData,
         }
     }
@@ -473,21 +451,19 @@ impl Acquisition {
     #[allow(dead_code)] // used by the re-entrant mutex
     /// A record of an acquisition the validator was not told of (a
     /// re-entrant acquisition of a lock the thread already holds).
-    pub(crate) fn untracked(at: &'static Location<'static>) -> Acquisition {
-        Acquisition::recorded(false, at)
+    pub(crate) fn untracked() -> Acquisition {
+        Acquisition::recorded(false)
     }
 
     /// The record of an acquisition made by other means.
-    pub(crate) fn recorded(tracked: bool, at: &'static Location<'static>) -> Acquisition {
+    pub(crate) fn recorded(tracked: bool) -> Acquisition {
         #[cfg(lockdep_off)]
-        let _ = (tracked, at);
+        let _ = tracked;
         Acquisition {
             #[cfg(not(lockdep_off))]
             tracked,
             #[cfg(not(lockdep_off))]
             subclass: 0,
-            #[cfg(not(lockdep_off))]
-            at,
             _not_send: PhantomData,
         }
     }

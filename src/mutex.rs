@@ -96,9 +96,8 @@ impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
     /// `mutex_lock_nest_lock`). Not holding `nest` is reported.
     #[track_caller]
     pub fn lock_under(&self, nest: &impl AsLockMap) -> MutexGuard<'_, R, T> {
-        let at = Location::caller();
         let tracked = self.map.acquire_under(Mode::Exclusive, nest);
-        self.locked(Acquisition::recorded(tracked, at))
+        self.locked(Acquisition::recorded(tracked))
     }
 
     /// Acquires a mutex of an ordered class ([`ClassKey::ordered`]) with an
@@ -106,9 +105,8 @@ impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
     /// key order, and nesting them out of order is reported.
     #[track_caller]
     pub fn lock_ordered(&self, key: u64) -> MutexGuard<'_, R, T> {
-        let at = Location::caller();
         let tracked = self.map.acquire_ordered(Mode::Exclusive, key);
-        self.locked(Acquisition::recorded(tracked, at))
+        self.locked(Acquisition::recorded(tracked))
     }
 
     /// Acquires the mutex if it is free. A trylock cannot deadlock, so it is

@@ -125,7 +125,7 @@ impl<R: RawMutex, G: GetThreadId, T: ?Sized> ReentrantMutex<R, G, T> {
     pub fn lock_nested(&self, subclass: u32) -> ReentrantMutexGuard<'_, R, G, T> {
         let at = Location::caller();
         let acquisition = if self.core.raw.is_owned_by_current_thread() {
-            Acquisition::untracked(at)
+            Acquisition::untracked()
         } else {
             // Validated before it can block, like every mutex.
             self.core
@@ -149,7 +149,7 @@ impl<R: RawMutex, G: GetThreadId, T: ?Sized> ReentrantMutex<R, G, T> {
             return None;
         }
         let acquisition = if reentrant {
-            Acquisition::untracked(at)
+            Acquisition::untracked()
         } else {
             self.core.map.acquisition(Mode::Exclusive, 0, true, at)
         };

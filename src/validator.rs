@@ -321,7 +321,7 @@ fn push(st: &mut ThreadState, new: NewEntry, memo: Option<&std::sync::atomic::At
 
 /// Records a release of a tracked acquisition of `instance`.
 #[inline]
-pub(crate) fn release(class: &LazyClass, instance: usize, at: &'static Location<'static>) {
+pub(crate) fn release(class: &LazyClass, instance: usize, at: Option<&'static Location<'static>>) {
     with_state(|st| {
         if let Some(top) = st.held.last() {
             if top.instance == instance && top.pins == 0 {
@@ -366,7 +366,7 @@ fn release_slow(
     st: &mut ThreadState,
     class: &LazyClass,
     instance: usize,
-    at: &'static Location<'static>,
+    at: Option<&'static Location<'static>>,
 ) {
     let Some(i) = held::find(&st.held, instance) else {
         if let Some(report) = contained("report building", || bad_unlock(st, class.get(0), at)) {
@@ -768,9 +768,9 @@ fn usage_of<'a>(g: &Graph, locks: impl Iterator<Item = &'a HeldLock>) -> HashMap
     locks.map(|h| (h.class, g.usage(h.class))).collect()
 }
 
-fn bad_unlock(st: &ThreadState, class: ClassId, at: &'static Location<'static>) -> Pending {
+fn bad_unlock(st: &ThreadState, class: ClassId, at: Option<&'static Location<'static>>) -> Pending {
     let usage = with_global(|g| usage_of(&g.graph, st.held.iter()));
-    let mut releasing = lock_info(class, 0, Mode::Exclusive, false, Some(at));
+    let mut releasing = lock_info(class, 0, Mode::Exclusive, false, at);
     releasing.usage = usage_string(with_global(|g| g.graph.usage(class)));
     Pending::Ready(Report {
         process: process_info(),
@@ -1066,8 +1066,8 @@ mod tests {
         let run = || {
             assert!(acquire(&a, 0, 1, Mode::Exclusive, false, at));
             assert!(acquire(&b, 0, 2, Mode::Exclusive, false, at));
-            release(&b, 2, at);
-            release(&a, 1, at);
+            release(&b, 2, Some(at));
+            release(&a, 1, Some(at));
         };
         run();
         let local = with_state(|st| st.chains.len()).unwrap();
@@ -1090,7 +1090,7 @@ mod tests {
         acquire(&a, 0, 11, Mode::Exclusive, false, at);
         acquire(&b, 0, 12, Mode::Shared, false, at);
         acquire(&c, 0, 13, Mode::Exclusive, true, at);
-        release(&b, 12, at);
+        release(&b, 12, Some(at));
         let (key, held) = current_key_and_stack();
         assert_eq!(
             held.iter().map(|h| h.instance).collect::<Vec<_>>(),
@@ -1100,8 +1100,8 @@ mod tests {
         assert_eq!(held[1].prev_key, key_from_scratch(&held[..1]));
         // The trylock stays a trylock when re-acquired.
         assert!(held[1].trylock);
-        release(&a, 11, at);
-        release(&c, 13, at);
+        release(&a, 11, Some(at));
+        release(&c, 13, Some(at));
         let (key, held) = current_key_and_stack();
         assert!(held.is_empty());
         assert_eq!(key, chain::INITIAL_KEY);
