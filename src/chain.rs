@@ -8,8 +8,9 @@
 //!
 //! Two levels of cache keep the known-chain path free of shared state:
 //! - a per-thread open-addressing set, touched only by its own thread;
-//! - a global sharded set, consulted when the thread-local one misses, so a
-//!   chain learned by one thread costs another thread one read lock, once.
+//! - a global sharded set (in `shared.rs`), consulted when the thread-local
+//!   one misses, so a chain learned by one thread costs another thread one
+//!   read lock, once.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -134,55 +135,8 @@ impl Hasher for IdentityHasher {
     }
 }
 
-type KeySet = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
-
-const SHARDS: usize = 16;
-
-/// The global set of validated chain keys, sharded to keep readers apart.
-pub(crate) struct GlobalChains {
-    shards: [parking_lot::RwLock<Option<KeySet>>; SHARDS],
-}
-
-impl GlobalChains {
-    pub(crate) const fn new() -> GlobalChains {
-        GlobalChains {
-            shards: [const { parking_lot::const_rwlock(None) }; SHARDS],
-        }
-    }
-
-    fn shard(&self, key: u64) -> &parking_lot::RwLock<Option<KeySet>> {
-        &self.shards[(key >> 58) as usize % SHARDS]
-    }
-
-    pub(crate) fn contains(&self, key: u64) -> bool {
-        self.shard(key)
-            .read()
-            .as_ref()
-            .is_some_and(|s| s.contains(&key))
-    }
-
-    pub(crate) fn insert(&self, key: u64) {
-        self.shard(key)
-            .write()
-            .get_or_insert_with(KeySet::default)
-            .insert(key);
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.read().as_ref().map_or(0, |s| s.len()))
-            .sum()
-    }
-
-    /// Heap bytes held by the set: a key and a control byte per bucket.
-    pub(crate) fn capacity_bytes(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.read().as_ref().map_or(0, |s| s.capacity() * 9))
-            .sum()
-    }
-}
+/// A set of chain keys.
+pub(crate) type KeySet = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
 
 #[cfg(test)]
 mod tests {
@@ -226,15 +180,5 @@ mod tests {
         assert!(s.capacity_bytes() <= LOCAL_LIMIT * 2 * 8);
         // The newest keys are there.
         assert!(s.contains(mix(INITIAL_KEY, LOCAL_LIMIT as u64 * 3 - 1)));
-    }
-
-    #[test]
-    fn global_set() {
-        let g = GlobalChains::new();
-        assert!(!g.contains(42));
-        g.insert(42);
-        g.insert(u64::MAX);
-        assert!(g.contains(42) && g.contains(u64::MAX));
-        assert_eq!(g.len(), 2);
     }
 }

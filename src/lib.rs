@@ -220,6 +220,7 @@ mod reentrant;
 pub mod render;
 pub mod report;
 mod rwlock;
+mod shared;
 pub mod sync;
 pub mod thread;
 mod trace;

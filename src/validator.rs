@@ -16,12 +16,13 @@ use std::panic::Location;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::chain::{self, GlobalChains, LocalChains};
+use crate::chain::{self, LocalChains};
 use crate::class::{self, ClassId, LazyClass};
 use crate::config::{self, Action};
 use crate::graph::{self, Graph};
 use crate::held::{self, HeldLock, Mode};
 use crate::report::{ChainLink, LockInfo, Problem, ProcessInfo, Report, Site, ThreadInfo};
+use crate::shared::{Facade, ParkingLot, Shared};
 use crate::trace::{self, TraceStore};
 
 struct ThreadState {
@@ -70,13 +71,18 @@ struct Global {
     frozen: bool,
 }
 
-static GLOBAL: parking_lot::Mutex<Option<Global>> = parking_lot::const_mutex(None);
-static CHAINS: GlobalChains = GlobalChains::new();
+/// The shared state in production: parking_lot locks, created on first use
+/// (only slow paths reach it).
+static SHARED: std::sync::OnceLock<Shared<ParkingLot, Global>> = std::sync::OnceLock::new();
+
+fn shared() -> &'static Shared<ParkingLot, Global> {
+    SHARED.get_or_init(Shared::new)
+}
+
 static LOG: parking_lot::Mutex<Vec<Arc<Report>>> = parking_lot::const_mutex(Vec::new());
 
 fn with_global<R>(f: impl FnOnce(&mut Global) -> R) -> R {
-    let mut g = GLOBAL.lock();
-    f(g.get_or_insert_with(Global::default))
+    shared().with_global(f)
 }
 
 /// Records an acquisition. Returns whether it was tracked; pass that to
@@ -630,14 +636,26 @@ enum Pending {
 #[cold]
 #[inline(never)]
 fn validate(st: &mut ThreadState, next: &HeldLock, key: u64) -> Vec<Pending> {
-    if CHAINS.contains(key) {
+    validate_in(shared(), st, next, key, trace::capture)
+}
+
+/// [`validate`] against any shared state: the production one, or a fresh
+/// one built with loom's locks by the model-checking tests.
+fn validate_in<F: Facade>(
+    shared: &Shared<F, Global>,
+    st: &mut ThreadState,
+    next: &HeldLock,
+    key: u64,
+    capture: fn() -> Arc<[usize]>,
+) -> Vec<Pending> {
+    if shared.chains.contains(key) {
         st.chains.insert(key);
         return Vec::new();
     }
     // Capture before taking the global lock: it is the slow part.
-    let current = trace::capture();
+    let current = capture();
     let mut pending = Vec::new();
-    with_global(|g| {
+    shared.with_global(|g| {
         g.graph.mark_used(next.class, next.mode);
         let mut trace_id = None;
         // A recursive read after any read of the same class cannot block on
@@ -722,7 +740,7 @@ fn validate(st: &mut ThreadState, next: &HeldLock, key: u64) -> Vec<Pending> {
             }
         }
         if !g.frozen {
-            CHAINS.insert(key);
+            shared.chains.insert(key);
             g.chains += 1;
             g.check_memory();
         }
@@ -1006,9 +1024,9 @@ pub fn stats() -> Stats {
     });
     let (thread_chains, thread_chain_cache_bytes) =
         with_state(|st| (st.chains.len(), st.chains.capacity_bytes())).unwrap_or((0, 0));
-    let chains = CHAINS.len();
-    let bytes_per_chain =
-        CHAINS.capacity_bytes() / chains.max(1) + thread_chain_cache_bytes / thread_chains.max(1);
+    let chains = shared().chains.len();
+    let bytes_per_chain = shared().chains.capacity_bytes() / chains.max(1)
+        + thread_chain_cache_bytes / thread_chains.max(1);
     Stats {
         bytes_per_chain,
         classes: class::count().max(classes_in_graph),
@@ -1126,5 +1144,125 @@ mod tests {
             Some(false),
             "nested use of the validator is not tracked"
         );
+    }
+}
+
+/// Model checking of the concurrent internals: the real validation code,
+/// run on shared state built with loom's locks, under the interleavings loom
+/// explores (preemption bound 3, to keep the run quick).
+#[cfg(all(test, not(lockdep_off)))]
+mod model {
+    use super::*;
+
+    struct Loom;
+
+    impl Facade for Loom {
+        type Mutex<T: Send + 'static> = loom::sync::Mutex<T>;
+        type RwLock<T: Send + Sync + 'static> = loom::sync::RwLock<T>;
+        fn mutex<T: Send + 'static>(value: T) -> Self::Mutex<T> {
+            loom::sync::Mutex::new(value)
+        }
+        fn rwlock<T: Send + Sync + 'static>(value: T) -> Self::RwLock<T> {
+            loom::sync::RwLock::new(value)
+        }
+        fn with<T: Send + 'static, R>(m: &Self::Mutex<T>, f: impl FnOnce(&mut T) -> R) -> R {
+            f(&mut m.lock().unwrap())
+        }
+        fn read<T: Send + Sync + 'static, R>(l: &Self::RwLock<T>, f: impl FnOnce(&T) -> R) -> R {
+            f(&l.read().unwrap())
+        }
+        fn write<T: Send + Sync + 'static, R>(
+            l: &Self::RwLock<T>,
+            f: impl FnOnce(&mut T) -> R,
+        ) -> R {
+            f(&mut l.write().unwrap())
+        }
+    }
+
+    /// Stack capture is the unwinder's business, not the model's.
+    fn no_trace() -> Arc<[usize]> {
+        Arc::from(Vec::new())
+    }
+
+    fn entry(class: u32, prev_key: u64) -> HeldLock {
+        HeldLock {
+            class: ClassId(class),
+            instance: class as usize + 1,
+            mode: Mode::Exclusive,
+            trylock: false,
+            pins: 0,
+            may_nest: false,
+            prev_key,
+            at: Location::caller(),
+        }
+    }
+
+    /// One thread's new chain: holding `first`, acquiring `second`. Returns
+    /// the circular reports it raised, and the chain's key.
+    fn acquire_pair(shared: &Shared<Loom, Global>, first: u32, second: u32) -> (usize, u64) {
+        let held = entry(first, chain::INITIAL_KEY);
+        let prefix = chain::mix(chain::INITIAL_KEY, held.chain_id());
+        let next = entry(second, prefix);
+        let key = chain::mix(prefix, next.chain_id());
+        let mut st = ThreadState {
+            held: vec![held],
+            key: prefix,
+            chains: LocalChains::new(),
+            order_keys: Vec::new(),
+        };
+        let pending = validate_in(shared, &mut st, &next, key, no_trace);
+        let circular = pending
+            .iter()
+            .filter(|p| matches!(p, Pending::Circular { .. }))
+            .count();
+        assert!(
+            st.chains.contains(key),
+            "the thread caches the chain it validated"
+        );
+        (circular, key)
+    }
+
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(f);
+    }
+
+    #[test]
+    fn concurrent_abba_is_reported_exactly_once() {
+        model(|| {
+            let shared = loom::sync::Arc::new(Shared::<Loom, Global>::new());
+            let other = shared.clone();
+            let t = loom::thread::spawn(move || acquire_pair(&other, 0, 1));
+            let (here, key_ba) = acquire_pair(&shared, 1, 0);
+            let (there, key_ab) = t.join().unwrap();
+            // Whichever order the two insertions took, the second saw the
+            // first, and exactly one of them closed the cycle.
+            assert_eq!(here + there, 1);
+            shared.with_global(|g| {
+                assert!(g.graph.has(ClassId(0), ClassId(1), graph::DEP_EN));
+                assert!(g.graph.has(ClassId(1), ClassId(0), graph::DEP_EN));
+                assert_eq!(g.reported.len(), 1);
+            });
+            assert!(shared.chains.contains(key_ab) && shared.chains.contains(key_ba));
+        });
+    }
+
+    #[test]
+    fn one_chain_validated_by_two_threads_at_once_is_recorded_once() {
+        model(|| {
+            let shared = loom::sync::Arc::new(Shared::<Loom, Global>::new());
+            let other = shared.clone();
+            let t = loom::thread::spawn(move || acquire_pair(&other, 0, 1));
+            let (here, key) = acquire_pair(&shared, 0, 1);
+            let (there, same) = t.join().unwrap();
+            assert_eq!((here, there), (0, 0));
+            assert_eq!(key, same);
+            shared.with_global(|g| {
+                assert_eq!(g.graph.edge_count(), 1);
+                assert!(g.chains >= 1);
+            });
+            assert_eq!(shared.chains.len(), 1);
+        });
     }
 }

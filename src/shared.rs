@@ -1,0 +1,117 @@
+//! The validator's shared state, generic over the locks that guard it.
+//!
+//! Production uses parking_lot's (the validator never instruments its own
+//! state). The model-checking tests use loom's, so that the real validation
+//! code runs under every interleaving loom explores.
+
+use crate::chain::KeySet;
+
+/// The locks shared state is kept behind. Access goes through closures, so
+/// no guard type leaks into the validator.
+pub(crate) trait Facade: Sized + 'static {
+    type Mutex<T: Send + 'static>: Send + Sync;
+    type RwLock<T: Send + Sync + 'static>: Send + Sync;
+    fn mutex<T: Send + 'static>(value: T) -> Self::Mutex<T>;
+    fn rwlock<T: Send + Sync + 'static>(value: T) -> Self::RwLock<T>;
+    fn with<T: Send + 'static, R>(m: &Self::Mutex<T>, f: impl FnOnce(&mut T) -> R) -> R;
+    fn read<T: Send + Sync + 'static, R>(l: &Self::RwLock<T>, f: impl FnOnce(&T) -> R) -> R;
+    fn write<T: Send + Sync + 'static, R>(l: &Self::RwLock<T>, f: impl FnOnce(&mut T) -> R) -> R;
+}
+
+/// parking_lot's locks: production.
+pub(crate) struct ParkingLot;
+
+impl Facade for ParkingLot {
+    type Mutex<T: Send + 'static> = parking_lot::Mutex<T>;
+    type RwLock<T: Send + Sync + 'static> = parking_lot::RwLock<T>;
+    fn mutex<T: Send + 'static>(value: T) -> Self::Mutex<T> {
+        parking_lot::Mutex::new(value)
+    }
+    fn rwlock<T: Send + Sync + 'static>(value: T) -> Self::RwLock<T> {
+        parking_lot::RwLock::new(value)
+    }
+    fn with<T: Send + 'static, R>(m: &Self::Mutex<T>, f: impl FnOnce(&mut T) -> R) -> R {
+        f(&mut m.lock())
+    }
+    fn read<T: Send + Sync + 'static, R>(l: &Self::RwLock<T>, f: impl FnOnce(&T) -> R) -> R {
+        f(&l.read())
+    }
+    fn write<T: Send + Sync + 'static, R>(l: &Self::RwLock<T>, f: impl FnOnce(&mut T) -> R) -> R {
+        f(&mut l.write())
+    }
+}
+
+const SHARDS: usize = 16;
+
+/// The global set of validated chain keys, sharded to keep readers apart.
+pub(crate) struct GlobalChains<F: Facade> {
+    shards: [F::RwLock<KeySet>; SHARDS],
+}
+
+impl<F: Facade> GlobalChains<F> {
+    pub(crate) fn new() -> Self {
+        GlobalChains {
+            shards: std::array::from_fn(|_| F::rwlock(KeySet::with_hasher(Default::default()))),
+        }
+    }
+
+    fn shard(&self, key: u64) -> &F::RwLock<KeySet> {
+        &self.shards[(key >> 58) as usize % SHARDS]
+    }
+
+    pub(crate) fn contains(&self, key: u64) -> bool {
+        F::read(self.shard(key), |s| s.contains(&key))
+    }
+
+    pub(crate) fn insert(&self, key: u64) {
+        F::write(self.shard(key), |s| s.insert(key));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| F::read(s, |s| s.len())).sum()
+    }
+
+    /// Heap bytes held by the set: a key and a control byte per bucket.
+    pub(crate) fn capacity_bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| F::read(s, |s| s.capacity() * 9))
+            .sum()
+    }
+}
+
+/// Everything the threads share: the graph (with its traces and reported
+/// sets) behind one lock, and the global chain set.
+pub(crate) struct Shared<F: Facade, G: Send + 'static> {
+    pub(crate) global: F::Mutex<G>,
+    pub(crate) chains: GlobalChains<F>,
+}
+
+impl<F: Facade, G: Send + Default + 'static> Shared<F, G> {
+    pub(crate) fn new() -> Self {
+        Shared {
+            global: F::mutex(G::default()),
+            chains: GlobalChains::new(),
+        }
+    }
+
+    pub(crate) fn with_global<R>(&self, f: impl FnOnce(&mut G) -> R) -> R {
+        F::with(&self.global, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_set() {
+        let g = GlobalChains::<ParkingLot>::new();
+        assert!(!g.contains(42));
+        g.insert(42);
+        g.insert(u64::MAX);
+        assert!(g.contains(42) && g.contains(u64::MAX));
+        assert_eq!(g.len(), 2);
+        assert!(g.capacity_bytes() > 0);
+    }
+}
