@@ -96,6 +96,32 @@ pub(crate) fn acquire(
     trylock: bool,
     at: &'static Location<'static>,
 ) -> bool {
+    acquire_keyed(class, subclass, instance, mode, trylock, at, None)
+}
+
+/// Records an acquisition of a lock of an ordered class with an explicit
+/// order key (any other lock's order key is its address).
+pub(crate) fn acquire_ordered(
+    class: &LazyClass,
+    instance: usize,
+    mode: Mode,
+    key: u64,
+    at: &'static Location<'static>,
+) -> bool {
+    acquire_keyed(class, 0, instance, mode, false, at, Some(key))
+}
+
+/// The one acquisition path behind [`acquire`] and [`acquire_ordered`].
+#[inline]
+fn acquire_keyed(
+    class: &LazyClass,
+    subclass: u32,
+    instance: usize,
+    mode: Mode,
+    trylock: bool,
+    at: &'static Location<'static>,
+    order_key: Option<u64>,
+) -> bool {
     if !config::is_enabled() {
         return false;
     }
@@ -103,7 +129,11 @@ pub(crate) fn acquire(
     with_state(|st| {
         if ordered {
             if let Some(order) = class.order() {
-                check_order(st, id, instance, instance as u64, order, trylock, at);
+                let key = order_key.unwrap_or(instance as u64);
+                check_order(st, id, instance, key, order, trylock, at);
+                if order_key.is_some() {
+                    st.order_keys.push((instance, key));
+                }
             }
         }
         let new = NewEntry {
@@ -115,38 +145,6 @@ pub(crate) fn acquire(
             at,
         };
         push(st, new, Some(&class.memo))
-    })
-    .is_some()
-}
-
-/// Records an acquisition of a lock of an ordered class with an explicit
-/// order key.
-pub(crate) fn acquire_ordered(
-    class: &LazyClass,
-    instance: usize,
-    mode: Mode,
-    key: u64,
-    at: &'static Location<'static>,
-) -> bool {
-    if !config::is_enabled() {
-        return false;
-    }
-    let order = class.order();
-    let class = class.get(0);
-    with_state(|st| {
-        if let Some(order) = order {
-            check_order(st, class, instance, key, order, false, at);
-            st.order_keys.push((instance, key));
-        }
-        let new = NewEntry {
-            class,
-            instance,
-            mode,
-            trylock: false,
-            may_nest: order.is_some(),
-            at,
-        };
-        push(st, new, None)
     })
     .is_some()
 }
@@ -193,16 +191,11 @@ fn check_order(
     if !first {
         return;
     }
-    let next = HeldLock {
-        class,
-        instance,
-        mode: Mode::Exclusive,
-        trylock: false,
-        pins: 0,
+    let next = NewEntry {
         may_nest: true,
-        prev_key: st.key,
-        at,
-    };
+        ..NewEntry::plain(class, instance, Mode::Exclusive, at)
+    }
+    .held(st.key);
     let pending = Pending::Recursive {
         next,
         prev,
@@ -233,16 +226,7 @@ pub(crate) fn acquire_under(
     with_state(|st| {
         let nested = held::find(&st.held, nest_instance).is_some();
         if !nested {
-            let lock = HeldLock {
-                class,
-                instance,
-                mode,
-                trylock: false,
-                pins: 0,
-                may_nest: false,
-                prev_key: st.key,
-                at,
-            };
+            let lock = NewEntry::plain(class, instance, mode, at).held(st.key);
             let nest = HeldLock {
                 class: nest_class.get(0),
                 instance: nest_instance,
@@ -274,33 +258,47 @@ struct NewEntry {
     at: &'static Location<'static>,
 }
 
+impl NewEntry {
+    /// A plain exclusive, non-try entry (for reports about locks that are
+    /// not, or not yet, on the stack).
+    fn plain(class: ClassId, instance: usize, mode: Mode, at: &'static Location<'static>) -> Self {
+        NewEntry {
+            class,
+            instance,
+            mode,
+            trylock: false,
+            may_nest: false,
+            at,
+        }
+    }
+
+    /// The entry, pushed after the chain key `prev_key`.
+    #[inline]
+    fn held(self, prev_key: u64) -> HeldLock {
+        HeldLock {
+            class: self.class,
+            instance: self.instance,
+            mode: self.mode,
+            trylock: self.trylock,
+            pins: 0,
+            may_nest: self.may_nest,
+            prev_key,
+            at: self.at,
+        }
+    }
+}
+
 /// The acquisition itself: the fast path, and validation when the chain is new.
 #[inline]
 fn push(st: &mut ThreadState, new: NewEntry, memo: Option<&std::sync::atomic::AtomicU64>) {
-    let NewEntry {
-        class,
-        instance,
-        mode,
-        trylock,
-        may_nest,
-        at,
-    } = new;
-    let id = HeldLock::id(class, mode, trylock, may_nest);
-    let entry = |prev_key| HeldLock {
-        class,
-        instance,
-        mode,
-        trylock,
-        pins: 0,
-        may_nest,
-        prev_key,
-        at,
-    };
+    let id = HeldLock::id(new.class, new.mode, new.trylock, new.may_nest);
+    // Built in place by each push: a copy from the stack stalls on store
+    // forwarding.
+    let entry = |prev_key| new.held(prev_key);
     let prev_key = match st.held.len() {
         // A lone lock has no chain to check: its key is only computed if a
         // second lock comes (`st.key` is not kept at depth 1).
         0 => {
-            // Built in place: a copy from the stack stalls on store forwarding.
             st.held.push(entry(chain::INITIAL_KEY));
             return;
         }
@@ -308,7 +306,7 @@ fn push(st: &mut ThreadState, new: NewEntry, memo: Option<&std::sync::atomic::At
         _ => st.key,
     };
     let key = chain::mix(prev_key, id);
-    if !trylock {
+    if !new.trylock {
         // The lock's own memo first (its cache line is hot: the lock is being
         // taken), then this thread's cache, then validation.
         let remembered = memo.is_some_and(|m| m.load(Ordering::Relaxed) == key);
@@ -563,16 +561,7 @@ pub(crate) fn assert_held(
         let lock = match (found, expected_held) {
             (Some(_), true) | (None, false) => return,
             (Some(i), false) => st.held[i],
-            (None, true) => HeldLock {
-                class: class.get(0),
-                instance,
-                mode: Mode::Exclusive,
-                trylock: false,
-                pins: 0,
-                may_nest: false,
-                prev_key: 0,
-                at,
-            },
+            (None, true) => NewEntry::plain(class.get(0), instance, Mode::Exclusive, at).held(0),
         };
         let kind = if expected_held {
             MisuseKind::AssertHeld
@@ -1185,16 +1174,8 @@ mod model {
     }
 
     fn entry(class: u32, prev_key: u64) -> HeldLock {
-        HeldLock {
-            class: ClassId(class),
-            instance: class as usize + 1,
-            mode: Mode::Exclusive,
-            trylock: false,
-            pins: 0,
-            may_nest: false,
-            prev_key,
-            at: Location::caller(),
-        }
+        let at = Location::caller();
+        NewEntry::plain(ClassId(class), class as usize + 1, Mode::Exclusive, at).held(prev_key)
     }
 
     /// One thread's new chain: holding `first`, acquiring `second`. Returns
