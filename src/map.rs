@@ -448,7 +448,6 @@ impl Acquisition {
         }
     }
 
-    #[allow(dead_code)] // used by the re-entrant mutex
     /// A record of an acquisition the validator was not told of (a
     /// re-entrant acquisition of a lock the thread already holds).
     pub(crate) fn untracked() -> Acquisition {

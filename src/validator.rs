@@ -61,14 +61,25 @@ fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
 struct Global {
     graph: Graph,
     traces: TraceStore,
-    /// Cycles already reported, by their sorted classes.
-    reported: HashSet<Vec<ClassId>>,
+    /// Lock-order problems already reported.
+    reported: HashSet<Reported>,
     /// Misuse already reported, by kind, class and site.
     reported_misuse: HashSet<(MisuseKind, ClassId, &'static str, u32, u32)>,
     /// Chains in the global set.
     chains: usize,
     /// Past the memory limit: no new dependencies or chains are recorded.
     frozen: bool,
+}
+
+/// What makes two lock-order reports the same report.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+enum Reported {
+    /// A cycle, by its sorted classes.
+    Cycle(Vec<ClassId>),
+    /// A class acquired while already held.
+    Recursion(ClassId),
+    /// An ordered class nested out of order.
+    Disorder(ClassId),
 }
 
 /// The shared state in production: parking_lot locks, created on first use
@@ -186,8 +197,7 @@ fn check_order(
     else {
         return;
     };
-    // Reported once per class (the pair cannot collide with a cycle's set).
-    let first = with_global(|g| g.reported.insert(vec![class, ClassId::PLACEHOLDER]));
+    let first = with_global(|g| g.reported.insert(Reported::Disorder(class)));
     if !first {
         return;
     }
@@ -656,7 +666,7 @@ fn validate_in<F: Facade>(
                 && !(next.mode == Mode::SharedRecursive && h.mode.is_shared())
         });
         if let Some(prev) = recursion {
-            if g.reported.insert(vec![next.class]) {
+            if g.reported.insert(Reported::Recursion(next.class)) {
                 pending.push(Pending::Recursive {
                     next: *next,
                     prev: *prev,
@@ -688,7 +698,7 @@ fn validate_in<F: Facade>(
                         cycle.push(next.class);
                         cycle.sort_unstable();
                         cycle.dedup();
-                        if g.reported.insert(cycle) {
+                        if g.reported.insert(Reported::Cycle(cycle)) {
                             let path: Vec<_> = path
                                 .iter()
                                 .map(|&e| {
