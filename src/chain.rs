@@ -60,19 +60,13 @@ impl LocalChains {
 
     #[inline]
     pub(crate) fn contains(&self, key: u64) -> bool {
-        let key = Self::slot_key(key);
-        let mask = self.slots.len().wrapping_sub(1);
-        if self.slots.is_empty() {
-            return false;
-        }
-        let mut i = (key as usize) & mask;
-        loop {
-            match self.slots[i] {
-                0 => return false,
-                k if k == key => return true,
-                _ => i = (i + 1) & mask,
-            }
-        }
+        probe(&self.slots, key)
+    }
+
+    /// The slots, for a lookup from the fast path, which cannot borrow the
+    /// set (see `validator::Fast`). Valid until the next insertion.
+    pub(crate) fn slots(&self) -> (*const u64, usize) {
+        (self.slots.as_ptr(), self.slots.len())
     }
 
     pub(crate) fn insert(&mut self, key: u64) {
@@ -114,6 +108,24 @@ impl LocalChains {
 
     pub(crate) fn capacity_bytes(&self) -> usize {
         self.slots.len() * std::mem::size_of::<u64>()
+    }
+}
+
+/// Is `key` among `slots` (the table of a [`LocalChains`])?
+#[inline]
+pub(crate) fn probe(slots: &[u64], key: u64) -> bool {
+    let key = LocalChains::slot_key(key);
+    let mask = slots.len().wrapping_sub(1);
+    if slots.is_empty() {
+        return false;
+    }
+    let mut i = (key as usize) & mask;
+    loop {
+        match slots[i] {
+            0 => return false,
+            k if k == key => return true,
+            _ => i = (i + 1) & mask,
+        }
     }
 }
 

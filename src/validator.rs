@@ -10,7 +10,7 @@
 //! any lock the thread takes in that time is simply not tracked. The guard
 //! remembers that, so its release is not tracked either.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell, RefMut};
 use std::collections::{HashMap, HashSet};
 use std::panic::Location;
 use std::sync::atomic::Ordering;
@@ -43,6 +43,55 @@ thread_local! {
             order_keys: Vec::new(),
         })
     };
+    static FAST: Fast = const {
+        Fast {
+            depth: Cell::new(0),
+            limit: Cell::new(0),
+            key: Cell::new(chain::INITIAL_KEY),
+            held: Cell::new(std::ptr::null_mut()),
+            chains: Cell::new(std::ptr::null()),
+            chains_len: Cell::new(0),
+        }
+    };
+}
+
+/// What the fast path needs of a thread's state, in plain cells with no
+/// destructor: reaching them is one thread-local offset, without the
+/// registration and liveness check of a thread-local that has a destructor,
+/// and without a `RefCell` borrow.
+///
+/// The fast path pushes and pops entries of [`ThreadState::held`]'s buffer
+/// through `held`; the slow path works on the `ThreadState` itself, inside a
+/// [`Session`], which takes the fast path's changes in when it starts and
+/// publishes its own when it ends.
+///
+/// Invariant: while `limit` is not 0, `STATE` is alive and not borrowed;
+/// `held` points to its held-lock buffer, whose capacity is at least
+/// `limit` and whose first `depth` entries are initialized; `key` is the
+/// chain key of those entries; and `chains`/`chains_len` are the slots of its
+/// chain cache. `limit` is 0 before a thread's first acquisition, during a
+/// session (so the validator and the report callback never re-enter it), and
+/// from the moment the thread's state starts being destroyed.
+struct Fast {
+    depth: Cell<u32>,
+    limit: Cell<u32>,
+    key: Cell<u64>,
+    held: Cell<*mut HeldLock>,
+    chains: Cell<*const u64>,
+    chains_len: Cell<usize>,
+}
+
+/// This thread's [`Fast`], without a closure: `LocalKey::with` around the
+/// whole fast path is too big for the compiler to inline into every lock
+/// call, and an out-of-line call costs about as much as the path itself.
+#[inline(always)]
+fn fast() -> &'static Fast {
+    let fast = FAST.with(|fast| fast as *const Fast);
+    // SAFETY: `FAST` has a const initializer and no destructor, so its
+    // storage is valid, and never moves, for as long as this thread runs.
+    // `Fast` is made of `Cell`s and is not `Sync`, so the reference cannot
+    // leave this thread, and no `&mut` to it ever exists.
+    unsafe { &*fast }
 }
 
 /// Runs `f` on this thread's state, unless the thread is exiting or the
@@ -50,9 +99,136 @@ thread_local! {
 #[inline]
 fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
     STATE
-        .try_with(|cell| cell.try_borrow_mut().ok().map(|mut st| f(&mut st)))
+        .try_with(|cell| {
+            let st = cell.try_borrow_mut().ok()?;
+            let mut session = Session::start(st);
+            Some(f(&mut session.st))
+        })
         .ok()
         .flatten()
+}
+
+/// The slow path's exclusive hold on a thread's state. While it lasts the
+/// fast path is closed; when it ends (also by unwinding) the state is
+/// published back to [`Fast`].
+struct Session<'a> {
+    st: RefMut<'a, ThreadState>,
+}
+
+impl<'a> Session<'a> {
+    fn start(mut st: RefMut<'a, ThreadState>) -> Session<'a> {
+        FAST.with(|fast| {
+            let depth = fast.depth.get() as usize;
+            if fast.limit.replace(0) != 0 {
+                debug_assert!(depth <= st.held.capacity());
+                // SAFETY: the fast path was open, so (by `Fast`'s invariant)
+                // `fast.held` is this vector's buffer, `depth` is within its
+                // capacity and the first `depth` entries are initialized
+                // (`HeldLock` is `Copy`: nothing to drop).
+                unsafe { st.held.set_len(depth) };
+                st.key = fast.key.get();
+            }
+        });
+        Session { st }
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        let st = &mut *self.st;
+        if st.held.capacity() == 0 {
+            st.held.reserve(16);
+        }
+        let (chains, chains_len) = st.chains.slots();
+        FAST.with(|fast| {
+            let (Ok(depth), Ok(limit)) = (
+                u32::try_from(st.held.len()),
+                u32::try_from(st.held.capacity()),
+            ) else {
+                // Too deep to publish: the fast path stays closed.
+                return;
+            };
+            fast.depth.set(depth);
+            fast.key.set(st.key);
+            fast.held.set(st.held.as_mut_ptr());
+            fast.chains.set(chains);
+            fast.chains_len.set(chains_len);
+            fast.limit.set(limit);
+        });
+    }
+}
+
+/// The fast path of an acquisition of a lock of an unordered class, at
+/// subclass 0: the held stack has room, and the chain is the lock's memo or
+/// in this thread's cache. `None` when it does not apply.
+#[inline(always)]
+fn fast_acquire(
+    class: &LazyClass,
+    instance: usize,
+    mode: Mode,
+    trylock: bool,
+    at: &'static Location<'static>,
+) -> Option<bool> {
+    let fast = fast();
+    {
+        let depth = fast.depth.get();
+        let id = class.cached_unordered()?;
+        if depth >= fast.limit.get() {
+            return None;
+        }
+        let prev_key = fast.key.get();
+        let key = chain::mix(prev_key, HeldLock::id(id, mode, trylock, false));
+        if depth != 0 && !trylock && class.memo.load(Ordering::Relaxed) != key {
+            // SAFETY: the fast path is open (`depth < limit`), so by
+            // `Fast`'s invariant these are the live slots of this thread's
+            // chain cache, which nothing else borrows.
+            let slots =
+                unsafe { std::slice::from_raw_parts(fast.chains.get(), fast.chains_len.get()) };
+            if !chain::probe(slots, key) {
+                return None;
+            }
+            class.memo.store(key, Ordering::Relaxed);
+        }
+        let entry = HeldLock {
+            class: id,
+            instance,
+            mode,
+            trylock,
+            pins: 0,
+            may_nest: false,
+            prev_key,
+            at,
+        };
+        // SAFETY: `depth < limit`, so by `Fast`'s invariant the slot is
+        // within the capacity of the live held buffer, which nothing borrows.
+        unsafe { fast.held.get().add(depth as usize).write(entry) };
+        fast.depth.set(depth + 1);
+        fast.key.set(key);
+        Some(true)
+    }
+}
+
+/// The fast path of a release: `instance` is the top entry, and not pinned.
+/// Returns whether it applied.
+#[inline(always)]
+fn fast_release(instance: usize) -> bool {
+    let fast = fast();
+    {
+        let depth = fast.depth.get();
+        // `depth - 1 < limit`: the fast path is open and the stack not empty.
+        if depth.wrapping_sub(1) >= fast.limit.get() {
+            return false;
+        }
+        // SAFETY: `0 < depth <= limit`: by `Fast`'s invariant, an initialized
+        // entry of the live held buffer, which nothing borrows.
+        let top = unsafe { fast.held.get().add(depth as usize - 1).read() };
+        if top.instance != instance || top.pins != 0 {
+            return false;
+        }
+        fast.key.set(top.prev_key);
+        fast.depth.set(depth - 1);
+        true
+    }
 }
 
 /// Global state, behind one plain (uninstrumented) lock. Only the slow path
@@ -136,6 +312,27 @@ fn acquire_keyed(
     if !config::is_enabled() {
         return false;
     }
+    if subclass == 0 && order_key.is_none() {
+        if let Some(tracked) = fast_acquire(class, instance, mode, trylock, at) {
+            return tracked;
+        }
+    }
+    acquire_slow(class, subclass, instance, mode, trylock, at, order_key)
+}
+
+/// An acquisition the fast path does not take: the thread's first, a
+/// subclass, an ordered class, a full held buffer, a chain this thread has
+/// not validated, or one made while the validator runs on this thread.
+#[inline(never)]
+fn acquire_slow(
+    class: &LazyClass,
+    subclass: u32,
+    instance: usize,
+    mode: Mode,
+    trylock: bool,
+    at: &'static Location<'static>,
+    order_key: Option<u64>,
+) -> bool {
     let (id, ordered) = class.get_with_order(subclass);
     with_state(|st| {
         if ordered {
@@ -298,44 +495,39 @@ impl NewEntry {
     }
 }
 
-/// The acquisition itself: the fast path, and validation when the chain is new.
-#[inline]
+/// The acquisition itself, on the slow path: validation when the chain is
+/// new, then the push.
 fn push(st: &mut ThreadState, new: NewEntry, memo: Option<&std::sync::atomic::AtomicU64>) {
     let id = HeldLock::id(new.class, new.mode, new.trylock, new.may_nest);
-    // Built in place by each push: a copy from the stack stalls on store
-    // forwarding.
-    let entry = |prev_key| new.held(prev_key);
-    let prev_key = match st.held.len() {
-        // A lone lock has no chain to check: its key is only computed if a
-        // second lock comes (`st.key` is not kept at depth 1).
-        0 => {
-            st.held.push(entry(chain::INITIAL_KEY));
-            return;
-        }
-        1 => chain::mix(chain::INITIAL_KEY, st.held[0].chain_id()),
-        _ => st.key,
-    };
+    let prev_key = st.key;
     let key = chain::mix(prev_key, id);
-    if !new.trylock {
-        // The lock's own memo first (its cache line is hot: the lock is being
-        // taken), then this thread's cache, then validation.
+    // A lone lock has no chain to check; a trylock is never a dependency's
+    // target.
+    if !st.held.is_empty() && !new.trylock {
         let remembered = memo.is_some_and(|m| m.load(Ordering::Relaxed) == key);
         if !remembered {
             if !st.chains.contains(key) {
-                check_new_chain(st, entry(prev_key), key);
+                check_new_chain(st, new.held(prev_key), key);
             }
             if let Some(m) = memo {
                 m.store(key, Ordering::Relaxed);
             }
         }
     }
-    st.held.push(entry(prev_key));
+    st.held.push(new.held(prev_key));
     st.key = key;
 }
 
 /// Records a release of a tracked acquisition of `instance`.
 #[inline]
 pub(crate) fn release(class: &LazyClass, instance: usize, at: Option<&'static Location<'static>>) {
+    if !fast_release(instance) {
+        release_slow_path(class, instance, at);
+    }
+}
+
+#[inline(never)]
+fn release_slow_path(class: &LazyClass, instance: usize, at: Option<&'static Location<'static>>) {
     with_state(|st| {
         if let Some(top) = st.held.last() {
             if top.instance == instance && top.pins == 0 {
@@ -531,6 +723,15 @@ fn misuse(st: &ThreadState, kind: MisuseKind, lock: &HeldLock, at: &'static Loca
 impl Drop for ThreadState {
     /// A thread is ending: anything still on its stack was leaked.
     fn drop(&mut self) {
+        // Close the fast path for good, and take in what it pushed.
+        FAST.with(|fast| {
+            if fast.limit.replace(0) != 0 {
+                // SAFETY: the fast path was open, so (by `Fast`'s invariant)
+                // the first `depth` entries of this buffer are initialized.
+                unsafe { self.held.set_len(fast.depth.get() as usize) };
+            }
+            fast.depth.set(0);
+        });
         if let Some(first) = self.held.first().copied() {
             if config::is_enabled() {
                 misuse(self, MisuseKind::HeldAtThreadExit, &first, first.at);
@@ -1122,6 +1323,70 @@ mod tests {
         let (key, held) = current_key_and_stack();
         assert!(held.is_empty());
         assert_eq!(key, chain::INITIAL_KEY);
+    }
+
+    /// Entries pushed and popped by the fast path and by the slow path are
+    /// one stack: each sees the other's, with the right chain keys.
+    #[test]
+    fn fast_and_slow_paths_share_one_stack() {
+        let classes: Vec<LazyClass> = (0..40)
+            .map(|_| {
+                LazyClass::new(Source::Key(Box::leak(Box::new(crate::ClassKey::new(
+                    "unit-fast",
+                )))))
+            })
+            .collect();
+        let at = Location::caller();
+        let check = |instances: &[usize]| {
+            let (key, held) = current_key_and_stack();
+            assert_eq!(
+                held.iter().map(|h| h.instance).collect::<Vec<_>>(),
+                instances
+            );
+            assert_eq!(key, key_from_scratch(&held));
+            for i in 0..held.len() {
+                assert_eq!(held[i].prev_key, key_from_scratch(&held[..i]), "entry {i}");
+            }
+            assert_eq!(FAST.with(|f| f.depth.get()) as usize, held.len());
+        };
+        // The first time every chain is new: the slow path, which grows the
+        // buffer past its first capacity.
+        for (i, c) in classes.iter().enumerate() {
+            assert!(acquire(c, 0, 100 + i, Mode::Exclusive, false, at));
+        }
+        let all: Vec<usize> = (100..140).collect();
+        check(&all);
+        for (i, c) in classes.iter().enumerate().rev() {
+            release(c, 100 + i, Some(at));
+        }
+        check(&[]);
+        // The second time every acquisition is known: the fast path.
+        for (i, c) in classes.iter().enumerate() {
+            assert_eq!(
+                fast_acquire(c, 100 + i, Mode::Exclusive, false, at),
+                Some(true),
+                "lock {i}"
+            );
+        }
+        check(&all);
+        // Out of order: the slow path re-acquires what was above.
+        release(&classes[20], 120, Some(at));
+        let mut rest = all.clone();
+        rest.remove(20);
+        check(&rest);
+        assert!(
+            fast_release(139),
+            "the top entry is released on the fast path"
+        );
+        assert!(
+            !fast_release(100),
+            "not the top entry: the slow path's work"
+        );
+        for i in (0..39).rev().filter(|&i| i != 20) {
+            release(&classes[i], 100 + i, Some(at));
+        }
+        check(&[]);
+        assert_eq!(current_key_and_stack().0, chain::INITIAL_KEY);
     }
 
     #[test]
