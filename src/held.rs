@@ -30,6 +30,15 @@ impl Mode {
         }
     }
 
+    /// The inverse of [`bits`](Self::bits) (3 reads as recursive).
+    pub(crate) fn from_bits(bits: u64) -> Mode {
+        match bits {
+            0 => Mode::Exclusive,
+            1 => Mode::Shared,
+            _ => Mode::SharedRecursive,
+        }
+    }
+
     /// Is this a read (shared) acquisition?
     pub fn is_shared(self) -> bool {
         self != Mode::Exclusive

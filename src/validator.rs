@@ -283,7 +283,36 @@ pub(crate) fn acquire(
     trylock: bool,
     at: &'static Location<'static>,
 ) -> bool {
-    acquire_keyed(class, subclass, instance, mode, trylock, at, None)
+    if !config::is_enabled() {
+        return false;
+    }
+    if subclass == 0 {
+        if let Some(tracked) = fast_acquire(class, instance, mode, trylock, at) {
+            return tracked;
+        }
+    }
+    // Few arguments, so that the call costs the inlined fast path little.
+    let how = (u64::from(subclass) << 8) | (mode.bits() << 1) | u64::from(trylock);
+    acquire_unpack(class, instance, how, at)
+}
+
+#[inline(never)]
+fn acquire_unpack(
+    class: &LazyClass,
+    instance: usize,
+    how: u64,
+    at: &'static Location<'static>,
+) -> bool {
+    let mode = Mode::from_bits((how >> 1) & 3);
+    acquire_slow(
+        class,
+        (how >> 8) as u32,
+        instance,
+        mode,
+        how & 1 != 0,
+        at,
+        None,
+    )
 }
 
 /// Records an acquisition of a lock of an ordered class with an explicit
@@ -295,12 +324,13 @@ pub(crate) fn acquire_ordered(
     key: u64,
     at: &'static Location<'static>,
 ) -> bool {
-    acquire_keyed(class, 0, instance, mode, false, at, Some(key))
+    acquire_slow(class, 0, instance, mode, false, at, Some(key))
 }
 
-/// The one acquisition path behind [`acquire`] and [`acquire_ordered`].
-#[inline]
-fn acquire_keyed(
+/// An acquisition the fast path does not take: the thread's first, a
+/// subclass, an ordered class, a full held buffer, a chain this thread has
+/// not validated, or one made while the validator runs on this thread.
+fn acquire_slow(
     class: &LazyClass,
     subclass: u32,
     instance: usize,
@@ -312,27 +342,6 @@ fn acquire_keyed(
     if !config::is_enabled() {
         return false;
     }
-    if subclass == 0 && order_key.is_none() {
-        if let Some(tracked) = fast_acquire(class, instance, mode, trylock, at) {
-            return tracked;
-        }
-    }
-    acquire_slow(class, subclass, instance, mode, trylock, at, order_key)
-}
-
-/// An acquisition the fast path does not take: the thread's first, a
-/// subclass, an ordered class, a full held buffer, a chain this thread has
-/// not validated, or one made while the validator runs on this thread.
-#[inline(never)]
-fn acquire_slow(
-    class: &LazyClass,
-    subclass: u32,
-    instance: usize,
-    mode: Mode,
-    trylock: bool,
-    at: &'static Location<'static>,
-    order_key: Option<u64>,
-) -> bool {
     let (id, ordered) = class.get_with_order(subclass);
     with_state(|st| {
         if ordered {
