@@ -168,9 +168,16 @@
 //!
 //! ## The cost
 //!
-//! A locking sequence seen before costs a hash step and a lookup in a
-//! thread-local cache: no global lock, no shared cache line. Only a sequence
-//! never seen before takes the validator's lock and searches the graph.
+//! A locking sequence seen before costs a hash step, a compare with the
+//! lock's memo of its last validated sequence, and a push on a thread-local
+//! stack: no global lock, no shared cache line, no allocation. Only a
+//! sequence never seen before takes the validator's lock and searches the
+//! graph. On the machine of `BENCHMARKS.md` (`cargo bench --bench
+//! overhead`), an uncontended lock/unlock costs the same as a bare
+//! `parking_lot` mutex (1.01x), a nested pair 1.19x, whatever the size of
+//! the graph or the number of threads; tracing-mutex costs 5.9x on the pair.
+//! A new dependency in a 10 000-class graph costs about 0.1 ms, and
+//! another thread's known sequences do not wait for it.
 //!
 //! ## Switching it off
 //!

@@ -109,6 +109,7 @@ macro_rules! guard_common {
 }
 
 impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
+    #[inline]
     fn acquire(
         &self,
         mode: Mode,

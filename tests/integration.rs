@@ -1273,3 +1273,57 @@ fn drain_blocks_until_references_are_dropped() {
     assert!(file.get().is_none());
     assert_no_reports(&["it_drainwait_active"]);
 }
+
+// ---------------------------------------------------------------------------
+// The fast path and the slow path keep one held stack
+// ---------------------------------------------------------------------------
+
+/// Acquisitions of known chains take the fast path, which the thread-exit
+/// check, the freed-lock check and new-chain validation must all see.
+#[test]
+fn locks_taken_on_the_fast_path_are_seen_by_every_check() {
+    silent();
+    static A: Mutex<u32> = Mutex::named("it_fastseen_a", 0);
+    static B: Mutex<u32> = Mutex::named("it_fastseen_b", 0);
+    static C: Mutex<u32> = Mutex::named("it_fastseen_c", 0);
+    static LEAKED: Mutex<u32> = Mutex::named("it_fastseen_leaked", 0);
+    let names = ["it_fastseen_a", "it_fastseen_b", "it_fastseen_c"];
+
+    on_thread("it_fastseen_learn", || {
+        // The first time, every acquisition is new; the second time A and B
+        // are known (the fast path), and C under them is a new chain whose
+        // validation must see both.
+        for _ in 0..2 {
+            let _a = A.lock();
+            let _b = B.lock();
+        }
+        let _a = A.lock();
+        let _b = B.lock();
+        assert_eq!(held_names(), ["it_fastseen_a", "it_fastseen_b"]);
+        let _c = C.lock();
+    });
+    assert_no_reports(&names);
+    on_thread("it_fastseen_close", || {
+        let _c = C.lock();
+        let _a = A.lock();
+    });
+    let report = one_report(&names);
+    assert_eq!(
+        circular(&report).chain_names(),
+        ["it_fastseen_c", "it_fastseen_b", "it_fastseen_a"],
+        "the dependency B -> C was learned on top of fast-path entries"
+    );
+
+    on_thread("it_fastseen_leak", || {
+        drop(LEAKED.lock());
+        // Known now: this acquisition takes the fast path, and its guard
+        // is leaked.
+        std::mem::forget(LEAKED.lock());
+        assert_eq!(held_names(), ["it_fastseen_leaked"]);
+    });
+    let leaked = one_report(&["it_fastseen_leaked"]);
+    assert!(
+        matches!(leaked.problem, Problem::HeldAtThreadExit),
+        "{leaked:#?}"
+    );
+}
