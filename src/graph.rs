@@ -170,6 +170,7 @@ impl Graph {
     /// Would adding `prev -> next` close a strong cycle? Searches forward from
     /// `next` for `prev` and returns the edges of the shortest strong path
     /// found, from `next` to `prev`.
+    #[inline(never)]
     pub(crate) fn find_cycle(
         &mut self,
         prev: ClassId,

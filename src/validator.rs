@@ -330,6 +330,9 @@ pub(crate) fn acquire_ordered(
 /// An acquisition the fast path does not take: the thread's first, a
 /// subclass, an ordered class, a full held buffer, a chain this thread has
 /// not validated, or one made while the validator runs on this thread.
+/// Inlined into its two callers: every frame between a lock call and the
+/// capture of a new dependency's stack trace costs the unwinder time.
+#[inline(always)]
 fn acquire_slow(
     class: &LazyClass,
     subclass: u32,
@@ -505,7 +508,9 @@ impl NewEntry {
 }
 
 /// The acquisition itself, on the slow path: validation when the chain is
-/// new, then the push.
+/// new, then the push. Inlined into its callers, for the same reason as
+/// [`acquire_slow`].
+#[inline(always)]
 fn push(st: &mut ThreadState, new: NewEntry, memo: Option<&std::sync::atomic::AtomicU64>) {
     let id = HeldLock::id(new.class, new.mode, new.trylock, new.may_nest);
     let prev_key = st.key;
