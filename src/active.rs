@@ -26,7 +26,7 @@
 use std::fmt;
 use std::panic::Location;
 
-use crate::class::{ClassId, ClassKey, Source};
+use crate::class::{ClassId, ClassKey, Prefix, Source};
 use crate::held::Mode;
 use crate::map::{Acquisition, LockMap};
 
@@ -67,7 +67,7 @@ impl Active {
         Self::from_map(LockMap::from_source(Source::Site {
             at: Location::caller(),
             name: Some(name),
-            prefix: "",
+            prefix: Prefix::None,
         }))
     }
 

@@ -148,15 +148,41 @@ macro_rules! class {
 /// Where an instance's class comes from.
 #[derive(Clone, Copy)]
 pub(crate) enum Source {
-    /// The construction site. The name is `prefix` followed by `name`, or by
-    /// `file:line:column` when no name is given.
+    /// The construction site. The name is the prefix followed by `name`, or
+    /// by `file:line:column` when no name is given.
     Site {
         at: &'static Location<'static>,
         name: Option<&'static str>,
-        prefix: &'static str,
+        prefix: Prefix,
     },
     /// An explicit static key.
     Key(&'static ClassKey),
+}
+
+/// What the name of a class of a construction site starts with: the kind of
+/// wait a pseudo-lock stands for, when the site gave no name. One byte in
+/// every lock, where a string would take sixteen.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Prefix {
+    None,
+    Condvar,
+    Once,
+    Thread,
+    WorkCompletion,
+    WqCompletion,
+}
+
+impl Prefix {
+    fn as_str(self) -> &'static str {
+        match self {
+            Prefix::None => "",
+            Prefix::Condvar => "(condvar)",
+            Prefix::Once => "(once)",
+            Prefix::Thread => "(thread)",
+            Prefix::WorkCompletion => "(work_completion)",
+            Prefix::WqCompletion => "(wq_completion)",
+        }
+    }
 }
 
 /// Sentinel in [`LazyClass::base`]: not resolved yet.
@@ -174,8 +200,10 @@ pub(crate) struct LazyClass {
     /// acquisition computes the same key, the chain caches need not be asked.
     pub(crate) memo: AtomicU64,
     base: AtomicU32,
-    /// `(subclass << 32) | id` of the last subclass > 0 looked up; 0 when none.
-    last_sub: AtomicU64,
+    /// `(id << 8) | subclass` of the last subclass in `1..=255` looked up,
+    /// when its id fits in 24 bits; 0 when none. (Any other subclass is
+    /// looked up in the registry every time.)
+    last_sub: AtomicU32,
 }
 
 impl LazyClass {
@@ -184,7 +212,7 @@ impl LazyClass {
             source,
             memo: AtomicU64::new(0),
             base: AtomicU32::new(UNRESOLVED),
-            last_sub: AtomicU64::new(0),
+            last_sub: AtomicU32::new(0),
         }
     }
 
@@ -249,14 +277,14 @@ impl LazyClass {
 
     fn sub(&self, base: ClassId, subclass: u32) -> ClassId {
         let cached = self.last_sub.load(Ordering::Relaxed);
-        if cached != 0 && (cached >> 32) as u32 == subclass {
-            return ClassId(cached as u32);
+        if cached != 0 && cached & 0xff == subclass {
+            return ClassId(cached >> 8);
         }
         let id = registry_subclass(base, subclass);
-        self.last_sub.store(
-            (u64::from(subclass) << 32) | u64::from(id.0),
-            Ordering::Relaxed,
-        );
+        if subclass < 256 && id.0 < 1 << 24 {
+            self.last_sub
+                .store((id.0 << 8) | subclass, Ordering::Relaxed);
+        }
         id
     }
 }
@@ -336,6 +364,7 @@ fn registry_register(source: Source) -> ClassId {
             if let Some(&id) = r.sites.get(&k) {
                 return id;
             }
+            let prefix = prefix.as_str();
             let name = match (prefix, name) {
                 ("", Some(name)) => Cow::Borrowed(name),
                 (_, Some(name)) => Cow::Owned(format!("{prefix}{name}")),
@@ -390,11 +419,39 @@ pub(crate) fn count() -> usize {
 mod tests {
     use super::*;
 
+    /// Every lock carries a class handle: keep it, and the lock, small.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_class_handle_keeps_a_lock_within_a_cache_line() {
+        assert_eq!(std::mem::size_of::<Source>(), 32);
+        assert_eq!(std::mem::size_of::<LazyClass>(), 48);
+        assert_eq!(std::mem::size_of::<crate::Mutex<u64>>(), 64);
+    }
+
+    #[test]
+    fn small_subclasses_are_cached_and_large_ones_still_resolve() {
+        let lazy = LazyClass::new(site(Location::caller(), Some("unit-subcache")));
+        let base = lazy.get(0);
+        let one = lazy.get(1);
+        assert_ne!(one, base);
+        assert_eq!(lazy.last_sub.load(Ordering::Relaxed), (one.0 << 8) | 1);
+        assert_eq!(lazy.get(1), one, "from the cache");
+        let big = lazy.get(1000);
+        assert_ne!(big, one);
+        assert_eq!(
+            lazy.get(1000),
+            big,
+            "not cached, same class from the registry"
+        );
+        assert_eq!(lazy.get(1), one);
+        assert_eq!(info(big).subclass, 1000);
+    }
+
     fn site(at: &'static Location<'static>, name: Option<&'static str>) -> Source {
         Source::Site {
             at,
             name,
-            prefix: "",
+            prefix: Prefix::None,
         }
     }
 

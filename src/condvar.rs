@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 
 use lock_api::RawMutex;
 
-use crate::class::Source;
+use crate::class::{Prefix, Source};
 use crate::held::Mode;
 use crate::map::{LockMap, LockMapGuard};
 use crate::mutex::MutexGuard;
@@ -71,7 +71,7 @@ impl Condvar {
         Self::with_source(Source::Site {
             at: Location::caller(),
             name: None,
-            prefix: "(condvar)",
+            prefix: Prefix::Condvar,
         })
     }
 
@@ -81,7 +81,7 @@ impl Condvar {
         Self::with_source(Source::Site {
             at: Location::caller(),
             name: Some(name),
-            prefix: "",
+            prefix: Prefix::None,
         })
     }
 

@@ -24,7 +24,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::Location;
 
-use crate::class::{ClassId, ClassKey, LazyClass, Source};
+use crate::class::{ClassId, ClassKey, LazyClass, Prefix, Source};
 use crate::held::Mode;
 use crate::validator;
 
@@ -44,7 +44,7 @@ impl LockMap {
         LockMap::from_source(Source::Site {
             at: Location::caller(),
             name: None,
-            prefix: "",
+            prefix: Prefix::None,
         })
     }
 
@@ -54,7 +54,7 @@ impl LockMap {
         LockMap::from_source(Source::Site {
             at: Location::caller(),
             name: Some(name),
-            prefix: "",
+            prefix: Prefix::None,
         })
     }
 

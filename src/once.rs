@@ -14,7 +14,7 @@ use std::ops::Deref;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::class::Source;
+use crate::class::{Prefix, Source};
 use crate::held::Mode;
 use crate::map::LockMap;
 
@@ -22,7 +22,11 @@ const fn site(at: &'static Location<'static>, name: Option<&'static str>) -> Loc
     LockMap::from_source(Source::Site {
         at,
         name,
-        prefix: if name.is_some() { "" } else { "(once)" },
+        prefix: if name.is_some() {
+            Prefix::None
+        } else {
+            Prefix::Once
+        },
     })
 }
 

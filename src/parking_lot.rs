@@ -89,7 +89,7 @@ use std::fmt;
 use std::panic::Location;
 use std::time::{Duration, Instant};
 
-use crate::class::Source;
+use crate::class::{Prefix, Source};
 use crate::held::Mode;
 use crate::map::{LockMap, LockMapGuard};
 use crate::mutex::MutexGuard as GenericMutexGuard;
@@ -326,7 +326,11 @@ impl Once {
             map: LockMap::from_source(Source::Site {
                 at,
                 name,
-                prefix: if name.is_some() { "" } else { "(once)" },
+                prefix: if name.is_some() {
+                    Prefix::None
+                } else {
+                    Prefix::Once
+                },
             }),
         }
     }

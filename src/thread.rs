@@ -24,7 +24,7 @@ use std::fmt;
 use std::panic::Location;
 use std::sync::Arc;
 
-use crate::class::Source;
+use crate::class::{Prefix, Source};
 use crate::held::Mode;
 use crate::map::LockMap;
 
@@ -32,7 +32,7 @@ fn thread_map(at: &'static Location<'static>) -> Arc<LockMap> {
     Arc::new(LockMap::from_source(Source::Site {
         at,
         name: None,
-        prefix: "(thread)",
+        prefix: Prefix::Thread,
     }))
 }
 

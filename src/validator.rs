@@ -1270,14 +1270,14 @@ pub fn held_locks() -> Vec<LockInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::class::Source;
+    use crate::class::{Prefix, Source};
 
     #[track_caller]
     fn lazy(name: &'static str) -> LazyClass {
         LazyClass::new(Source::Site {
             at: Location::caller(),
             name: Some(name),
-            prefix: "",
+            prefix: Prefix::None,
         })
     }
 

@@ -33,7 +33,7 @@ use std::panic::{AssertUnwindSafe, Location};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
-use crate::class::{ClassKey, Source};
+use crate::class::{ClassKey, Prefix, Source};
 use crate::held::Mode;
 use crate::map::LockMap;
 
@@ -100,7 +100,7 @@ impl Work {
             LockMap::from_source(Source::Site {
                 at: Location::caller(),
                 name: None,
-                prefix: "(work_completion)",
+                prefix: Prefix::WorkCompletion,
             }),
             func,
         )
@@ -113,7 +113,7 @@ impl Work {
             LockMap::from_source(Source::Site {
                 at: Location::caller(),
                 name: Some(name),
-                prefix: "(work_completion)",
+                prefix: Prefix::WorkCompletion,
             }),
             func,
         )
@@ -339,7 +339,7 @@ impl WorkQueue {
         let map = LockMap::from_source(Source::Site {
             at,
             name: Some(name),
-            prefix: "(wq_completion)",
+            prefix: Prefix::WqCompletion,
         });
         map.class();
         let shared = Arc::new(Shared {
