@@ -222,12 +222,26 @@ impl LazyClass {
         self.get_with_order(subclass).0
     }
 
-    /// The base class, if it is resolved and not ordered: what the fast path
-    /// needs, in one load and one test (`UNRESOLVED` has the `ORDERED` bit).
+    /// The class for `subclass`, if it is cached and not ordered: what the
+    /// fast path needs. For subclass 0 (a constant in most lock calls), one
+    /// load and one test (`UNRESOLVED` has the `ORDERED` bit).
     #[inline(always)]
-    pub(crate) fn cached_unordered(&self) -> Option<ClassId> {
+    pub(crate) fn cached_unordered(&self, subclass: u32) -> Option<ClassId> {
         let cached = self.base.load(Ordering::Relaxed);
-        (cached & ORDERED == 0).then_some(ClassId(cached))
+        if cached & ORDERED != 0 {
+            return None;
+        }
+        if subclass == 0 {
+            return Some(ClassId(cached));
+        }
+        self.cached_sub(subclass)
+    }
+
+    /// The cached class of `subclass` (> 0), if it is the last one used.
+    #[inline(always)]
+    fn cached_sub(&self, subclass: u32) -> Option<ClassId> {
+        let sub = self.last_sub.load(Ordering::Relaxed);
+        (sub != 0 && sub & 0xff == subclass).then_some(ClassId(sub >> 8))
     }
 
     /// The class for `subclass`, and whether it is ordered.
@@ -276,9 +290,8 @@ impl LazyClass {
     }
 
     fn sub(&self, base: ClassId, subclass: u32) -> ClassId {
-        let cached = self.last_sub.load(Ordering::Relaxed);
-        if cached != 0 && cached & 0xff == subclass {
-            return ClassId(cached >> 8);
+        if let Some(id) = self.cached_sub(subclass) {
+            return id;
         }
         let id = registry_subclass(base, subclass);
         if subclass < 256 && id.0 < 1 << 24 {

@@ -158,12 +158,13 @@ impl Drop for Session<'_> {
     }
 }
 
-/// The fast path of an acquisition of a lock of an unordered class, at
-/// subclass 0: the held stack has room, and the chain is the lock's memo or
+/// The fast path of an acquisition of a lock of an unordered class whose
+/// (sub)class the lock has cached: the held stack has room, and the chain is the lock's memo or
 /// in this thread's cache. `None` when it does not apply.
 #[inline(always)]
 fn fast_acquire(
     class: &LazyClass,
+    subclass: u32,
     instance: usize,
     mode: Mode,
     trylock: bool,
@@ -172,7 +173,7 @@ fn fast_acquire(
     let fast = fast();
     {
         let depth = fast.depth.get();
-        let id = class.cached_unordered()?;
+        let id = class.cached_unordered(subclass)?;
         if depth >= fast.limit.get() {
             return None;
         }
@@ -286,10 +287,8 @@ pub(crate) fn acquire(
     if !config::is_enabled() {
         return false;
     }
-    if subclass == 0 {
-        if let Some(tracked) = fast_acquire(class, instance, mode, trylock, at) {
-            return tracked;
-        }
+    if let Some(tracked) = fast_acquire(class, subclass, instance, mode, trylock, at) {
+        return tracked;
     }
     // Few arguments, so that the call costs the inlined fast path little.
     let how = (u64::from(subclass) << 8) | (mode.bits() << 1) | u64::from(trylock);
@@ -1377,7 +1376,7 @@ mod tests {
         // The second time every acquisition is known: the fast path.
         for (i, c) in classes.iter().enumerate() {
             assert_eq!(
-                fast_acquire(c, 100 + i, Mode::Exclusive, false, at),
+                fast_acquire(c, 0, 100 + i, Mode::Exclusive, false, at),
                 Some(true),
                 "lock {i}"
             );
@@ -1401,6 +1400,32 @@ mod tests {
         }
         check(&[]);
         assert_eq!(current_key_and_stack().0, chain::INITIAL_KEY);
+    }
+
+    /// A subclass the lock has cached takes the fast path too; one it has
+    /// not, or an ordered class, does not.
+    #[test]
+    fn cached_subclasses_take_the_fast_path() {
+        let parent = lazy("unit-fastsub-parent");
+        let child = lazy("unit-fastsub-child");
+        let at = Location::caller();
+        let pair = |sub| {
+            assert!(acquire(&parent, 0, 31, Mode::Exclusive, false, at));
+            let fast = fast_acquire(&child, sub, 32, Mode::Exclusive, false, at);
+            if fast.is_none() {
+                assert!(acquire(&child, sub, 32, Mode::Exclusive, false, at));
+            }
+            release(&child, 32, Some(at));
+            release(&parent, 31, Some(at));
+            fast
+        };
+        assert_eq!(pair(2), None, "the first time: the slow path");
+        assert_eq!(pair(2), Some(true), "known chain, cached subclass");
+        assert_eq!(pair(3), None, "another subclass is not the cached one");
+        assert_eq!(pair(3), Some(true));
+        assert_eq!(pair(0), None, "subclass 0 under this parent: a new chain");
+        assert_eq!(pair(0), Some(true));
+        assert!(current_key_and_stack().1.is_empty());
     }
 
     #[test]
