@@ -35,14 +35,18 @@ struct ThreadState {
 }
 
 thread_local! {
-    static STATE: RefCell<ThreadState> = const {
-        RefCell::new(ThreadState {
+    static STATE: RefCell<ThreadSlot> = const {
+        RefCell::new(ThreadSlot(ThreadState {
             held: Vec::new(),
             key: chain::INITIAL_KEY,
             chains: LocalChains::new(),
             order_keys: Vec::new(),
-        })
+        }))
     };
+    /// What the thread did to its held locks while a session ran on it (a
+    /// report callback dropping a guard or a lock): applied when the session
+    /// ends, so that no release is lost.
+    static DEFERRED: RefCell<Vec<Deferred>> = const { RefCell::new(Vec::new()) };
     static FAST: Fast = const {
         Fast {
             depth: Cell::new(0),
@@ -53,6 +57,76 @@ thread_local! {
             chains_len: Cell::new(0),
         }
     };
+}
+
+/// The thread-local owner of a thread's [`ThreadState`]: its destructor is
+/// the thread's exit. (A `ThreadState` built anywhere else, as the model
+/// tests do, has no destructor of its own.)
+struct ThreadSlot(ThreadState);
+
+/// An operation on the held stack that arrived while a session ran on the
+/// thread.
+#[derive(Clone, Copy, Debug)]
+enum Deferred {
+    Release {
+        class: ClassId,
+        instance: usize,
+        at: Option<&'static Location<'static>>,
+    },
+    Freed {
+        instance: usize,
+    },
+}
+
+/// Runs `op` on this thread's state now if it can; if a session is running
+/// on the thread (the validator, or a report callback inside it), queues it
+/// for the session's end instead. Only a thread that is exiting drops it.
+fn with_state_or_defer(op: Deferred) {
+    let deferred = STATE.try_with(|cell| match cell.try_borrow_mut() {
+        Ok(slot) => {
+            let mut session = Session::start(RefMut::map(slot, |s| &mut s.0));
+            apply(&mut session.st, op);
+            false
+        }
+        Err(_) => true,
+    });
+    if deferred == Ok(true) {
+        let _ = DEFERRED.try_with(|d| {
+            if let Ok(mut d) = d.try_borrow_mut() {
+                d.push(op);
+            }
+        });
+    }
+}
+
+fn apply(st: &mut ThreadState, op: Deferred) {
+    match op {
+        Deferred::Release {
+            class,
+            instance,
+            at,
+        } => release_in(st, class, instance, at),
+        Deferred::Freed { instance } => freed_in(st, instance),
+    }
+}
+
+/// Applies what was deferred while the session ran, including anything the
+/// reports this raises defer in turn (bounded, in case a callback keeps
+/// releasing locks it takes untracked).
+fn apply_deferred(st: &mut ThreadState) {
+    for _ in 0..64 {
+        let batch = DEFERRED
+            .try_with(|d| d.try_borrow_mut().map(|mut d| std::mem::take(&mut *d)))
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        if batch.is_empty() {
+            return;
+        }
+        for op in batch {
+            apply(st, op);
+        }
+    }
 }
 
 /// What the fast path needs of a thread's state, in plain cells with no
@@ -84,14 +158,21 @@ struct Fast {
 /// This thread's [`Fast`], without a closure: `LocalKey::with` around the
 /// whole fast path is too big for the compiler to inline into every lock
 /// call, and an out-of-line call costs about as much as the path itself.
+///
+/// `None` only where thread-locals live in memory the platform frees at
+/// thread exit, once it has (with native thread-locals, never).
+/// Callers use the reference within their own frame and never keep it.
 #[inline(always)]
-fn fast() -> &'static Fast {
-    let fast = FAST.with(|fast| fast as *const Fast);
-    // SAFETY: `FAST` has a const initializer and no destructor, so its
-    // storage is valid, and never moves, for as long as this thread runs.
-    // `Fast` is made of `Cell`s and is not `Sync`, so the reference cannot
-    // leave this thread, and no `&mut` to it ever exists.
-    unsafe { &*fast }
+fn fast() -> Option<&'static Fast> {
+    let fast = FAST.try_with(|fast| fast as *const Fast).ok()?;
+    // SAFETY: `try_with` succeeded, so the storage is alive now, and it is
+    // not freed while this thread is inside a call (with native
+    // thread-locals it never is: the initializer is const and there is no
+    // destructor; otherwise only when the thread's destructors run, and
+    // callers do not keep the reference past their own frame). `Fast` is
+    // made of `Cell`s and is not `Sync`, so the reference cannot leave this
+    // thread, and no `&mut` to it ever exists.
+    Some(unsafe { &*fast })
 }
 
 /// Runs `f` on this thread's state, unless the thread is exiting or the
@@ -100,8 +181,8 @@ fn fast() -> &'static Fast {
 fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
     STATE
         .try_with(|cell| {
-            let st = cell.try_borrow_mut().ok()?;
-            let mut session = Session::start(st);
+            let slot = cell.try_borrow_mut().ok()?;
+            let mut session = Session::start(RefMut::map(slot, |s| &mut s.0));
             Some(f(&mut session.st))
         })
         .ok()
@@ -117,7 +198,7 @@ struct Session<'a> {
 
 impl<'a> Session<'a> {
     fn start(mut st: RefMut<'a, ThreadState>) -> Session<'a> {
-        FAST.with(|fast| {
+        let _ = FAST.try_with(|fast| {
             let depth = fast.depth.get() as usize;
             if fast.limit.replace(0) != 0 {
                 debug_assert!(depth <= st.held.capacity());
@@ -136,11 +217,12 @@ impl<'a> Session<'a> {
 impl Drop for Session<'_> {
     fn drop(&mut self) {
         let st = &mut *self.st;
+        apply_deferred(st);
         if st.held.capacity() == 0 {
             st.held.reserve(16);
         }
         let (chains, chains_len) = st.chains.slots();
-        FAST.with(|fast| {
+        let _ = FAST.try_with(|fast| {
             let (Ok(depth), Ok(limit)) = (
                 u32::try_from(st.held.len()),
                 u32::try_from(st.held.capacity()),
@@ -170,7 +252,7 @@ fn fast_acquire(
     trylock: bool,
     at: &'static Location<'static>,
 ) -> Option<bool> {
-    let fast = fast();
+    let fast = fast()?;
     {
         let depth = fast.depth.get();
         let id = class.cached_unordered(subclass)?;
@@ -213,7 +295,9 @@ fn fast_acquire(
 /// Returns whether it applied.
 #[inline(always)]
 fn fast_release(instance: usize) -> bool {
-    let fast = fast();
+    let Some(fast) = fast() else {
+        return false;
+    };
     {
         let depth = fast.depth.get();
         // `depth - 1 < limit`: the fast path is open and the stack not empty.
@@ -541,16 +625,28 @@ pub(crate) fn release(class: &LazyClass, instance: usize, at: Option<&'static Lo
 
 #[inline(never)]
 fn release_slow_path(class: &LazyClass, instance: usize, at: Option<&'static Location<'static>>) {
-    with_state(|st| {
-        if let Some(top) = st.held.last() {
-            if top.instance == instance && top.pins == 0 {
-                st.key = top.prev_key;
-                st.held.pop();
-                return;
-            }
-        }
-        release_slow(st, class, instance, at);
+    with_state_or_defer(Deferred::Release {
+        class: class.get(0),
+        instance,
+        at,
     });
+}
+
+/// A release, on the slow path.
+fn release_in(
+    st: &mut ThreadState,
+    class: ClassId,
+    instance: usize,
+    at: Option<&'static Location<'static>>,
+) {
+    if let Some(top) = st.held.last() {
+        if top.instance == instance && top.pins == 0 {
+            st.key = top.prev_key;
+            st.held.pop();
+            return;
+        }
+    }
+    release_slow(st, class, instance, at);
 }
 
 /// The slow half of an acquisition: validate, then emit. Emitting comes
@@ -583,12 +679,12 @@ static INTERNAL_ERRORS: std::sync::atomic::AtomicUsize = std::sync::atomic::Atom
 #[cold]
 fn release_slow(
     st: &mut ThreadState,
-    class: &LazyClass,
+    class: ClassId,
     instance: usize,
     at: Option<&'static Location<'static>>,
 ) {
     let Some(i) = held::find(&st.held, instance) else {
-        if let Some(report) = contained("report building", || bad_unlock(st, class.get(0), at)) {
+        if let Some(report) = contained("report building", || bad_unlock(st, class, at)) {
             emit_all(vec![report], Raised::AtRelease);
         }
         return;
@@ -733,21 +829,24 @@ fn misuse(st: &ThreadState, kind: MisuseKind, lock: &HeldLock, at: &'static Loca
     }
 }
 
-impl Drop for ThreadState {
+impl Drop for ThreadSlot {
     /// A thread is ending: anything still on its stack was leaked.
     fn drop(&mut self) {
+        let st = &mut self.0;
         // Close the fast path for good, and take in what it pushed.
-        FAST.with(|fast| {
+        let _ = FAST.try_with(|fast| {
             if fast.limit.replace(0) != 0 {
                 // SAFETY: the fast path was open, so (by `Fast`'s invariant)
-                // the first `depth` entries of this buffer are initialized.
-                unsafe { self.held.set_len(fast.depth.get() as usize) };
+                // `fast.held` is this very vector's buffer (`ThreadSlot` is
+                // only ever the thread-local `STATE`), and its first `depth`
+                // entries are initialized.
+                unsafe { st.held.set_len(fast.depth.get() as usize) };
             }
             fast.depth.set(0);
         });
-        if let Some(first) = self.held.first().copied() {
+        if let Some(first) = st.held.first().copied() {
             if config::is_enabled() {
-                misuse(self, MisuseKind::HeldAtThreadExit, &first, first.at);
+                misuse(st, MisuseKind::HeldAtThreadExit, &first, first.at);
             }
         }
     }
@@ -757,16 +856,18 @@ impl Drop for ThreadState {
 /// was leaked), report it and forget the entry, so that a new lock at the
 /// same address is not mistaken for it.
 pub(crate) fn freed(instance: usize) {
-    with_state(|st| {
-        if let Some(i) = held::find(&st.held, instance) {
-            let lock = st.held[i];
-            misuse(st, MisuseKind::HeldLockFreed, &lock, lock.at);
-            let removed = st.held.remove(i);
-            st.key = removed.prev_key;
-            let above = st.held.split_off(i);
-            reacquire(st, above);
-        }
-    });
+    with_state_or_defer(Deferred::Freed { instance });
+}
+
+fn freed_in(st: &mut ThreadState, instance: usize) {
+    if let Some(i) = held::find(&st.held, instance) {
+        let lock = st.held[i];
+        misuse(st, MisuseKind::HeldLockFreed, &lock, lock.at);
+        let removed = st.held.remove(i);
+        st.key = removed.prev_key;
+        let above = st.held.split_off(i);
+        reacquire(st, above);
+    }
 }
 
 /// Checks that the calling thread holds (`expected_held`) or does not hold

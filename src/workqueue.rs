@@ -452,8 +452,21 @@ mod tests {
             let _g = g.lock();
             r.fetch_add(1, Ordering::SeqCst);
         });
+        // Keep the item from finishing until well after the flush below has
+        // started: that flush has something to wait for.
+        let closed = Arc::new(std::sync::Barrier::new(2));
+        let opener = {
+            let (gate, closed) = (gate.clone(), closed.clone());
+            std::thread::spawn(move || {
+                let _held = gate.lock();
+                closed.wait();
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            })
+        };
+        closed.wait();
         assert!(wq.queue(&work));
-        assert!(work.flush());
+        assert!(work.flush(), "the item was still pending or running");
+        opener.join().unwrap();
         assert_eq!(runs.load(Ordering::SeqCst), 1);
         assert!(!work.flush(), "nothing to wait for");
 
