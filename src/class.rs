@@ -216,6 +216,12 @@ impl LazyClass {
         }
     }
 
+    /// A new instance of the same class (the same source; resolved again on
+    /// first use, to the same class).
+    pub(crate) const fn same_class(&self) -> LazyClass {
+        LazyClass::new(self.source)
+    }
+
     /// The class for `subclass` (0 = the base class).
     #[inline]
     pub(crate) fn get(&self, subclass: u32) -> ClassId {

@@ -211,6 +211,74 @@ impl LockMap {
 }
 
 impl LockMap {
+    /// A new map of this map's class (a clone of a cell is of the cell's
+    /// class, as if built at the same place).
+    pub(crate) fn same_class(&self) -> LockMap {
+        LockMap {
+            #[cfg(not(lockdep_off))]
+            class: self.class.same_class(),
+        }
+    }
+
+    /// The validator's half of giving a held lock up and taking it back at
+    /// once, as `bump` does: `acquisition` is released, then a blocking
+    /// acquisition in `mode` (and the same subclass) is validated and
+    /// recorded in its place, before the caller's raw lock can block. If the
+    /// validator panics (`Action::Panic`), `acquisition` is left released
+    /// and the raw lock is still the caller's to unlock.
+    pub(crate) fn rearm(
+        &self,
+        acquisition: &mut Acquisition,
+        mode: Mode,
+        at: &'static Location<'static>,
+    ) {
+        self.end(acquisition);
+        *acquisition = self.acquisition(mode, acquisition.subclass(), false, at);
+    }
+
+    /// Takes a lock back after `acquisition` was released (a condvar wait,
+    /// `unlocked`): a blocking acquisition in `mode` and the same subclass,
+    /// validated before `relock` takes the raw lock. Whatever the validator
+    /// does (`Action::Panic` unwinds), the raw lock is taken again, so that
+    /// the guard owns it when it is dropped.
+    pub(crate) fn retake(
+        &self,
+        acquisition: &mut Acquisition,
+        mode: Mode,
+        at: &'static Location<'static>,
+        relock: impl FnOnce(),
+    ) {
+        let subclass = acquisition.subclass();
+        let validated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.acquisition(mode, subclass, false, at)
+        }));
+        relock();
+        match validated {
+            Ok(retaken) => *acquisition = retaken,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// Runs `f` with a held lock given up, as lock_api's `unlocked`: releases
+    /// `acquisition` in the validator, `unlock`s the raw lock, runs `f`, and
+    /// takes the lock back with [`retake`](Self::retake), also if `f`
+    /// panics. (While unwinding the validator does not panic, so the re-take
+    /// cannot abort.)
+    pub(crate) fn unlocked<U>(
+        &self,
+        acquisition: &mut Acquisition,
+        mode: Mode,
+        at: &'static Location<'static>,
+        unlock: impl FnOnce(),
+        relock: impl FnOnce(),
+        f: impl FnOnce() -> U,
+    ) -> U {
+        self.end(acquisition);
+        unlock();
+        let _retake = Defer(Some(move || self.retake(acquisition, mode, at, relock)));
+        f()
+    }
+
     /// Changes the mode of this thread's acquisition of the map in place
     /// (a downgrade). Returns false if the thread does not hold it.
     pub(crate) fn change_mode(&self, mode: Mode) -> bool {
@@ -220,6 +288,15 @@ impl LockMap {
         {
             let _ = mode;
             false
+        }
+    }
+
+    /// Releases this thread's most recent acquisition of the map if there
+    /// is one; nothing (and no report) otherwise.
+    pub(crate) fn release_if_held(&self) {
+        #[cfg(not(lockdep_off))]
+        if self.is_held() == Some(true) {
+            validator::release(&self.class, self.instance(), None);
         }
     }
 
@@ -308,27 +385,28 @@ impl fmt::Debug for Pinned<'_> {
     }
 }
 
-/// The contract methods every instrumented lock has, on its `map` field:
-/// one definition for all of them.
+/// The contract methods every instrumented lock has, on the field (path)
+/// given, which is a [`LockMap`] or another lock: one definition for all of
+/// them, the front ends' included.
 macro_rules! contract_methods {
-    () => {
+    ($($field:ident).+) => {
         /// Reports it if the calling thread does not hold this lock.
         #[track_caller]
         pub fn assert_held(&self) {
-            self.map.assert_held();
+            crate::map::AsLockMap::as_lock_map(&self.$($field).+).assert_held();
         }
 
         /// Reports it if the calling thread holds this lock.
         #[track_caller]
         pub fn assert_not_held(&self) {
-            self.map.assert_not_held();
+            crate::map::AsLockMap::as_lock_map(&self.$($field).+).assert_not_held();
         }
 
         /// Pins this thread's hold on the lock until the returned value is
         /// dropped; releasing it meanwhile is reported (see
         /// [`LockMap::pin`](crate::LockMap::pin)).
         pub fn pin(&self) -> crate::Pinned<'_> {
-            self.map.pin()
+            crate::map::AsLockMap::as_lock_map(&self.$($field).+).pin()
         }
     };
 }
@@ -473,6 +551,17 @@ impl Acquisition {
         return self.subclass;
         #[cfg(lockdep_off)]
         0
+    }
+}
+
+/// Runs a closure when dropped, also while unwinding.
+pub(crate) struct Defer<F: FnOnce()>(pub(crate) Option<F>);
+
+impl<F: FnOnce()> Drop for Defer<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
     }
 }
 

@@ -4,6 +4,21 @@
 //! over `parking_lot::RawMutex`. The validator is told of an acquisition
 //! *before* the raw lock is taken, so a lock order that could deadlock is
 //! reported before it has the chance to.
+//!
+//! The rest of `lock_api::Mutex`'s API is here too, validated as follows:
+//!
+//! | method | validated as |
+//! |---|---|
+//! | `lock`, `lock_nested`, `lock_under`, `lock_ordered` | exclusive |
+//! | `try_lock` | exclusive trylock: held, a source of dependencies, never a target |
+//! | `try_lock_for`, `try_lock_until` | exclusive trylock once they succeed: a timed wait cannot wait forever, so (like the kernel's trylock) it is never the target of a dependency, and a timed lock taken in an ABBA order is **not** reported |
+//! | `MutexGuard::unlocked`, `unlocked_fair` | released while `f` runs, then taken back as a new blocking acquisition (validated like a condvar wait's re-take), also if `f` panics |
+//! | `MutexGuard::bump` | released and taken back as a new blocking acquisition, before the raw bump (which may hand the lock to a waiter and wait for it again) |
+//! | `MutexGuard::unlock_fair`, `MappedMutexGuard::unlock_fair` | a release, like dropping the guard |
+//! | `MutexGuard::leak` | stays held, in the validator as in the lock: a thread that ends, or a mutex dropped, with it so is reported |
+//! | `force_unlock`, `force_unlock_fair` (unsafe) | releases the calling thread's acquisition of the mutex (a forgotten guard's); if the thread does not hold it, that is reported as a bad unlock balance |
+//! | `raw` (unsafe) | nothing: locking or unlocking the raw mutex directly bypasses the validator |
+//! | `is_locked`, `data_ptr`, `get_mut`, `MutexGuard::mutex` | nothing: not acquisitions |
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -11,7 +26,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 
-use lock_api::RawMutex;
+use lock_api::{RawMutex, RawMutexFair, RawMutexTimed};
 
 use crate::class::{ClassId, ClassKey};
 use crate::held::Mode;
@@ -59,6 +74,25 @@ impl<R: RawMutex, T> Mutex<R, T> {
     /// Consumes the mutex and returns the value.
     pub fn into_inner(self) -> T {
         self.data.into_inner()
+    }
+}
+
+impl<R, T> Mutex<R, T> {
+    /// A mutex over an existing raw mutex (which should be unlocked), whose
+    /// class is the call site. Like `lock_api::Mutex::from_raw`.
+    #[track_caller]
+    pub const fn from_raw(raw: R, value: T) -> Self {
+        Mutex {
+            raw,
+            map: LockMap::new(),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// The same as [`from_raw`](Self::from_raw) (`lock_api`'s legacy name).
+    #[track_caller]
+    pub const fn const_new(raw: R, value: T) -> Self {
+        Self::from_raw(raw, value)
     }
 }
 
@@ -129,6 +163,43 @@ impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
         self.raw.is_locked()
     }
 
+    /// Unlocks the mutex without a guard: for a guard given up with
+    /// `mem::forget`. The validator releases the calling thread's acquisition
+    /// of the mutex; if the thread does not hold it (say, the mutex was
+    /// locked through [`raw`](Self::raw)), that is reported as a bad unlock
+    /// balance.
+    ///
+    /// # Safety
+    ///
+    /// As for `lock_api::Mutex::force_unlock`: the calling thread must hold
+    /// the lock through a guard it has forgotten, and no guard of it may be
+    /// left. Unlocking a mutex that is not locked is undefined behavior.
+    #[track_caller]
+    pub unsafe fn force_unlock(&self) {
+        self.map.release_at(Location::caller());
+        // SAFETY: the caller guarantees this thread holds the raw lock and no
+        // guard will unlock it again.
+        unsafe { self.raw.unlock() };
+    }
+
+    /// The raw mutex. Locking or unlocking it directly bypasses the
+    /// validator: such acquisitions are neither validated nor recorded.
+    ///
+    /// # Safety
+    ///
+    /// As for `lock_api::Mutex::raw`: it allows unlocking the mutex while a
+    /// guard still holds it.
+    pub unsafe fn raw(&self) -> &R {
+        &self.raw
+    }
+
+    /// A raw pointer to the data, for use while a forgotten guard holds the
+    /// lock (say, across FFI). Dereferencing it is up to the caller to make
+    /// race-free; nothing is validated.
+    pub fn data_ptr(&self) -> *mut T {
+        self.data.get()
+    }
+
     /// Mutable access without locking: the borrow proves exclusivity.
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
@@ -146,7 +217,48 @@ impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
         self.map.might_acquire(Mode::Exclusive);
     }
 
-    crate::map::contract_methods!();
+    crate::map::contract_methods!(map);
+}
+
+impl<R: RawMutexFair, T: ?Sized> Mutex<R, T> {
+    /// [`force_unlock`](Self::force_unlock) with a fair unlock, handing the
+    /// lock to a waiter if there is one. Validated the same way.
+    ///
+    /// # Safety
+    ///
+    /// As for [`force_unlock`](Self::force_unlock).
+    #[track_caller]
+    pub unsafe fn force_unlock_fair(&self) {
+        self.map.release_at(Location::caller());
+        // SAFETY: as in `force_unlock`, guaranteed by the caller.
+        unsafe { self.raw.unlock_fair() };
+    }
+}
+
+impl<R: RawMutexTimed, T: ?Sized> Mutex<R, T> {
+    /// Acquires the mutex, waiting at most `timeout`. A success is recorded
+    /// as a trylock: a timed wait cannot wait forever, so it is never the
+    /// target of a dependency (an ABBA order through it is not reported).
+    #[track_caller]
+    pub fn try_lock_for(&self, timeout: R::Duration) -> Option<MutexGuard<'_, R, T>> {
+        let at = Location::caller();
+        self.timed(self.raw.try_lock_for(timeout), at)
+    }
+
+    /// Acquires the mutex, waiting at most until `deadline`. Validated like
+    /// [`try_lock_for`](Self::try_lock_for).
+    #[track_caller]
+    pub fn try_lock_until(&self, deadline: R::Instant) -> Option<MutexGuard<'_, R, T>> {
+        let at = Location::caller();
+        self.timed(self.raw.try_lock_until(deadline), at)
+    }
+
+    fn timed(&self, locked: bool, at: &'static Location<'static>) -> Option<MutexGuard<'_, R, T>> {
+        locked.then(|| MutexGuard {
+            mutex: self,
+            acquisition: self.map.acquisition(Mode::Exclusive, 0, true, at),
+        })
+    }
 }
 
 impl<R: RawMutex, T: ?Sized> AsLockMap for Mutex<R, T> {
@@ -159,6 +271,13 @@ impl<R: RawMutex, T: Default> Default for Mutex<R, T> {
     #[track_caller]
     fn default() -> Self {
         Self::new(T::default())
+    }
+}
+
+impl<R: RawMutex, T> From<T> for Mutex<R, T> {
+    #[track_caller]
+    fn from(value: T) -> Self {
+        Self::new(value)
     }
 }
 
@@ -218,19 +337,97 @@ impl<R: RawMutex, T: ?Sized> MutexGuard<'_, R, T> {
 
     /// Takes the mutex again after a wait: validated, since it can block.
     pub(crate) fn reacquire_after_wait(&mut self, at: &'static Location<'static>) {
-        let subclass = self.acquisition.subclass();
-        let validated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.mutex
-                .map
-                .acquisition(Mode::Exclusive, subclass, false, at)
-        }));
-        // Whatever the validator did (Action::Panic unwinds), the guard must
-        // own the lock again before it can be dropped.
-        self.mutex.raw.lock();
-        match validated {
-            Ok(acquisition) => self.acquisition = acquisition,
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
+        let raw = &self.mutex.raw;
+        // Whatever the validator does (Action::Panic unwinds), the guard
+        // owns the lock again before it can be dropped.
+        self.mutex
+            .map
+            .retake(&mut self.acquisition, Mode::Exclusive, at, || raw.lock());
+    }
+}
+
+impl<'a, R: RawMutex, T: ?Sized> MutexGuard<'a, R, T> {
+    /// The mutex this guard locks.
+    pub fn mutex(s: &Self) -> &'a Mutex<R, T> {
+        s.mutex
+    }
+
+    /// Unlocks the mutex while `f` runs, then locks it again, also if `f`
+    /// panics. The validator sees a release, then a new blocking acquisition
+    /// (as at a condvar wait's re-take): if locks taken since this one are
+    /// still held, the re-take is validated against them.
+    #[track_caller]
+    pub fn unlocked<F, U>(s: &mut Self, f: F) -> U
+    where
+        F: FnOnce() -> U,
+    {
+        let at = Location::caller();
+        let raw = &s.mutex.raw;
+        s.mutex.map.unlocked(
+            &mut s.acquisition,
+            Mode::Exclusive,
+            at,
+            // SAFETY: the guard holds the raw lock; the re-take locks it
+            // again before the guard can be used or dropped.
+            || unsafe { raw.unlock() },
+            || raw.lock(),
+            f,
+        )
+    }
+
+    /// Leaves the mutex locked for good and returns its data. The validator,
+    /// like the lock, keeps it held: a thread that ends holding it, or a
+    /// mutex dropped while so held, is reported.
+    pub fn leak(s: Self) -> &'a mut T {
+        let data = s.mutex.data.get();
+        std::mem::forget(s);
+        // SAFETY: the raw lock stays locked forever, and the guard that had
+        // exclusive access is gone: this is now the only access.
+        unsafe { &mut *data }
+    }
+}
+
+impl<'a, R: RawMutexFair, T: ?Sized> MutexGuard<'a, R, T> {
+    /// Unlocks the mutex fairly, handing it to a waiter if there is one.
+    /// Validated as a release, like dropping the guard.
+    pub fn unlock_fair(mut s: Self) {
+        let mutex = s.mutex;
+        mutex.map.end(&mut s.acquisition);
+        std::mem::forget(s);
+        // SAFETY: the guard, now gone, held the raw lock.
+        unsafe { mutex.raw.unlock_fair() };
+    }
+
+    /// [`unlocked`](Self::unlocked), unlocking fairly. Validated the same way.
+    #[track_caller]
+    pub fn unlocked_fair<F, U>(s: &mut Self, f: F) -> U
+    where
+        F: FnOnce() -> U,
+    {
+        let at = Location::caller();
+        let raw = &s.mutex.raw;
+        s.mutex.map.unlocked(
+            &mut s.acquisition,
+            Mode::Exclusive,
+            at,
+            // SAFETY: as in `unlocked`.
+            || unsafe { raw.unlock_fair() },
+            || raw.lock(),
+            f,
+        )
+    }
+
+    /// Lets a waiting thread have the mutex, if there is one, and takes it
+    /// back. The validator sees a release and a new blocking acquisition,
+    /// made before the raw bump can block: as for
+    /// [`unlocked`](Self::unlocked), the re-take is validated against the
+    /// locks taken since this one.
+    #[track_caller]
+    pub fn bump(s: &mut Self) {
+        let at = Location::caller();
+        s.mutex.map.rearm(&mut s.acquisition, Mode::Exclusive, at);
+        // SAFETY: the guard holds the raw lock, and holds it again on return.
+        unsafe { s.mutex.raw.bump() };
     }
 }
 
@@ -303,13 +500,25 @@ impl<'a, R: RawMutex, T: ?Sized> MutexGuard<'a, R, T> {
 
     /// Like [`map`](Self::map), but `f` may decline, in which case the guard
     /// is given back unchanged.
-    pub fn try_map<U: ?Sized, F>(mut s: Self, f: F) -> Result<MappedMutexGuard<'a, R, U>, Self>
+    pub fn try_map<U: ?Sized, F>(s: Self, f: F) -> Result<MappedMutexGuard<'a, R, U>, Self>
     where
         F: FnOnce(&mut T) -> Option<&mut U>,
     {
+        Self::try_map_or_err(s, |data| f(data).ok_or(())).map_err(|(s, ())| s)
+    }
+
+    /// Like [`try_map`](Self::try_map), but `f` says why it declined: the
+    /// guard is given back with the error.
+    pub fn try_map_or_err<U: ?Sized, F, E>(
+        mut s: Self,
+        f: F,
+    ) -> Result<MappedMutexGuard<'a, R, U>, (Self, E)>
+    where
+        F: FnOnce(&mut T) -> Result<&mut U, E>,
+    {
         let data: *mut U = match f(&mut *s) {
-            Some(data) => data,
-            None => return Err(s),
+            Ok(data) => data,
+            Err(e) => return Err((s, e)),
         };
         let (mutex, acquisition) = (s.mutex, s.acquisition.take());
         std::mem::forget(s);
@@ -362,16 +571,39 @@ impl<'a, R: RawMutex, T: ?Sized> MappedMutexGuard<'a, R, T> {
     }
 
     /// Narrows the guard further if `f` returns a part; otherwise gives it back.
-    pub fn try_map<U: ?Sized, F>(mut s: Self, f: F) -> Result<MappedMutexGuard<'a, R, U>, Self>
+    pub fn try_map<U: ?Sized, F>(s: Self, f: F) -> Result<MappedMutexGuard<'a, R, U>, Self>
     where
         F: FnOnce(&mut T) -> Option<&mut U>,
     {
+        Self::try_map_or_err(s, |data| f(data).ok_or(())).map_err(|(s, ())| s)
+    }
+
+    /// Narrows the guard further if `f` returns a part; otherwise gives it
+    /// back with `f`'s error.
+    pub fn try_map_or_err<U: ?Sized, F, E>(
+        mut s: Self,
+        f: F,
+    ) -> Result<MappedMutexGuard<'a, R, U>, (Self, E)>
+    where
+        F: FnOnce(&mut T) -> Result<&mut U, E>,
+    {
         let data: *mut U = match f(&mut *s) {
-            Some(data) => data,
-            None => return Err(s),
+            Ok(data) => data,
+            Err(e) => return Err((s, e)),
         };
         let (raw, map, acquisition) = Self::into_parts(s);
         Ok(MappedMutexGuard::new(raw, map, data, acquisition))
+    }
+}
+
+impl<R: RawMutexFair, T: ?Sized> MappedMutexGuard<'_, R, T> {
+    /// Unlocks the mutex fairly, handing it to a waiter if there is one.
+    /// Validated as a release, like dropping the guard.
+    pub fn unlock_fair(s: Self) {
+        let (raw, map, mut acquisition) = Self::into_parts(s);
+        map.end(&mut acquisition);
+        // SAFETY: the guard, now gone, held the raw lock.
+        unsafe { raw.unlock_fair() };
     }
 }
 

@@ -8,6 +8,11 @@
 //! initialized, reading it costs one check and touches nothing.
 //!
 //! The standard library's types do the work underneath, poisoning included.
+//!
+//! `wait` (on [`Once`] and [`OnceLock`]) blocks until another thread's
+//! initializer is done, so it is the same acquisition as waiting in
+//! `call_once` or `get_or_init`; once the cell is initialized it touches
+//! nothing.
 
 use std::fmt;
 use std::ops::Deref;
@@ -79,6 +84,31 @@ impl Once {
     /// Has a call completed?
     pub fn is_completed(&self) -> bool {
         self.inner.is_completed()
+    }
+
+    /// Blocks until a call has completed (someone else's: this does not
+    /// run one). Panics if the initializer panicked (the `Once` is
+    /// poisoned). Waiting is validated like waiting in
+    /// [`call_once`](Self::call_once): an exclusive acquisition of the
+    /// `Once`'s class; once completed, nothing is touched.
+    #[track_caller]
+    pub fn wait(&self) {
+        if self.inner.is_completed() {
+            return;
+        }
+        let _waiting = self.map.hold(Mode::Exclusive);
+        self.inner.wait();
+    }
+
+    /// Like [`wait`](Self::wait), but also returns once an initializer has
+    /// panicked (poisoned). Validated the same way.
+    #[track_caller]
+    pub fn wait_force(&self) {
+        if self.inner.is_completed() {
+            return;
+        }
+        let _waiting = self.map.hold(Mode::Exclusive);
+        self.inner.wait_force();
     }
 }
 
@@ -158,6 +188,20 @@ impl<T> OnceLock<T> {
         self.inner.take()
     }
 
+    /// Blocks until the cell is initialized (by someone else: this does not
+    /// initialize it), and returns the value. Waiting is validated like
+    /// waiting in [`get_or_init`](Self::get_or_init), for another thread's
+    /// initializer: an exclusive acquisition of the cell's class. If the
+    /// cell is initialized already, nothing is touched.
+    #[track_caller]
+    pub fn wait(&self) -> &T {
+        if let Some(v) = self.inner.get() {
+            return v;
+        }
+        let _waiting = self.map.hold(Mode::Exclusive);
+        self.inner.wait()
+    }
+
     /// The value, if initialized.
     pub fn into_inner(self) -> Option<T> {
         self.inner.into_inner()
@@ -171,9 +215,46 @@ impl<T> Default for OnceLock<T> {
     }
 }
 
+impl<T> From<T> for OnceLock<T> {
+    /// An initialized cell, whose class is the call site.
+    #[track_caller]
+    fn from(value: T) -> Self {
+        OnceLock {
+            inner: std::sync::OnceLock::from(value),
+            map: site(Location::caller(), None),
+        }
+    }
+}
+
+impl<T: Clone> Clone for OnceLock<T> {
+    /// A cell of the same class, holding a clone of the value if there is
+    /// one. Never waits: an initializer in progress is not waited for.
+    fn clone(&self) -> Self {
+        OnceLock {
+            inner: self.inner.clone(),
+            map: self.map.same_class(),
+        }
+    }
+}
+
+impl<T: PartialEq> PartialEq for OnceLock<T> {
+    /// Equal if both are empty, or both hold equal values. Never waits.
+    fn eq(&self, other: &Self) -> bool {
+        self.inner == other.inner
+    }
+}
+
+impl<T: Eq> Eq for OnceLock<T> {}
+
 impl<T: fmt::Debug> fmt::Debug for OnceLock<T> {
+    /// As std's: `OnceLock(value)`, or `OnceLock(<uninit>)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("OnceLock").field(&self.inner.get()).finish()
+        let mut d = f.debug_tuple("OnceLock");
+        match self.inner.get() {
+            Some(value) => d.field(value),
+            None => d.field(&format_args!("<uninit>")),
+        };
+        d.finish()
     }
 }
 

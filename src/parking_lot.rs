@@ -17,10 +17,27 @@
 //! | [`ReentrantMutex`] | exclusive once per owning thread; re-locking by the owner is not an acquisition |
 //! | [`Condvar`] waits | releases and re-takes the mutex; see [`crate::Condvar`] for validating the wait itself |
 //! | [`Once`] | running or waiting for the initializer is an exclusive acquisition |
+//! | `try_lock`, `try_read`, `try_write`, `try_read_recursive`, `try_upgradable_read`, `try_upgrade` | trylocks in the mode of the blocking method: they never wait, so nothing depends on them |
+//! | the timed `*_for` / `*_until` methods (`try_lock_for`, `try_read_until`, `try_upgrade_for`, ...) | trylocks too once they succeed: a timed wait cannot wait forever, so a timed lock taken in an ABBA order is **not** reported |
+//! | `with_upgraded` | `upgrade` (exclusive, acquired then), then back to shared after the closure; `try_with_upgraded*` upgrade as a trylock |
+//! | guard `unlocked`, `unlocked_fair` | a release while the closure runs, then a new blocking acquisition, as a condvar wait's re-take: exclusive for mutex and write guards, shared for read and upgradable ones; a [`ReentrantMutex`] guard does this only if it held the thread's last level |
+//! | guard `bump` | a release and a new blocking acquisition (the mode `unlocked` uses), before the raw bump, which may hand the lock to a waiter and wait for it |
+//! | guard `unlock_fair` (mapped guards too) | a release, like dropping the guard |
+//! | `MutexGuard::leak` | stays held, in the validator as in the lock |
+//! | `force_unlock`, `force_unlock_fair`, `force_unlock_read`, `force_unlock_write` (+ `_fair`) | unsafe; releases the calling thread's acquisition of the lock (a forgotten guard's). If the thread holds none, a bad unlock balance is reported |
+//! | `raw` | unsafe; nothing: locking the raw lock directly bypasses the validator |
+//! | `assert_held`, `assert_not_held`, `pin` | not acquisitions: checks on what the calling thread holds (see [`crate::Mutex::assert_held`]) |
+//! | `is_locked`, `is_locked_exclusive`, `is_owned_by_current_thread`, `data_ptr`, `get_mut`, `into_inner` | nothing: not acquisitions |
+//!
+//! See [`crate::generic::Mutex`], [`crate::generic::RwLock`] and
+//! [`crate::generic::ReentrantMutex`] for the details of each method.
 //!
 //! Beyond `parking_lot`'s API, every lock has `named(..)` and `with_key(..)`
 //! constructors to choose its class (see the crate docs), and `Mutex` and
 //! `RwLock` have `lock_nested` / `write_nested` for nesting within a class.
+//! Not provided: the `arc_lock` guards (`lock_arc`, `ArcMutexGuard`, ...),
+//! the unsafe `make_guard_unchecked` family, `serde` support, and
+//! `parking_lot::deadlock` (this crate's reports replace it).
 //!
 //! # Migrating
 //!

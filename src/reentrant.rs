@@ -25,6 +25,21 @@
 //! drop(outer);
 //! assert_eq!(LOG.lock().get(), 1);
 //! ```
+//!
+//! The rest of `lock_api::ReentrantMutex`'s API is validated in the same
+//! spirit, one acquisition per owning thread:
+//!
+//! | method | validated as |
+//! |---|---|
+//! | `try_lock`, `try_lock_for`, `try_lock_until` | a trylock if the thread does not own the mutex yet (a timed wait cannot wait forever, so an ABBA order through it is **not** reported); nothing if it does |
+//! | guard `unlocked`, `unlocked_fair` | gives up one level: if that was the thread's last, a release, then a new blocking acquisition when `f` is done (also if it panics); otherwise nothing |
+//! | guard `bump` | `unlocked_fair` with nothing to run: a release and a validated re-take if it is the thread's last level, nothing otherwise (as the raw bump only yields then) |
+//! | guard `unlock_fair` (mapped guards too) | like dropping the guard |
+//! | `force_unlock`, `force_unlock_fair` (unsafe) | gives up one level of a forgotten guard: when it is the thread's last, the thread's acquisition is released (a bad unlock balance is reported if the thread holds none); when other levels remain, the release comes with the last of them |
+//! | `is_locked`, `is_owned_by_current_thread`, `data_ptr` | nothing: not acquisitions |
+//!
+//! There is no `raw` or `from_raw`: the raw re-entrant lock underneath is
+//! `lock_api`'s `RawReentrantMutex`, which keeps its inner mutex private.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -32,11 +47,11 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::panic::Location;
 
-use lock_api::{GetThreadId, RawMutex, RawReentrantMutex};
+use lock_api::{GetThreadId, RawMutex, RawMutexFair, RawMutexTimed, RawReentrantMutex};
 
 use crate::class::{ClassId, ClassKey};
 use crate::held::Mode;
-use crate::map::{Acquisition, LockMap};
+use crate::map::{Acquisition, Defer, LockMap};
 
 /// A mutex that its owner may lock again, whose order against other locks is
 /// validated. Guards give shared access only (`&T`), as a re-entrant lock
@@ -145,7 +160,18 @@ impl<R: RawMutex, G: GetThreadId, T: ?Sized> ReentrantMutex<R, G, T> {
     pub fn try_lock(&self) -> Option<ReentrantMutexGuard<'_, R, G, T>> {
         let at = Location::caller();
         let reentrant = self.core.raw.is_owned_by_current_thread();
-        if !self.core.raw.try_lock() {
+        self.tried(self.core.raw.try_lock(), reentrant, at)
+    }
+
+    /// The guard of a successful trylock (timed or not): recorded as a
+    /// trylock unless the thread owned the mutex already.
+    fn tried(
+        &self,
+        locked: bool,
+        reentrant: bool,
+        at: &'static Location<'static>,
+    ) -> Option<ReentrantMutexGuard<'_, R, G, T>> {
+        if !locked {
             return None;
         }
         let acquisition = if reentrant {
@@ -169,6 +195,33 @@ impl<R: RawMutex, G: GetThreadId, T: ?Sized> ReentrantMutex<R, G, T> {
         self.core.raw.is_owned_by_current_thread()
     }
 
+    /// Gives up one level of ownership without a guard: for a guard given up
+    /// with `mem::forget`. When that was the thread's last level, the
+    /// validator releases the thread's acquisition of the mutex (and
+    /// reports a bad unlock balance if the thread holds none); otherwise the
+    /// release comes with the last level.
+    ///
+    /// # Safety
+    ///
+    /// As for `lock_api::ReentrantMutex::force_unlock`: the calling thread
+    /// must own the mutex through a guard it has forgotten. Unlocking a
+    /// mutex that is not so locked is undefined behavior.
+    #[track_caller]
+    pub unsafe fn force_unlock(&self) {
+        let raw = &self.core.raw;
+        // SAFETY: the caller guarantees this thread holds a level of the
+        // lock that no guard will give up again.
+        self.core
+            .forced(Location::caller(), || unsafe { raw.unlock() });
+    }
+
+    /// A raw pointer to the data, for use while a forgotten guard holds the
+    /// lock. Dereferencing it is up to the caller to make race-free (guards
+    /// only ever give shared access); nothing is validated.
+    pub fn data_ptr(&self) -> *mut T {
+        self.data.get()
+    }
+
     /// Mutable access without locking: the borrow proves exclusivity.
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
@@ -178,21 +231,67 @@ impl<R: RawMutex, G: GetThreadId, T: ?Sized> ReentrantMutex<R, G, T> {
     pub fn class(&self) -> ClassId {
         self.core.map.class()
     }
+
+    crate::map::contract_methods!(core.map);
+}
+
+impl<R: RawMutexFair, G: GetThreadId, T: ?Sized> ReentrantMutex<R, G, T> {
+    /// [`force_unlock`](Self::force_unlock) with a fair unlock, handing the
+    /// mutex to a waiter if this was the last level. Validated the same way.
+    ///
+    /// # Safety
+    ///
+    /// As for [`force_unlock`](Self::force_unlock).
+    #[track_caller]
+    pub unsafe fn force_unlock_fair(&self) {
+        let raw = &self.core.raw;
+        // SAFETY: as in `force_unlock`, guaranteed by the caller.
+        self.core
+            .forced(Location::caller(), || unsafe { raw.unlock_fair() });
+    }
+}
+
+impl<R: RawMutexTimed, G: GetThreadId, T: ?Sized> ReentrantMutex<R, G, T> {
+    /// Acquires the mutex, waiting at most `timeout` while another thread
+    /// owns it. A first acquisition is recorded as a trylock: a timed wait
+    /// cannot wait forever, so it is never the target of a dependency (an
+    /// ABBA order through it is not reported). A re-entrant one is not
+    /// recorded.
+    #[track_caller]
+    pub fn try_lock_for(&self, timeout: R::Duration) -> Option<ReentrantMutexGuard<'_, R, G, T>> {
+        let at = Location::caller();
+        let reentrant = self.core.raw.is_owned_by_current_thread();
+        self.tried(self.core.raw.try_lock_for(timeout), reentrant, at)
+    }
+
+    /// Acquires the mutex, waiting at most until `deadline`. Validated like
+    /// [`try_lock_for`](Self::try_lock_for).
+    #[track_caller]
+    pub fn try_lock_until(&self, deadline: R::Instant) -> Option<ReentrantMutexGuard<'_, R, G, T>> {
+        let at = Location::caller();
+        let reentrant = self.core.raw.is_owned_by_current_thread();
+        self.tried(self.core.raw.try_lock_until(deadline), reentrant, at)
+    }
 }
 
 impl<R: RawMutex, G: GetThreadId> Core<R, G> {
     /// Gives up one level of ownership: the shared tail of every guard's drop.
-    /// The validator's record is released with the thread's last level, even
-    /// if the guard that made it went first.
     fn unlock(&self, acquisition: &mut Acquisition) {
+        // SAFETY: the guard being dropped holds one level of the lock, taken
+        // by this thread.
+        self.give_up(acquisition, || unsafe { self.raw.unlock() });
+    }
+
+    /// Gives up one level of ownership with `unlock`, which must unlock one
+    /// level the thread holds. The validator's record is released with the
+    /// thread's last level, even if the guard that made it went first.
+    fn give_up(&self, acquisition: &mut Acquisition, unlock: impl FnOnce()) {
         #[cfg(not(lockdep_off))]
         {
-            // SAFETY: this thread owns the raw lock (the guard being dropped
-            // holds a level of it), and only the owner touches `orphan`.
+            // SAFETY: this thread owns the raw lock (the caller holds a level
+            // of it), and only the owner touches `orphan`.
             let orphan = unsafe { (*self.orphan.get()).take() };
-            // SAFETY: the guard being dropped holds one level of the lock,
-            // taken by this thread.
-            unsafe { self.raw.unlock() };
+            unlock();
             if self.raw.is_owned_by_current_thread() {
                 // Other guards of this thread still hold it: so does the
                 // validator. At most one of the two records is tracked.
@@ -204,19 +303,75 @@ impl<R: RawMutex, G: GetThreadId> Core<R, G> {
                 // SAFETY: this thread still owns the lock.
                 unsafe { *self.orphan.get() = keep };
             } else {
+                // `orphan` only ever keeps a tracked record.
+                let recorded = acquisition.tracked() || orphan.is_some();
                 self.map.end(acquisition);
                 if let Some(mut orphan) = orphan {
                     self.map.end(&mut orphan);
+                }
+                if !recorded {
+                    // The record may be in a guard that was forgotten, its
+                    // level given up by `force_unlock` while others remained.
+                    self.map.release_if_held();
                 }
             }
         }
         #[cfg(lockdep_off)]
         {
             self.map.end(acquisition);
-            // SAFETY: the guard being dropped holds one level of the lock,
-            // taken by this thread.
-            unsafe { self.raw.unlock() };
+            unlock();
         }
+    }
+
+    /// `force_unlock`: gives up one level with `unlock` without a guard's
+    /// record. If that ends the thread's ownership, its acquisition is
+    /// released: the orphaned record if there is one, else whatever the
+    /// thread holds of the map (a forgotten guard's), reported as a bad
+    /// unlock balance if nothing.
+    fn forced(&self, at: &'static Location<'static>, unlock: impl FnOnce()) {
+        #[cfg(not(lockdep_off))]
+        {
+            // SAFETY: the caller owns the raw lock, and only the owner
+            // touches `orphan`.
+            let orphan = unsafe { (*self.orphan.get()).take() };
+            unlock();
+            if self.raw.is_owned_by_current_thread() {
+                // SAFETY: this thread still owns the lock.
+                unsafe { *self.orphan.get() = orphan };
+            } else if let Some(mut orphan) = orphan {
+                self.map.end(&mut orphan);
+            } else {
+                self.map.release_at(at);
+            }
+        }
+        #[cfg(lockdep_off)]
+        {
+            let _ = at;
+            unlock();
+        }
+    }
+
+    /// Runs `f` with one level given up (`unlock`), then takes it back,
+    /// also if `f` panics: if the thread no longer owned the mutex, the
+    /// re-take is a validated blocking acquisition; otherwise it is a
+    /// re-entrant level, not an acquisition.
+    fn unlocked<U>(
+        &self,
+        acquisition: &mut Acquisition,
+        at: &'static Location<'static>,
+        unlock: impl FnOnce(),
+        f: impl FnOnce() -> U,
+    ) -> U {
+        self.give_up(acquisition, unlock);
+        let _retake = Defer(Some(move || {
+            if self.raw.is_owned_by_current_thread() {
+                self.raw.lock();
+            } else {
+                self.map
+                    .retake(acquisition, Mode::Exclusive, at, || self.raw.lock());
+            }
+        }));
+        f()
     }
 }
 
@@ -287,15 +442,27 @@ impl<'a, R: RawMutex, G: GetThreadId, T: ?Sized> ReentrantMutexGuard<'a, R, G, T
     /// Like [`map`](Self::map), but `f` may decline, in which case the guard
     /// is given back unchanged.
     pub fn try_map<U: ?Sized, F>(
-        mut s: Self,
+        s: Self,
         f: F,
     ) -> Result<MappedReentrantMutexGuard<'a, R, G, U>, Self>
     where
         F: FnOnce(&T) -> Option<&U>,
     {
+        Self::try_map_or_err(s, |data| f(data).ok_or(())).map_err(|(s, ())| s)
+    }
+
+    /// Like [`try_map`](Self::try_map), but `f` says why it declined: the
+    /// guard is given back with the error.
+    pub fn try_map_or_err<U: ?Sized, F, E>(
+        mut s: Self,
+        f: F,
+    ) -> Result<MappedReentrantMutexGuard<'a, R, G, U>, (Self, E)>
+    where
+        F: FnOnce(&T) -> Result<&U, E>,
+    {
         let data: *const U = match f(&*s) {
-            Some(data) => data,
-            None => return Err(s),
+            Ok(data) => data,
+            Err(e) => return Err((s, e)),
         };
         let (remutex, acquisition) = (s.remutex, s.acquisition.take());
         std::mem::forget(s);
@@ -305,6 +472,61 @@ impl<'a, R: RawMutex, G: GetThreadId, T: ?Sized> ReentrantMutexGuard<'a, R, G, T
             acquisition,
             _data: PhantomData,
         })
+    }
+
+    /// Gives up this guard's level of ownership while `f` runs, then takes
+    /// it back, also if `f` panics. If that was the thread's last level, the
+    /// validator sees a release, then a new blocking acquisition, validated
+    /// against the locks held then; otherwise nothing.
+    #[track_caller]
+    pub fn unlocked<F, U>(s: &mut Self, f: F) -> U
+    where
+        F: FnOnce() -> U,
+    {
+        let at = Location::caller();
+        let core = &s.remutex.core;
+        // SAFETY: the guard holds a level of the lock; the re-take takes it
+        // again before the guard can be used or dropped.
+        core.unlocked(&mut s.acquisition, at, || unsafe { core.raw.unlock() }, f)
+    }
+}
+
+impl<'a, R: RawMutexFair, G: GetThreadId, T: ?Sized> ReentrantMutexGuard<'a, R, G, T> {
+    /// Gives up this guard's level of ownership, fairly if it was the
+    /// thread's last (handing the mutex to a waiter). Validated like
+    /// dropping the guard.
+    pub fn unlock_fair(mut s: Self) {
+        let core = &s.remutex.core;
+        let mut acquisition = s.acquisition.take();
+        std::mem::forget(s);
+        // SAFETY: the guard, now gone, held a level of the lock.
+        core.give_up(&mut acquisition, || unsafe { core.raw.unlock_fair() });
+    }
+
+    /// [`unlocked`](Self::unlocked), unlocking fairly. Validated the same way.
+    #[track_caller]
+    pub fn unlocked_fair<F, U>(s: &mut Self, f: F) -> U
+    where
+        F: FnOnce() -> U,
+    {
+        let at = Location::caller();
+        let core = &s.remutex.core;
+        // SAFETY: as in `unlocked`.
+        core.unlocked(
+            &mut s.acquisition,
+            at,
+            || unsafe { core.raw.unlock_fair() },
+            f,
+        )
+    }
+
+    /// Lets a waiting thread have the mutex, if this is the thread's last
+    /// level and there is one, and takes it back. Done (and validated) as
+    /// [`unlocked_fair`](Self::unlocked_fair) with nothing to run: a release
+    /// and a validated re-take when it is the last level, nothing otherwise.
+    #[track_caller]
+    pub fn bump(s: &mut Self) {
+        Self::unlocked_fair(s, || ());
     }
 }
 
@@ -369,15 +591,27 @@ impl<'a, R: RawMutex, G: GetThreadId, T: ?Sized> MappedReentrantMutexGuard<'a, R
 
     /// Narrows the guard further if `f` returns a part; otherwise gives it back.
     pub fn try_map<U: ?Sized, F>(
-        mut s: Self,
+        s: Self,
         f: F,
     ) -> Result<MappedReentrantMutexGuard<'a, R, G, U>, Self>
     where
         F: FnOnce(&T) -> Option<&U>,
     {
+        Self::try_map_or_err(s, |data| f(data).ok_or(())).map_err(|(s, ())| s)
+    }
+
+    /// Narrows the guard further if `f` returns a part; otherwise gives it
+    /// back with `f`'s error.
+    pub fn try_map_or_err<U: ?Sized, F, E>(
+        mut s: Self,
+        f: F,
+    ) -> Result<MappedReentrantMutexGuard<'a, R, G, U>, (Self, E)>
+    where
+        F: FnOnce(&T) -> Result<&U, E>,
+    {
         let data: *const U = match f(&*s) {
-            Some(data) => data,
-            None => return Err(s),
+            Ok(data) => data,
+            Err(e) => return Err((s, e)),
         };
         let (core, acquisition) = (s.core, s.acquisition.take());
         std::mem::forget(s);
@@ -396,6 +630,18 @@ impl<R: RawMutex, G: GetThreadId, T: ?Sized> Deref for MappedReentrantMutexGuard
         // SAFETY: `data` points into the mutex's data, and the guard holds a
         // level of the raw lock for as long as it exists; access is shared.
         unsafe { &*self.data }
+    }
+}
+
+impl<R: RawMutexFair, G: GetThreadId, T: ?Sized> MappedReentrantMutexGuard<'_, R, G, T> {
+    /// Gives up this guard's level of ownership, fairly if it was the
+    /// thread's last. Validated like dropping the guard.
+    pub fn unlock_fair(mut s: Self) {
+        let core = s.core;
+        let mut acquisition = s.acquisition.take();
+        std::mem::forget(s);
+        // SAFETY: the guard, now gone, held a level of the lock.
+        core.give_up(&mut acquisition, || unsafe { core.raw.unlock_fair() });
     }
 }
 

@@ -10,6 +10,16 @@
 //! | `upgradable_read` | shared (non-recursive) | compatible with readers, but blocked by a waiting writer, like `read` |
 //! | `upgrade` | exclusive, acquired at the upgrade | it waits for every reader to leave |
 //! | `downgrade`, `downgrade_to_upgradable` | changes the held mode to shared | cannot block |
+//! | `try_read_for/until`, `try_write_for/until`, `try_read_recursive_for/until`, `try_upgradable_read_for/until` | the mode of the untimed method, as a trylock once they succeed | a timed wait cannot wait forever: like a trylock it is never the target of a dependency, so a timed lock taken in an ABBA order is **not** reported |
+//! | `try_upgrade_for/until` | exclusive trylock, acquired at the upgrade | as `try_upgrade`, and timed |
+//! | `with_upgraded` | like `upgrade` then `downgrade_to_upgradable`: an exclusive acquisition made then, shared again after `f` | it waits for every reader to leave |
+//! | `try_with_upgraded`, `try_with_upgraded_for/until` | the same, with the upgrade as a trylock | they cannot wait forever |
+//! | guard `unlocked`, `unlocked_fair` | released while `f` runs, then a new blocking acquisition: exclusive for a write guard, shared for a read or upgradable one | the raw lock is taken back with `lock_exclusive` / `lock_shared` / `lock_upgradable`, so a read guard from `read_recursive` comes back as a plain (non-recursive) read |
+//! | guard `bump` | released and taken back at once, in the mode `unlocked` uses, before the raw bump | it may hand the lock to a waiter and wait to get it back |
+//! | guard `unlock_fair` (mapped guards too) | a release | like dropping the guard |
+//! | `force_unlock_read`, `force_unlock_write` (+ `_fair`; unsafe) | releases the calling thread's latest acquisition of the lock | for a forgotten guard; if the thread holds none, that is reported as a bad unlock balance |
+//! | `raw` (unsafe) | nothing | locking the raw lock directly bypasses the validator |
+//! | `is_locked`, `is_locked_exclusive`, `data_ptr` | nothing | not acquisitions |
 //!
 //! With dependency types and strong cycles, a pattern of readers that cannot
 //! deadlock is not reported, and one that can behind a waiting writer is.
@@ -21,12 +31,14 @@ use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 
 use lock_api::{
-    RawRwLock, RawRwLockDowngrade, RawRwLockRecursive, RawRwLockUpgrade, RawRwLockUpgradeDowngrade,
+    RawRwLock, RawRwLockDowngrade, RawRwLockFair, RawRwLockRecursive, RawRwLockRecursiveTimed,
+    RawRwLockTimed, RawRwLockUpgrade, RawRwLockUpgradeDowngrade, RawRwLockUpgradeFair,
+    RawRwLockUpgradeTimed,
 };
 
 use crate::class::{ClassId, ClassKey};
 use crate::held::Mode;
-use crate::map::{Acquisition, LockMap};
+use crate::map::{Acquisition, Defer, LockMap};
 use crate::mutex::MapRef;
 
 /// A reader-writer lock whose order against other locks is validated.
@@ -71,6 +83,25 @@ impl<R: RawRwLock, T> RwLock<R, T> {
     /// Consumes the lock and returns the value.
     pub fn into_inner(self) -> T {
         self.data.into_inner()
+    }
+}
+
+impl<R, T> RwLock<R, T> {
+    /// A lock over an existing raw lock (which should be unlocked), whose
+    /// class is the call site. Like `lock_api::RwLock::from_raw`.
+    #[track_caller]
+    pub const fn from_raw(raw: R, value: T) -> Self {
+        RwLock {
+            raw,
+            map: LockMap::new(),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// The same as [`from_raw`](Self::from_raw) (`lock_api`'s legacy name).
+    #[track_caller]
+    pub const fn const_new(raw: R, value: T) -> Self {
+        Self::from_raw(raw, value)
     }
 }
 
@@ -133,12 +164,27 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
     /// Locks for reading if no writer holds or waits for the lock.
     #[track_caller]
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, R, T>> {
-        let at = Location::caller();
-        if !self.raw.try_lock_shared() {
-            return None;
-        }
-        let acquisition = self.acquire(Mode::Shared, 0, true, at);
-        Some(RwLockReadGuard::new(self, acquisition))
+        self.tried_read(self.raw.try_lock_shared(), Mode::Shared, Location::caller())
+    }
+
+    /// The guard of a successful shared trylock (timed or not), recorded as
+    /// a trylock in `mode`.
+    fn tried_read(
+        &self,
+        locked: bool,
+        mode: Mode,
+        at: &'static Location<'static>,
+    ) -> Option<RwLockReadGuard<'_, R, T>> {
+        locked.then(|| RwLockReadGuard::new(self, self.acquire(mode, 0, true, at)))
+    }
+
+    /// The guard of a successful exclusive trylock (timed or not).
+    fn tried_write(
+        &self,
+        locked: bool,
+        at: &'static Location<'static>,
+    ) -> Option<RwLockWriteGuard<'_, R, T>> {
+        locked.then(|| RwLockWriteGuard::new(self, self.acquire(Mode::Exclusive, 0, true, at)))
     }
 
     /// Locks for writing: an exclusive acquisition.
@@ -161,12 +207,7 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
     /// Locks for writing if the lock is free.
     #[track_caller]
     pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, R, T>> {
-        let at = Location::caller();
-        if !self.raw.try_lock_exclusive() {
-            return None;
-        }
-        let acquisition = self.acquire(Mode::Exclusive, 0, true, at);
-        Some(RwLockWriteGuard::new(self, acquisition))
+        self.tried_write(self.raw.try_lock_exclusive(), Location::caller())
     }
 
     /// Is the lock held in any mode (by anyone)?
@@ -177,6 +218,59 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
     /// Is the lock held for writing (by anyone)?
     pub fn is_locked_exclusive(&self) -> bool {
         self.raw.is_locked_exclusive()
+    }
+
+    /// Releases a shared lock without a guard: for a read guard given up
+    /// with `mem::forget`. The validator releases the calling thread's
+    /// latest acquisition of the lock; if the thread holds none (say, it was
+    /// locked through [`raw`](Self::raw)), that is reported as a bad unlock
+    /// balance.
+    ///
+    /// # Safety
+    ///
+    /// As for `lock_api::RwLock::force_unlock_read`: the calling thread must
+    /// hold a shared lock through a guard it has forgotten. Unlocking a lock
+    /// that is not so locked is undefined behavior.
+    #[track_caller]
+    pub unsafe fn force_unlock_read(&self) {
+        self.map.release_at(Location::caller());
+        // SAFETY: the caller guarantees this thread holds a shared lock that
+        // no guard will release again.
+        unsafe { self.raw.unlock_shared() };
+    }
+
+    /// Releases an exclusive lock without a guard: for a write guard given
+    /// up with `mem::forget`. Validated like
+    /// [`force_unlock_read`](Self::force_unlock_read).
+    ///
+    /// # Safety
+    ///
+    /// As for `lock_api::RwLock::force_unlock_write`: the calling thread must
+    /// hold the write lock through a guard it has forgotten.
+    #[track_caller]
+    pub unsafe fn force_unlock_write(&self) {
+        self.map.release_at(Location::caller());
+        // SAFETY: the caller guarantees this thread holds the write lock and
+        // no guard will release it again.
+        unsafe { self.raw.unlock_exclusive() };
+    }
+
+    /// The raw lock. Locking or unlocking it directly bypasses the
+    /// validator: such acquisitions are neither validated nor recorded.
+    ///
+    /// # Safety
+    ///
+    /// As for `lock_api::RwLock::raw`: it allows unlocking the lock while a
+    /// guard still holds it.
+    pub unsafe fn raw(&self) -> &R {
+        &self.raw
+    }
+
+    /// A raw pointer to the data, for use while a forgotten guard holds the
+    /// lock. Dereferencing it is up to the caller to make race-free; nothing
+    /// is validated.
+    pub fn data_ptr(&self) -> *mut T {
+        self.data.get()
     }
 
     /// Mutable access without locking: the borrow proves exclusivity.
@@ -201,7 +295,70 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
         self.map.might_acquire(Mode::Shared);
     }
 
-    crate::map::contract_methods!();
+    crate::map::contract_methods!(map);
+}
+
+impl<R: RawRwLockFair, T: ?Sized> RwLock<R, T> {
+    /// [`force_unlock_read`](Self::force_unlock_read) with a fair unlock.
+    /// Validated the same way.
+    ///
+    /// # Safety
+    ///
+    /// As for [`force_unlock_read`](Self::force_unlock_read).
+    #[track_caller]
+    pub unsafe fn force_unlock_read_fair(&self) {
+        self.map.release_at(Location::caller());
+        // SAFETY: as in `force_unlock_read`, guaranteed by the caller.
+        unsafe { self.raw.unlock_shared_fair() };
+    }
+
+    /// [`force_unlock_write`](Self::force_unlock_write) with a fair unlock.
+    /// Validated the same way.
+    ///
+    /// # Safety
+    ///
+    /// As for [`force_unlock_write`](Self::force_unlock_write).
+    #[track_caller]
+    pub unsafe fn force_unlock_write_fair(&self) {
+        self.map.release_at(Location::caller());
+        // SAFETY: as in `force_unlock_write`, guaranteed by the caller.
+        unsafe { self.raw.unlock_exclusive_fair() };
+    }
+}
+
+impl<R: RawRwLockTimed, T: ?Sized> RwLock<R, T> {
+    /// Locks for reading, waiting at most `timeout`. A success is recorded
+    /// as a shared trylock: a timed wait cannot wait forever, so it is never
+    /// the target of a dependency (an ABBA order through it is not reported).
+    #[track_caller]
+    pub fn try_read_for(&self, timeout: R::Duration) -> Option<RwLockReadGuard<'_, R, T>> {
+        let at = Location::caller();
+        self.tried_read(self.raw.try_lock_shared_for(timeout), Mode::Shared, at)
+    }
+
+    /// Locks for reading, waiting at most until `deadline`. Validated like
+    /// [`try_read_for`](Self::try_read_for).
+    #[track_caller]
+    pub fn try_read_until(&self, deadline: R::Instant) -> Option<RwLockReadGuard<'_, R, T>> {
+        let at = Location::caller();
+        self.tried_read(self.raw.try_lock_shared_until(deadline), Mode::Shared, at)
+    }
+
+    /// Locks for writing, waiting at most `timeout`. A success is recorded
+    /// as an exclusive trylock (see [`try_read_for`](Self::try_read_for)).
+    #[track_caller]
+    pub fn try_write_for(&self, timeout: R::Duration) -> Option<RwLockWriteGuard<'_, R, T>> {
+        let at = Location::caller();
+        self.tried_write(self.raw.try_lock_exclusive_for(timeout), at)
+    }
+
+    /// Locks for writing, waiting at most until `deadline`. Validated like
+    /// [`try_write_for`](Self::try_write_for).
+    #[track_caller]
+    pub fn try_write_until(&self, deadline: R::Instant) -> Option<RwLockWriteGuard<'_, R, T>> {
+        let at = Location::caller();
+        self.tried_write(self.raw.try_lock_exclusive_until(deadline), at)
+    }
 }
 
 impl<R: RawRwLockRecursive, T: ?Sized> RwLock<R, T> {
@@ -220,11 +377,36 @@ impl<R: RawRwLockRecursive, T: ?Sized> RwLock<R, T> {
     #[track_caller]
     pub fn try_read_recursive(&self) -> Option<RwLockReadGuard<'_, R, T>> {
         let at = Location::caller();
-        if !self.raw.try_lock_shared_recursive() {
-            return None;
-        }
-        let acquisition = self.acquire(Mode::SharedRecursive, 0, true, at);
-        Some(RwLockReadGuard::new(self, acquisition))
+        let locked = self.raw.try_lock_shared_recursive();
+        self.tried_read(locked, Mode::SharedRecursive, at)
+    }
+}
+
+impl<R: RawRwLockRecursiveTimed, T: ?Sized> RwLock<R, T> {
+    /// [`read_recursive`](Self::read_recursive), waiting at most `timeout`.
+    /// A success is recorded as a recursive shared trylock (see
+    /// [`try_read_for`](Self::try_read_for)).
+    #[track_caller]
+    pub fn try_read_recursive_for(
+        &self,
+        timeout: R::Duration,
+    ) -> Option<RwLockReadGuard<'_, R, T>> {
+        let at = Location::caller();
+        let locked = self.raw.try_lock_shared_recursive_for(timeout);
+        self.tried_read(locked, Mode::SharedRecursive, at)
+    }
+
+    /// [`read_recursive`](Self::read_recursive), waiting at most until
+    /// `deadline`. Validated like
+    /// [`try_read_recursive_for`](Self::try_read_recursive_for).
+    #[track_caller]
+    pub fn try_read_recursive_until(
+        &self,
+        deadline: R::Instant,
+    ) -> Option<RwLockReadGuard<'_, R, T>> {
+        let at = Location::caller();
+        let locked = self.raw.try_lock_shared_recursive_until(deadline);
+        self.tried_read(locked, Mode::SharedRecursive, at)
     }
 }
 
@@ -242,12 +424,43 @@ impl<R: RawRwLockUpgrade, T: ?Sized> RwLock<R, T> {
     /// [`upgradable_read`](Self::upgradable_read) without blocking.
     #[track_caller]
     pub fn try_upgradable_read(&self) -> Option<RwLockUpgradableReadGuard<'_, R, T>> {
+        self.tried_upgradable(self.raw.try_lock_upgradable(), Location::caller())
+    }
+
+    /// The guard of a successful upgradable trylock (timed or not).
+    fn tried_upgradable(
+        &self,
+        locked: bool,
+        at: &'static Location<'static>,
+    ) -> Option<RwLockUpgradableReadGuard<'_, R, T>> {
+        locked
+            .then(|| RwLockUpgradableReadGuard::new(self, self.acquire(Mode::Shared, 0, true, at)))
+    }
+}
+
+impl<R: RawRwLockUpgradeTimed, T: ?Sized> RwLock<R, T> {
+    /// [`upgradable_read`](Self::upgradable_read), waiting at most
+    /// `timeout`. A success is recorded as a shared trylock (see
+    /// [`try_read_for`](Self::try_read_for)).
+    #[track_caller]
+    pub fn try_upgradable_read_for(
+        &self,
+        timeout: R::Duration,
+    ) -> Option<RwLockUpgradableReadGuard<'_, R, T>> {
         let at = Location::caller();
-        if !self.raw.try_lock_upgradable() {
-            return None;
-        }
-        let acquisition = self.acquire(Mode::Shared, 0, true, at);
-        Some(RwLockUpgradableReadGuard::new(self, acquisition))
+        self.tried_upgradable(self.raw.try_lock_upgradable_for(timeout), at)
+    }
+
+    /// [`upgradable_read`](Self::upgradable_read), waiting at most until
+    /// `deadline`. Validated like
+    /// [`try_upgradable_read_for`](Self::try_upgradable_read_for).
+    #[track_caller]
+    pub fn try_upgradable_read_until(
+        &self,
+        deadline: R::Instant,
+    ) -> Option<RwLockUpgradableReadGuard<'_, R, T>> {
+        let at = Location::caller();
+        self.tried_upgradable(self.raw.try_lock_upgradable_until(deadline), at)
     }
 }
 
@@ -261,6 +474,13 @@ impl<R: RawRwLock, T: Default> Default for RwLock<R, T> {
     #[track_caller]
     fn default() -> Self {
         Self::new(T::default())
+    }
+}
+
+impl<R: RawRwLock, T> From<T> for RwLock<R, T> {
+    #[track_caller]
+    fn from(value: T) -> Self {
+        Self::new(value)
     }
 }
 
@@ -349,6 +569,106 @@ guard_common!(
     RawRwLockUpgrade
 );
 
+/// What every guard can do to give its lock up for a while: `unlocked`, and
+/// with a fair raw lock `unlock_fair`, `unlocked_fair` and `bump`. `$mode` is
+/// the mode the raw lock is taken back in (`$lock`, `$bump`).
+macro_rules! guard_unlocking {
+    (
+        $guard:ident: $bound:ident, $fair:ident, $mode:expr,
+        $unlock:ident, $lock:ident, $unlock_fair:ident, $bump:ident
+    ) => {
+        impl<'a, R: $bound, T: ?Sized> $guard<'a, R, T> {
+            /// The lock this guard holds.
+            pub fn rwlock(s: &Self) -> &'a RwLock<R, T> {
+                s.lock
+            }
+
+            /// Releases the lock while `f` runs, then takes it back, also if
+            /// `f` panics. The validator sees a release, then a new blocking
+            /// acquisition (see the module docs for its mode): if locks taken
+            /// since this one are still held, the re-take is validated
+            /// against them.
+            #[track_caller]
+            pub fn unlocked<F, U>(s: &mut Self, f: F) -> U
+            where
+                F: FnOnce() -> U,
+            {
+                let at = Location::caller();
+                let raw = &s.lock.raw;
+                s.lock.map.unlocked(
+                    &mut s.acquisition,
+                    $mode,
+                    at,
+                    // SAFETY: the guard holds the raw lock in this mode; the
+                    // re-take locks it again before the guard can be used or
+                    // dropped.
+                    || unsafe { raw.$unlock() },
+                    || raw.$lock(),
+                    f,
+                )
+            }
+        }
+
+        impl<'a, R: $fair, T: ?Sized> $guard<'a, R, T> {
+            /// Releases the lock fairly, handing it to a waiter if there is
+            /// one. Validated as a release, like dropping the guard.
+            pub fn unlock_fair(mut s: Self) {
+                let lock = s.lock;
+                lock.map.end(&mut s.acquisition);
+                std::mem::forget(s);
+                // SAFETY: the guard, now gone, held the raw lock in this mode.
+                unsafe { lock.raw.$unlock_fair() };
+            }
+
+            /// [`unlocked`](Self::unlocked), releasing fairly. Validated the
+            /// same way.
+            #[track_caller]
+            pub fn unlocked_fair<F, U>(s: &mut Self, f: F) -> U
+            where
+                F: FnOnce() -> U,
+            {
+                let at = Location::caller();
+                let raw = &s.lock.raw;
+                s.lock.map.unlocked(
+                    &mut s.acquisition,
+                    $mode,
+                    at,
+                    // SAFETY: as in `unlocked`.
+                    || unsafe { raw.$unlock_fair() },
+                    || raw.$lock(),
+                    f,
+                )
+            }
+
+            /// Lets a waiting thread have the lock, if there is one, and
+            /// takes it back. The validator sees a release and a new blocking
+            /// acquisition, made before the raw bump can block, as for
+            /// [`unlocked`](Self::unlocked).
+            #[track_caller]
+            pub fn bump(s: &mut Self) {
+                let at = Location::caller();
+                s.lock.map.rearm(&mut s.acquisition, $mode, at);
+                // SAFETY: the guard holds the raw lock in this mode, and holds
+                // it again on return.
+                unsafe { s.lock.raw.$bump() };
+            }
+        }
+    };
+}
+
+guard_unlocking!(
+    RwLockReadGuard: RawRwLock, RawRwLockFair, Mode::Shared,
+    unlock_shared, lock_shared, unlock_shared_fair, bump_shared
+);
+guard_unlocking!(
+    RwLockWriteGuard: RawRwLock, RawRwLockFair, Mode::Exclusive,
+    unlock_exclusive, lock_exclusive, unlock_exclusive_fair, bump_exclusive
+);
+guard_unlocking!(
+    RwLockUpgradableReadGuard: RawRwLockUpgrade, RawRwLockUpgradeFair, Mode::Shared,
+    unlock_upgradable, lock_upgradable, unlock_upgradable_fair, bump_upgradable
+);
+
 impl<'a, R: RawRwLockUpgrade, T: ?Sized> RwLockUpgradableReadGuard<'a, R, T> {
     /// Upgrades to a write lock, waiting for readers to leave: validated as
     /// an exclusive acquisition made now, under whatever the thread holds now.
@@ -369,10 +689,21 @@ impl<'a, R: RawRwLockUpgrade, T: ?Sized> RwLockUpgradableReadGuard<'a, R, T> {
 
     /// Upgrades if no reader holds the lock; otherwise gives the guard back.
     #[track_caller]
-    pub fn try_upgrade(mut self) -> Result<RwLockWriteGuard<'a, R, T>, Self> {
+    pub fn try_upgrade(self) -> Result<RwLockWriteGuard<'a, R, T>, Self> {
         let at = Location::caller();
         // SAFETY: this thread holds the upgradable lock.
-        if !unsafe { self.lock.raw.try_upgrade() } {
+        let upgraded = unsafe { self.lock.raw.try_upgrade() };
+        self.tried_upgrade(upgraded, at)
+    }
+
+    /// The write guard of a successful trylock upgrade (timed or not): the
+    /// shared acquisition is released and an exclusive trylock recorded.
+    fn tried_upgrade(
+        mut self,
+        upgraded: bool,
+        at: &'static Location<'static>,
+    ) -> Result<RwLockWriteGuard<'a, R, T>, Self> {
+        if !upgraded {
             return Err(self);
         }
         let (lock, acquisition) = (self.lock, self.acquisition.take());
@@ -383,6 +714,147 @@ impl<'a, R: RawRwLockUpgrade, T: ?Sized> RwLockUpgradableReadGuard<'a, R, T> {
         lock.map.end(&mut old);
         guard.acquisition = lock.map.acquisition(Mode::Exclusive, 0, true, at);
         Ok(guard)
+    }
+}
+
+impl<'a, R: RawRwLockUpgradeTimed, T: ?Sized> RwLockUpgradableReadGuard<'a, R, T> {
+    /// Upgrades, waiting at most `timeout` for readers to leave; otherwise
+    /// gives the guard back. Validated like
+    /// [`try_upgrade`](Self::try_upgrade): a timed wait cannot wait forever.
+    #[track_caller]
+    pub fn try_upgrade_for(
+        s: Self,
+        timeout: R::Duration,
+    ) -> Result<RwLockWriteGuard<'a, R, T>, Self> {
+        let at = Location::caller();
+        // SAFETY: this thread holds the upgradable lock.
+        let upgraded = unsafe { s.lock.raw.try_upgrade_for(timeout) };
+        s.tried_upgrade(upgraded, at)
+    }
+
+    /// Upgrades, waiting at most until `deadline`; otherwise gives the guard
+    /// back. Validated like [`try_upgrade`](Self::try_upgrade).
+    #[track_caller]
+    pub fn try_upgrade_until(
+        s: Self,
+        deadline: R::Instant,
+    ) -> Result<RwLockWriteGuard<'a, R, T>, Self> {
+        let at = Location::caller();
+        // SAFETY: this thread holds the upgradable lock.
+        let upgraded = unsafe { s.lock.raw.try_upgrade_until(deadline) };
+        s.tried_upgrade(upgraded, at)
+    }
+}
+
+impl<R: RawRwLockUpgradeDowngrade, T: ?Sized> RwLockUpgradableReadGuard<'_, R, T> {
+    /// Upgrades to a write lock, runs `f` on the data, and downgrades back
+    /// to an upgradable read lock (also if `f` panics). Validated like
+    /// [`upgrade`](Self::upgrade) followed by
+    /// `RwLockWriteGuard::downgrade_to_upgradable`: an exclusive acquisition
+    /// made now, shared again afterwards.
+    #[track_caller]
+    pub fn with_upgraded<Ret, F: FnOnce(&mut T) -> Ret>(&mut self, f: F) -> Ret {
+        let at = Location::caller();
+        let subclass = self.acquisition.subclass();
+        self.lock.map.end(&mut self.acquisition);
+        // Before the raw upgrade can block. If the validator panics
+        // (Action::Panic), the guard, now untracked, still holds the raw
+        // upgradable lock and releases it when dropped.
+        self.acquisition = self
+            .lock
+            .map
+            .acquisition(Mode::Exclusive, subclass, false, at);
+        // SAFETY: the guard holds the upgradable lock.
+        unsafe { self.lock.raw.upgrade() };
+        self.upgraded(f)
+    }
+
+    /// Upgrades if no reader holds the lock, runs `f` on the data and
+    /// downgrades back; `None` if the upgrade failed. The upgrade is
+    /// validated as a trylock, as [`try_upgrade`](Self::try_upgrade) is.
+    #[track_caller]
+    pub fn try_with_upgraded<Ret, F: FnOnce(&mut T) -> Ret>(&mut self, f: F) -> Option<Ret> {
+        let at = Location::caller();
+        // SAFETY: the guard holds the upgradable lock.
+        let upgraded = unsafe { self.lock.raw.try_upgrade() };
+        self.tried_with_upgraded(upgraded, at, f)
+    }
+
+    /// After a successful trylock upgrade: the shared acquisition becomes an
+    /// exclusive trylock, `f` runs, and the lock is downgraded back.
+    fn tried_with_upgraded<Ret, F: FnOnce(&mut T) -> Ret>(
+        &mut self,
+        upgraded: bool,
+        at: &'static Location<'static>,
+        f: F,
+    ) -> Option<Ret> {
+        if !upgraded {
+            return None;
+        }
+        // The raw lock is exclusive now: downgrade it back whatever happens,
+        // a panic of the validator included.
+        let lock = self.lock;
+        let downgrade = Defer(Some(|| {
+            // SAFETY: the upgrade above succeeded; this thread holds the
+            // lock exclusively.
+            unsafe { lock.raw.downgrade_to_upgradable() }
+        }));
+        let subclass = self.acquisition.subclass();
+        self.lock.map.end(&mut self.acquisition);
+        self.acquisition = self
+            .lock
+            .map
+            .acquisition(Mode::Exclusive, subclass, true, at);
+        std::mem::forget(downgrade);
+        Some(self.upgraded(f))
+    }
+
+    /// Runs `f` on the data of the upgraded lock, then downgrades it back
+    /// to upgradable, in the lock and in the validator, also if `f` panics.
+    fn upgraded<Ret, F: FnOnce(&mut T) -> Ret>(&mut self, f: F) -> Ret {
+        let (lock, tracked) = (self.lock, self.acquisition.tracked());
+        let _downgrade = Defer(Some(move || {
+            // SAFETY: this thread holds the lock exclusively (upgraded).
+            unsafe { lock.raw.downgrade_to_upgradable() };
+            if tracked {
+                lock.map.change_mode(Mode::Shared);
+            }
+        }));
+        // SAFETY: the lock is held exclusively until the downgrade, and
+        // `&mut self` keeps every other access through the guard away.
+        f(unsafe { &mut *lock.data.get() })
+    }
+}
+
+impl<R: RawRwLockUpgradeTimed + RawRwLockUpgradeDowngrade, T: ?Sized>
+    RwLockUpgradableReadGuard<'_, R, T>
+{
+    /// [`try_with_upgraded`](Self::try_with_upgraded), waiting at most
+    /// `timeout` for readers to leave. Validated the same way.
+    #[track_caller]
+    pub fn try_with_upgraded_for<Ret, F: FnOnce(&mut T) -> Ret>(
+        &mut self,
+        timeout: R::Duration,
+        f: F,
+    ) -> Option<Ret> {
+        let at = Location::caller();
+        // SAFETY: the guard holds the upgradable lock.
+        let upgraded = unsafe { self.lock.raw.try_upgrade_for(timeout) };
+        self.tried_with_upgraded(upgraded, at, f)
+    }
+
+    /// [`try_with_upgraded`](Self::try_with_upgraded), waiting at most until
+    /// `deadline`. Validated the same way.
+    #[track_caller]
+    pub fn try_with_upgraded_until<Ret, F: FnOnce(&mut T) -> Ret>(
+        &mut self,
+        deadline: R::Instant,
+        f: F,
+    ) -> Option<Ret> {
+        let at = Location::caller();
+        // SAFETY: the guard holds the upgradable lock.
+        let upgraded = unsafe { self.lock.raw.try_upgrade_until(deadline) };
+        self.tried_with_upgraded(upgraded, at, f)
     }
 }
 
@@ -414,13 +886,25 @@ impl<'a, R: RawRwLock, T: ?Sized> RwLockReadGuard<'a, R, T> {
 
     /// Like [`map`](Self::map), but `f` may decline, in which case the guard
     /// is given back unchanged.
-    pub fn try_map<U: ?Sized, F>(mut s: Self, f: F) -> Result<MappedRwLockReadGuard<'a, R, U>, Self>
+    pub fn try_map<U: ?Sized, F>(s: Self, f: F) -> Result<MappedRwLockReadGuard<'a, R, U>, Self>
     where
         F: FnOnce(&T) -> Option<&U>,
     {
+        Self::try_map_or_err(s, |data| f(data).ok_or(())).map_err(|(s, ())| s)
+    }
+
+    /// Like [`try_map`](Self::try_map), but `f` says why it declined: the
+    /// guard is given back with the error.
+    pub fn try_map_or_err<U: ?Sized, F, E>(
+        mut s: Self,
+        f: F,
+    ) -> Result<MappedRwLockReadGuard<'a, R, U>, (Self, E)>
+    where
+        F: FnOnce(&T) -> Result<&U, E>,
+    {
         let data: *const U = match f(&*s) {
-            Some(data) => data,
-            None => return Err(s),
+            Ok(data) => data,
+            Err(e) => return Err((s, e)),
         };
         let (lock, acquisition) = (s.lock, s.acquisition.take());
         std::mem::forget(s);
@@ -450,16 +934,25 @@ impl<'a, R: RawRwLock, T: ?Sized> RwLockWriteGuard<'a, R, T> {
 
     /// Like [`map`](Self::map), but `f` may decline, in which case the guard
     /// is given back unchanged.
-    pub fn try_map<U: ?Sized, F>(
-        mut s: Self,
-        f: F,
-    ) -> Result<MappedRwLockWriteGuard<'a, R, U>, Self>
+    pub fn try_map<U: ?Sized, F>(s: Self, f: F) -> Result<MappedRwLockWriteGuard<'a, R, U>, Self>
     where
         F: FnOnce(&mut T) -> Option<&mut U>,
     {
+        Self::try_map_or_err(s, |data| f(data).ok_or(())).map_err(|(s, ())| s)
+    }
+
+    /// Like [`try_map`](Self::try_map), but `f` says why it declined: the
+    /// guard is given back with the error.
+    pub fn try_map_or_err<U: ?Sized, F, E>(
+        mut s: Self,
+        f: F,
+    ) -> Result<MappedRwLockWriteGuard<'a, R, U>, (Self, E)>
+    where
+        F: FnOnce(&mut T) -> Result<&mut U, E>,
+    {
         let data: *mut U = match f(&mut *s) {
-            Some(data) => data,
-            None => return Err(s),
+            Ok(data) => data,
+            Err(e) => return Err((s, e)),
         };
         let (lock, acquisition) = (s.lock, s.acquisition.take());
         std::mem::forget(s);
@@ -473,7 +966,18 @@ impl<'a, R: RawRwLock, T: ?Sized> RwLockWriteGuard<'a, R, T> {
 }
 
 macro_rules! mapped_guard {
-    ($guard:ident, $ptr:ty, $unlock:ident) => {
+    ($guard:ident, $ptr:ty, $unlock:ident, $unlock_fair:ident) => {
+        impl<R: RawRwLockFair, T: ?Sized> $guard<'_, R, T> {
+            /// Releases the lock fairly, handing it to a waiter if there is
+            /// one. Validated as a release, like dropping the guard.
+            pub fn unlock_fair(s: Self) {
+                let (raw, map, mut acquisition) = Self::into_parts(s);
+                map.end(&mut acquisition);
+                // SAFETY: the guard, now gone, held the raw lock in this mode.
+                unsafe { raw.$unlock_fair() };
+            }
+        }
+
         impl<'a, R: RawRwLock, T: ?Sized> $guard<'a, R, T> {
             fn new(raw: &'a R, map: MapRef<'a>, data: $ptr, acquisition: Acquisition) -> Self {
                 $guard {
@@ -535,7 +1039,12 @@ pub struct MappedRwLockReadGuard<'a, R: RawRwLock, T: ?Sized> {
     acquisition: Acquisition,
     _data: PhantomData<&'a T>,
 }
-mapped_guard!(MappedRwLockReadGuard, *const T, unlock_shared);
+mapped_guard!(
+    MappedRwLockReadGuard,
+    *const T,
+    unlock_shared,
+    unlock_shared_fair
+);
 
 impl<'a, R: RawRwLock, T: ?Sized> MappedRwLockReadGuard<'a, R, T> {
     /// Narrows the guard further.
@@ -553,9 +1062,22 @@ impl<'a, R: RawRwLock, T: ?Sized> MappedRwLockReadGuard<'a, R, T> {
     where
         F: FnOnce(&T) -> Option<&U>,
     {
+        Self::try_map_or_else(s, |data| f(data).ok_or(())).map_err(|(s, ())| s)
+    }
+
+    /// Narrows the guard further if `f` returns a part; otherwise gives it
+    /// back with `f`'s error. (`lock_api` 0.4 names this one
+    /// `try_map_or_else`, where the other guards have `try_map_or_err`.)
+    pub fn try_map_or_else<U: ?Sized, F, E>(
+        s: Self,
+        f: F,
+    ) -> Result<MappedRwLockReadGuard<'a, R, U>, (Self, E)>
+    where
+        F: FnOnce(&T) -> Result<&U, E>,
+    {
         let data: *const U = match f(&*s) {
-            Some(data) => data,
-            None => return Err(s),
+            Ok(data) => data,
+            Err(e) => return Err((s, e)),
         };
         let (raw, map, acquisition) = Self::into_parts(s);
         Ok(MappedRwLockReadGuard::new(raw, map, data, acquisition))
@@ -572,7 +1094,12 @@ pub struct MappedRwLockWriteGuard<'a, R: RawRwLock, T: ?Sized> {
     acquisition: Acquisition,
     _data: PhantomData<&'a mut T>,
 }
-mapped_guard!(MappedRwLockWriteGuard, *mut T, unlock_exclusive);
+mapped_guard!(
+    MappedRwLockWriteGuard,
+    *mut T,
+    unlock_exclusive,
+    unlock_exclusive_fair
+);
 
 impl<R: RawRwLock, T: ?Sized> DerefMut for MappedRwLockWriteGuard<'_, R, T> {
     fn deref_mut(&mut self) -> &mut T {
@@ -594,16 +1121,25 @@ impl<'a, R: RawRwLock, T: ?Sized> MappedRwLockWriteGuard<'a, R, T> {
     }
 
     /// Narrows the guard further if `f` returns a part; otherwise gives it back.
-    pub fn try_map<U: ?Sized, F>(
-        mut s: Self,
-        f: F,
-    ) -> Result<MappedRwLockWriteGuard<'a, R, U>, Self>
+    pub fn try_map<U: ?Sized, F>(s: Self, f: F) -> Result<MappedRwLockWriteGuard<'a, R, U>, Self>
     where
         F: FnOnce(&mut T) -> Option<&mut U>,
     {
+        Self::try_map_or_err(s, |data| f(data).ok_or(())).map_err(|(s, ())| s)
+    }
+
+    /// Narrows the guard further if `f` returns a part; otherwise gives it
+    /// back with `f`'s error.
+    pub fn try_map_or_err<U: ?Sized, F, E>(
+        mut s: Self,
+        f: F,
+    ) -> Result<MappedRwLockWriteGuard<'a, R, U>, (Self, E)>
+    where
+        F: FnOnce(&mut T) -> Result<&mut U, E>,
+    {
         let data: *mut U = match f(&mut *s) {
-            Some(data) => data,
-            None => return Err(s),
+            Ok(data) => data,
+            Err(e) => return Err((s, e)),
         };
         let (raw, map, acquisition) = Self::into_parts(s);
         Ok(MappedRwLockWriteGuard::new(raw, map, data, acquisition))

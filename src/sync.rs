@@ -14,6 +14,10 @@
 //! | `try_lock`, `try_read`, `try_write` | trylocks: they never wait, so nothing depends on them |
 //! | [`Condvar`] waits | release and re-take the mutex; see [`crate::Condvar`] for validating the wait itself |
 //! | [`Once`], [`OnceLock`], [`LazyLock`] | running or waiting for an initializer is an exclusive acquisition |
+//! | `OnceLock::wait`, `Once::wait`, `Once::wait_force` | waiting for another thread's initializer: the same exclusive acquisition, held while waiting; nothing once initialized |
+//! | `OnceLock::get`, `get_mut`, `take`, `into_inner`, `Clone`, `PartialEq`, `Debug` | nothing: they never wait (a clone is a new cell of the original's class) |
+//! | `assert_held`, `assert_not_held`, `pin` on [`Mutex`] and [`RwLock`] | not acquisitions: the checks of [`crate::Mutex::assert_held`], [`crate::Mutex::assert_not_held`] and [`crate::Mutex::pin`] |
+//! | `is_poisoned`, `clear_poison`, `get_mut`, `into_inner` | nothing: not acquisitions |
 //!
 //! [`Arc`], [`Barrier`], [`mpsc`], [`atomic`] and the result types are the
 //! standard library's own, re-exported so that one `use` line covers a
@@ -238,6 +242,8 @@ impl<T: ?Sized> Mutex<T> {
     pub fn class(&self) -> ClassId {
         self.inner.class()
     }
+
+    crate::map::contract_methods!(inner);
 }
 
 // As std's: a panic while holding the lock poisons it, so code that catches
@@ -424,6 +430,8 @@ impl<T: ?Sized> RwLock<T> {
     pub fn class(&self) -> ClassId {
         self.inner.class()
     }
+
+    crate::map::contract_methods!(inner);
 }
 
 // As std's, for the same reason as `Mutex`'s.

@@ -83,3 +83,71 @@ fn a_wait_that_panics_at_its_annotation_leaves_the_mutex_consistent() {
     *M.lock() = true;
     drop(L.lock());
 }
+
+/// The message of a panic caught by `catch_unwind`.
+fn message(result: std::thread::Result<()>) -> String {
+    let payload = result.expect_err("expected a panic");
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_retake_that_panics_leaves_the_guard_consistent() {
+    use lockdep::{MutexGuard, RwLock};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    static A: Mutex<u32> = Mutex::named("panic_retake_a", 0);
+    static B: Mutex<u32> = Mutex::named("panic_retake_b", 0);
+    static C: Mutex<u32> = Mutex::named("panic_bump_c", 0);
+    static D: Mutex<u32> = Mutex::named("panic_bump_d", 0);
+    static U: RwLock<u32> = RwLock::named("panic_upgrade_u", 0);
+    static E: Mutex<u32> = Mutex::named("panic_upgrade_e", 0);
+    lockdep::set_action(Action::Panic);
+    // Learn A -> B, C -> D, U (shared) -> E.
+    for (first, second) in [(&A, &B), (&C, &D)] {
+        let _f = first.lock();
+        let _s = second.lock();
+    }
+    {
+        let _u = U.read();
+        let _e = E.lock();
+    }
+    let cycle = "lockdep: possible circular locking dependency detected";
+    // `unlocked`: taking A back under B closes the cycle and panics after
+    // the closure; the guard owns A again, and unlocks it exactly once.
+    let result = catch_unwind(|| {
+        let mut a = A.lock();
+        let _b = B.lock();
+        MutexGuard::unlocked(&mut a, || ());
+        unreachable!("the re-take panics");
+    });
+    assert_eq!(message(result), cycle);
+    // `bump`: the panic comes before the raw bump, with the guard's record
+    // already released.
+    let result = catch_unwind(|| {
+        let mut c = C.lock();
+        let _d = D.lock();
+        MutexGuard::bump(&mut c);
+        unreachable!("the re-take panics");
+    });
+    assert_eq!(message(result), cycle);
+    // `with_upgraded`: the panic comes before the raw upgrade.
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let mut u = U.upgradable_read();
+        let _e = E.lock();
+        u.with_upgraded(|v| *v += 1);
+        unreachable!("the upgrade panics");
+    }));
+    assert_eq!(message(result), cycle);
+    for m in [&A, &B, &C, &D, &E] {
+        assert!(!m.is_locked());
+    }
+    assert!(!U.is_locked());
+    assert!(lockdep::held_locks().is_empty());
+    // All still work.
+    *A.lock() += 1;
+    *U.write() += 1;
+    assert_eq!(*U.read(), 1);
+}
