@@ -53,7 +53,7 @@ const IMPLS: [&str; 5] = [
 ];
 
 /// Scenarios, in row order.
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "single",
     "nested2",
     "nested4",
@@ -63,6 +63,7 @@ const SCENARIOS: [&str; 9] = [
     "newedge_worst10000",
     "rwread2",
     "create_drop",
+    "create_lock_drop",
 ];
 
 /// Edges in the chain of the graph and new-edge scenarios.
@@ -408,6 +409,15 @@ fn create_drop<M: BenchMutex>() {
     drop(black_box(M::plain()));
 }
 
+/// A lock in every object: built, locked once, dropped. For `lockdep` the
+/// lock is new every time, so its class is resolved every time.
+#[inline(never)]
+fn create_lock_drop<M: BenchMutex>() {
+    let m = black_box(M::plain());
+    *black_box(&m).lock() += 1;
+    drop(black_box(m));
+}
+
 #[inline(always)]
 fn bump(a: &AtomicU64) {
     a.store(a.load(Relaxed).wrapping_add(1), Relaxed);
@@ -639,6 +649,9 @@ fn child<M: BenchMutex, R: BenchRwLock>(scenario: &str) {
         }
         "create_drop" => {
             print_samples(&batched(create_drop::<M>));
+        }
+        "create_lock_drop" => {
+            print_samples(&batched(create_lock_drop::<M>));
         }
         "concurrent" => {
             let r = concurrent::<M>();

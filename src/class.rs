@@ -228,9 +228,10 @@ impl LazyClass {
         self.get_with_order(subclass).0
     }
 
-    /// The class for `subclass`, if it is cached and not ordered: what the
-    /// fast path needs. For subclass 0 (a constant in most lock calls), one
-    /// load and one test (`UNRESOLVED` has the `ORDERED` bit).
+    /// The class for `subclass`, if it is resolved, not ordered and (for a
+    /// subclass) cached: what the fast path needs. For subclass 0 (a
+    /// constant in most lock calls), one load and one test (`UNRESOLVED`
+    /// has the `ORDERED` bit).
     #[inline(always)]
     pub(crate) fn cached_unordered(&self, subclass: u32) -> Option<ClassId> {
         let cached = self.base.load(Ordering::Relaxed);
@@ -283,11 +284,26 @@ impl LazyClass {
         }
     }
 
+    /// Resolves the class of a lock acquired for the first time (for a site
+    /// class usually from the site cache). Returns whether it was
+    /// unresolved, i.e. whether the fast path is worth another try.
+    pub(crate) fn resolve_first(&self) -> bool {
+        let unresolved = self.base.load(Ordering::Relaxed) == UNRESOLVED;
+        if unresolved {
+            self.resolve_base();
+        }
+        unresolved
+    }
+
     #[cold]
     fn resolve_base(&self) -> u32 {
         let id = match self.source {
             Source::Key(key) => key.class(),
-            other => registry_register(other),
+            Source::Site { at, .. } => site_cache::get(at).unwrap_or_else(|| {
+                let id = registry_register(self.source);
+                site_cache::put(at, id);
+                id
+            }),
         };
         assert!(id.0 < ORDERED, "more than 2^31 lock classes");
         let cached = id.0 | if self.order().is_some() { ORDERED } else { 0 };
@@ -305,6 +321,44 @@ impl LazyClass {
                 .store((id.0 << 8) | subclass, Ordering::Relaxed);
         }
         id
+    }
+}
+
+/// The classes of construction sites by the address of their `Location`: a
+/// lock-free, direct-mapped cache in front of the registry, so that a lock
+/// built at a known site (a mutex in every object of a type, say) resolves
+/// its class on first use without the registry's lock.
+mod site_cache {
+    use std::panic::Location;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::ClassId;
+
+    const SLOTS: usize = 4096;
+
+    /// A slot holds `(tag << 32) | (id + 1)`, 0 when empty. The slot's index
+    /// and the tag are together the whole address (8-byte aligned, below
+    /// 2^47), so a hit is exact: no two sites share a slot value.
+    static SITES: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+
+    fn slot(at: &'static Location<'static>) -> Option<(usize, u64)> {
+        let addr = at as *const Location<'static> as usize as u64;
+        if addr >> 47 != 0 || addr & 7 != 0 {
+            return None;
+        }
+        Some((((addr >> 3) as usize) & (SLOTS - 1), addr >> 15))
+    }
+
+    pub(super) fn get(at: &'static Location<'static>) -> Option<ClassId> {
+        let (index, tag) = slot(at)?;
+        let value = SITES[index].load(Ordering::Relaxed);
+        (value != 0 && value >> 32 == tag).then(|| ClassId(value as u32 - 1))
+    }
+
+    pub(super) fn put(at: &'static Location<'static>, id: ClassId) {
+        if let (Some((index, tag)), Some(id1)) = (slot(at), id.0.checked_add(1)) {
+            SITES[index].store((tag << 32) | u64::from(id1), Ordering::Relaxed);
+        }
     }
 }
 
@@ -445,6 +499,24 @@ mod tests {
         assert_eq!(std::mem::size_of::<Source>(), 32);
         assert_eq!(std::mem::size_of::<LazyClass>(), 48);
         assert_eq!(std::mem::size_of::<crate::Mutex<u64>>(), 64);
+    }
+
+    #[test]
+    fn site_classes_are_cached_by_location() {
+        let at = Location::caller();
+        assert_eq!(site_cache::get(at), None);
+        let first = LazyClass::new(site(at, Some("unit-sitecache"))).get(0);
+        assert_eq!(site_cache::get(at), Some(first), "cached on resolution");
+        assert_eq!(
+            LazyClass::new(site(at, Some("unit-sitecache"))).get(0),
+            first
+        );
+        let elsewhere = Location::caller();
+        assert_ne!(
+            LazyClass::new(site(elsewhere, Some("unit-sitecache"))).get(0),
+            first,
+            "another site, another class"
+        );
     }
 
     #[test]

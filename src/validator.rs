@@ -386,16 +386,17 @@ fn acquire_unpack(
     how: u64,
     at: &'static Location<'static>,
 ) -> bool {
+    let subclass = (how >> 8) as u32;
     let mode = Mode::from_bits((how >> 1) & 3);
-    acquire_slow(
-        class,
-        (how >> 8) as u32,
-        instance,
-        mode,
-        how & 1 != 0,
-        at,
-        None,
-    )
+    let trylock = how & 1 != 0;
+    // A lock's first acquisition: once its class is resolved (without the
+    // registry's lock for a known site), a known chain is the fast path's.
+    if class.resolve_first() {
+        if let Some(tracked) = fast_acquire(class, subclass, instance, mode, trylock, at) {
+            return tracked;
+        }
+    }
+    acquire_slow(class, subclass, instance, mode, trylock, at, None)
 }
 
 /// Records an acquisition of a lock of an ordered class with an explicit
@@ -856,6 +857,20 @@ impl Drop for ThreadSlot {
 /// was leaked), report it and forget the entry, so that a new lock at the
 /// same address is not mistaken for it.
 pub(crate) fn freed(instance: usize) {
+    // Usually the thread holds nothing, or not this lock: the fast path's
+    // view of the stack says so without a session.
+    if let Some(fast) = fast() {
+        if fast.limit.get() != 0 {
+            // SAFETY: the fast path is open, so by `Fast`'s invariant the
+            // first `depth` entries of the live held buffer are initialized,
+            // and nothing borrows it.
+            let held =
+                unsafe { std::slice::from_raw_parts(fast.held.get(), fast.depth.get() as usize) };
+            if !held.iter().any(|h| h.instance == instance) {
+                return;
+            }
+        }
+    }
     with_state_or_defer(Deferred::Freed { instance });
 }
 
