@@ -1,24 +1,4 @@
 //! An instrumented mutex over any `lock_api::RawMutex`.
-//!
-//! [`Mutex<R, T>`] is the generic safe wrapper; [`crate::Mutex<T>`] is this
-//! over `parking_lot::RawMutex`. The validator is told of an acquisition
-//! *before* the raw lock is taken, so a lock order that could deadlock is
-//! reported before it has the chance to.
-//!
-//! The rest of `lock_api::Mutex`'s API is here too, validated as follows:
-//!
-//! | method | validated as |
-//! |---|---|
-//! | `lock`, `lock_nested`, `lock_under`, `lock_ordered` | exclusive |
-//! | `try_lock` | exclusive trylock: held, a source of dependencies, never a target |
-//! | `try_lock_for`, `try_lock_until` | exclusive trylock once they succeed: a timed wait cannot wait forever, so (like the kernel's trylock) it is never the target of a dependency, and a timed lock taken in an ABBA order is **not** reported |
-//! | `MutexGuard::unlocked`, `unlocked_fair` | released while `f` runs, then taken back as a new blocking acquisition (validated like a condvar wait's re-take), also if `f` panics |
-//! | `MutexGuard::bump` | released and taken back as a new blocking acquisition, before the raw bump (which may hand the lock to a waiter and wait for it again) |
-//! | `MutexGuard::unlock_fair`, `MappedMutexGuard::unlock_fair` | a release, like dropping the guard |
-//! | `MutexGuard::leak` | stays held, in the validator as in the lock: a thread that ends, or a mutex dropped, with it so is reported |
-//! | `force_unlock`, `force_unlock_fair` (unsafe) | releases the calling thread's acquisition of the mutex (a forgotten guard's); if the thread does not hold it, that is reported as a bad unlock balance |
-//! | `raw` (unsafe) | nothing: locking or unlocking the raw mutex directly bypasses the validator |
-//! | `is_locked`, `data_ptr`, `get_mut`, `MutexGuard::mutex` | nothing: not acquisitions |
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -33,6 +13,26 @@ use crate::held::Mode;
 use crate::map::{Acquisition, AsLockMap, LockMap};
 
 /// A mutual-exclusion lock whose order against other locks is validated.
+///
+/// [`Mutex<R, T>`] is the generic safe wrapper; [`crate::Mutex<T>`] is this
+/// over `parking_lot::RawMutex`. The validator is told of an acquisition
+/// *before* the raw lock is taken, so a lock order that could deadlock is
+/// reported before it has the chance to.
+///
+/// The rest of `lock_api::Mutex`'s API is here too, validated as follows:
+///
+/// | method | validated as |
+/// |---|---|
+/// | `lock`, `lock_nested`, `lock_under`, `lock_ordered` | exclusive |
+/// | `try_lock` | exclusive trylock: held, a source of dependencies, never a target |
+/// | `try_lock_for`, `try_lock_until` | exclusive trylock once they succeed: a timed wait cannot wait forever, so (like the kernel's trylock) it is never the target of a dependency, and a timed lock taken in an ABBA order is **not** reported |
+/// | `MutexGuard::unlocked`, `unlocked_fair` | released while `f` runs, then taken back as a new blocking acquisition (validated like a condvar wait's re-take), also if `f` panics |
+/// | `MutexGuard::bump` | released and taken back as a new blocking acquisition, before the raw bump (which may hand the lock to a waiter and wait for it again) |
+/// | `MutexGuard::unlock_fair`, `MappedMutexGuard::unlock_fair` | a release, like dropping the guard |
+/// | `MutexGuard::leak` | stays held, in the validator as in the lock: a thread that ends, or a mutex dropped, with it so is reported |
+/// | `force_unlock`, `force_unlock_fair` (unsafe) | releases the calling thread's acquisition of the mutex (a forgotten guard's); if the thread does not hold it, that is reported as a bad unlock balance |
+/// | `raw` (unsafe) | nothing: locking or unlocking the raw mutex directly bypasses the validator |
+/// | `is_locked`, `data_ptr`, `get_mut`, `MutexGuard::mutex` | nothing: not acquisitions |
 pub struct Mutex<R, T: ?Sized> {
     raw: R,
     map: LockMap,

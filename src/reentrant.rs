@@ -1,45 +1,4 @@
 //! An instrumented re-entrant mutex over `lock_api::RawReentrantMutex`.
-//!
-//! A thread that holds a [`ReentrantMutex`] may lock it again: that cannot
-//! deadlock, so the validator is not told of it at all. The validator sees
-//! one exclusive acquisition for as long as the thread owns the lock, from
-//! its first `lock` to the drop of its last guard, in whatever order the
-//! guards are dropped. The order of that acquisition against other locks is
-//! checked like any mutex's: holding `R` while taking `M` in one place and
-//! `M` while taking `R` in another is the usual ABBA, re-entrant or not.
-//!
-//! ```
-//! use lockdep::parking_lot::ReentrantMutex;
-//! use std::cell::Cell;
-//!
-//! static LOG: ReentrantMutex<Cell<u32>> = ReentrantMutex::named("log", Cell::new(0));
-//!
-//! fn write() {
-//!     let log = LOG.lock();
-//!     log.set(log.get() + 1);
-//! }
-//!
-//! let outer = LOG.lock();
-//! write(); // locks LOG again on this thread: fine, and not reported
-//! assert_eq!(lockdep::held_locks().len(), 1);
-//! drop(outer);
-//! assert_eq!(LOG.lock().get(), 1);
-//! ```
-//!
-//! The rest of `lock_api::ReentrantMutex`'s API is validated in the same
-//! spirit, one acquisition per owning thread:
-//!
-//! | method | validated as |
-//! |---|---|
-//! | `try_lock`, `try_lock_for`, `try_lock_until` | a trylock if the thread does not own the mutex yet (a timed wait cannot wait forever, so an ABBA order through it is **not** reported); nothing if it does |
-//! | guard `unlocked`, `unlocked_fair` | gives up one level: if that was the thread's last, a release, then a new blocking acquisition when `f` is done (also if it panics); otherwise nothing |
-//! | guard `bump` | `unlocked_fair` with nothing to run: a release and a validated re-take if it is the thread's last level, nothing otherwise (as the raw bump only yields then) |
-//! | guard `unlock_fair` (mapped guards too) | like dropping the guard |
-//! | `force_unlock`, `force_unlock_fair` (unsafe) | gives up one level of a forgotten guard: when it is the thread's last, the thread's acquisition is released (a bad unlock balance is reported if the thread holds none); when other levels remain, the release comes with the last of them |
-//! | `is_locked`, `is_owned_by_current_thread`, `data_ptr` | nothing: not acquisitions |
-//!
-//! There is no `raw` or `from_raw`: the raw re-entrant lock underneath is
-//! `lock_api`'s `RawReentrantMutex`, which keeps its inner mutex private.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -56,6 +15,47 @@ use crate::map::{Acquisition, Defer, LockMap};
 /// A mutex that its owner may lock again, whose order against other locks is
 /// validated. Guards give shared access only (`&T`), as a re-entrant lock
 /// may hand out several at once.
+///
+/// A thread that holds a [`ReentrantMutex`] may lock it again: that cannot
+/// deadlock, so the validator is not told of it at all. The validator sees
+/// one exclusive acquisition for as long as the thread owns the lock, from
+/// its first `lock` to the drop of its last guard, in whatever order the
+/// guards are dropped. The order of that acquisition against other locks is
+/// checked like any mutex's: holding `R` while taking `M` in one place and
+/// `M` while taking `R` in another is the usual ABBA, re-entrant or not.
+///
+/// ```
+/// use lockdep::parking_lot::ReentrantMutex;
+/// use std::cell::Cell;
+///
+/// static LOG: ReentrantMutex<Cell<u32>> = ReentrantMutex::named("log", Cell::new(0));
+///
+/// fn write() {
+///     let log = LOG.lock();
+///     log.set(log.get() + 1);
+/// }
+///
+/// let outer = LOG.lock();
+/// write(); // locks LOG again on this thread: fine, and not reported
+/// assert_eq!(lockdep::held_locks().len(), 1);
+/// drop(outer);
+/// assert_eq!(LOG.lock().get(), 1);
+/// ```
+///
+/// The rest of `lock_api::ReentrantMutex`'s API is validated in the same
+/// spirit, one acquisition per owning thread:
+///
+/// | method | validated as |
+/// |---|---|
+/// | `try_lock`, `try_lock_for`, `try_lock_until` | a trylock if the thread does not own the mutex yet (a timed wait cannot wait forever, so an ABBA order through it is **not** reported); nothing if it does |
+/// | guard `unlocked`, `unlocked_fair` | gives up one level: if that was the thread's last, a release, then a new blocking acquisition when `f` is done (also if it panics); otherwise nothing |
+/// | guard `bump` | `unlocked_fair` with nothing to run: a release and a validated re-take if it is the thread's last level, nothing otherwise (as the raw bump only yields then) |
+/// | guard `unlock_fair` (mapped guards too) | like dropping the guard |
+/// | `force_unlock`, `force_unlock_fair` (unsafe) | gives up one level of a forgotten guard: when it is the thread's last, the thread's acquisition is released (a bad unlock balance is reported if the thread holds none); when other levels remain, the release comes with the last of them |
+/// | `is_locked`, `is_owned_by_current_thread`, `data_ptr` | nothing: not acquisitions |
+///
+/// There is no `raw` or `from_raw`: the raw re-entrant lock underneath is
+/// `lock_api`'s `RawReentrantMutex`, which keeps its inner mutex private.
 pub struct ReentrantMutex<R, G, T: ?Sized> {
     core: Core<R, G>,
     data: UnsafeCell<T>,

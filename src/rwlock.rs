@@ -1,28 +1,4 @@
 //! An instrumented reader-writer lock over any `lock_api::RawRwLock`.
-//!
-//! Each way of taking the lock maps onto one of the validator's modes:
-//!
-//! | method | mode | why |
-//! |---|---|---|
-//! | `write`, `try_write` | exclusive | blocks and is blocked by everyone |
-//! | `read`, `try_read` | shared (non-recursive) | a reader queues behind a *waiting* writer, so a second read can deadlock |
-//! | `read_recursive` | recursive shared | ignores waiting writers; only a writer that holds the lock blocks it |
-//! | `upgradable_read` | shared (non-recursive) | compatible with readers, but blocked by a waiting writer, like `read` |
-//! | `upgrade` | exclusive, acquired at the upgrade | it waits for every reader to leave |
-//! | `downgrade`, `downgrade_to_upgradable` | changes the held mode to shared | cannot block |
-//! | `try_read_for/until`, `try_write_for/until`, `try_read_recursive_for/until`, `try_upgradable_read_for/until` | the mode of the untimed method, as a trylock once they succeed | a timed wait cannot wait forever: like a trylock it is never the target of a dependency, so a timed lock taken in an ABBA order is **not** reported |
-//! | `try_upgrade_for/until` | exclusive trylock, acquired at the upgrade | as `try_upgrade`, and timed |
-//! | `with_upgraded` | like `upgrade` then `downgrade_to_upgradable`: an exclusive acquisition made then, shared again after `f` | it waits for every reader to leave |
-//! | `try_with_upgraded`, `try_with_upgraded_for/until` | the same, with the upgrade as a trylock | they cannot wait forever |
-//! | guard `unlocked`, `unlocked_fair` | released while `f` runs, then a new blocking acquisition: exclusive for a write guard, shared for a read or upgradable one | the raw lock is taken back with `lock_exclusive` / `lock_shared` / `lock_upgradable`, so a read guard from `read_recursive` comes back as a plain (non-recursive) read |
-//! | guard `bump` | released and taken back at once, in the mode `unlocked` uses, before the raw bump | it may hand the lock to a waiter and wait to get it back |
-//! | guard `unlock_fair` (mapped guards too) | a release | like dropping the guard |
-//! | `force_unlock_read`, `force_unlock_write` (+ `_fair`; unsafe) | releases the calling thread's latest acquisition of the lock | for a forgotten guard; if the thread holds none, that is reported as a bad unlock balance |
-//! | `raw` (unsafe) | nothing | locking the raw lock directly bypasses the validator |
-//! | `is_locked`, `is_locked_exclusive`, `data_ptr` | nothing | not acquisitions |
-//!
-//! With dependency types and strong cycles, a pattern of readers that cannot
-//! deadlock is not reported, and one that can behind a waiting writer is.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -42,6 +18,30 @@ use crate::map::{Acquisition, Defer, LockMap};
 use crate::mutex::MapRef;
 
 /// A reader-writer lock whose order against other locks is validated.
+///
+/// Each way of taking the lock maps onto one of the validator's modes:
+///
+/// | method | mode | why |
+/// |---|---|---|
+/// | `write`, `try_write` | exclusive | blocks and is blocked by everyone |
+/// | `read`, `try_read` | shared (non-recursive) | a reader queues behind a *waiting* writer, so a second read can deadlock |
+/// | `read_recursive` | recursive shared | ignores waiting writers; only a writer that holds the lock blocks it |
+/// | `upgradable_read` | shared (non-recursive) | compatible with readers, but blocked by a waiting writer, like `read` |
+/// | `upgrade` | exclusive, acquired at the upgrade | it waits for every reader to leave |
+/// | `downgrade`, `downgrade_to_upgradable` | changes the held mode to shared | cannot block |
+/// | `try_read_for/until`, `try_write_for/until`, `try_read_recursive_for/until`, `try_upgradable_read_for/until` | the mode of the untimed method, as a trylock once they succeed | a timed wait cannot wait forever: like a trylock it is never the target of a dependency, so a timed lock taken in an ABBA order is **not** reported |
+/// | `try_upgrade_for/until` | exclusive trylock, acquired at the upgrade | as `try_upgrade`, and timed |
+/// | `with_upgraded` | like `upgrade` then `downgrade_to_upgradable`: an exclusive acquisition made then, shared again after `f` | it waits for every reader to leave |
+/// | `try_with_upgraded`, `try_with_upgraded_for/until` | the same, with the upgrade as a trylock | they cannot wait forever |
+/// | guard `unlocked`, `unlocked_fair` | released while `f` runs, then a new blocking acquisition: exclusive for a write guard, shared for a read or upgradable one | the raw lock is taken back with `lock_exclusive` / `lock_shared` / `lock_upgradable`, so a read guard from `read_recursive` comes back as a plain (non-recursive) read |
+/// | guard `bump` | released and taken back at once, in the mode `unlocked` uses, before the raw bump | it may hand the lock to a waiter and wait to get it back |
+/// | guard `unlock_fair` (mapped guards too) | a release | like dropping the guard |
+/// | `force_unlock_read`, `force_unlock_write` (+ `_fair`; unsafe) | releases the calling thread's latest acquisition of the lock | for a forgotten guard; if the thread holds none, that is reported as a bad unlock balance |
+/// | `raw` (unsafe) | nothing | locking the raw lock directly bypasses the validator |
+/// | `is_locked`, `is_locked_exclusive`, `data_ptr` | nothing | not acquisitions |
+///
+/// With dependency types and strong cycles, a pattern of readers that cannot
+/// deadlock is not reported, and one that can behind a waiting writer is.
 pub struct RwLock<R, T: ?Sized> {
     raw: R,
     map: LockMap,
