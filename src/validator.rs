@@ -1544,6 +1544,121 @@ mod tests {
         assert!(current_key_and_stack().1.is_empty());
     }
 
+    /// Random sequences of acquisitions (plain, subclass, trylock, shared)
+    /// and releases in any order, on one thread, against a model stack:
+    /// after every step the validator's stack, its chain keys and the fast
+    /// path's depth agree with the model, whichever path each step took.
+    /// Locks are taken in one global order, so nothing is ever reported.
+    mod stack_model {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Acquire {
+                lock: usize,
+                subclass: u32,
+                mode: u8,
+                trylock: bool,
+            },
+            Release {
+                nth: usize,
+            },
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                3 => (0..8usize, 0..3u32, 0..3u8, proptest::bool::weighted(0.2)).prop_map(
+                    |(lock, subclass, mode, trylock)| Op::Acquire { lock, subclass, mode, trylock }
+                ),
+                2 => (0..8usize).prop_map(|nth| Op::Release { nth }),
+            ]
+        }
+
+        fn classes() -> &'static [LazyClass] {
+            static CLASSES: std::sync::OnceLock<Vec<LazyClass>> = std::sync::OnceLock::new();
+            CLASSES.get_or_init(|| {
+                (0..8)
+                    .map(|_| {
+                        let key = Box::leak(Box::new(crate::ClassKey::new("unit-model")));
+                        LazyClass::new(Source::Key(key))
+                    })
+                    .collect()
+            })
+        }
+
+        fn run(ops: &[Op]) {
+            let at = Location::caller();
+            let instance = |lock: usize| 0x5000 + lock * 8;
+            let classes = classes();
+            // The lock of each held entry, bottom first.
+            let mut model: Vec<usize> = Vec::new();
+            // The second time round, most chains are known: the fast path.
+            for _ in 0..2 {
+                for op in ops {
+                    match *op {
+                        Op::Acquire {
+                            lock,
+                            subclass,
+                            mode,
+                            trylock,
+                        } => {
+                            if model.last().is_some_and(|&top| top >= lock) {
+                                continue; // one global order
+                            }
+                            let mode = Mode::from_bits(u64::from(mode));
+                            let tracked = acquire(
+                                &classes[lock],
+                                subclass,
+                                instance(lock),
+                                mode,
+                                trylock,
+                                at,
+                            );
+                            assert!(tracked);
+                            model.push(lock);
+                        }
+                        Op::Release { nth } => {
+                            if model.is_empty() {
+                                continue;
+                            }
+                            let lock = model.remove(nth % model.len());
+                            release(&classes[lock], instance(lock), Some(at));
+                        }
+                    }
+                    let (key, held) = current_key_and_stack();
+                    let instances: Vec<usize> = held.iter().map(|h| h.instance).collect();
+                    let expected: Vec<usize> = model.iter().map(|&l| instance(l)).collect();
+                    assert_eq!(instances, expected, "after {op:?}");
+                    assert_eq!(key, key_from_scratch(&held));
+                    for i in 0..held.len() {
+                        assert_eq!(held[i].prev_key, key_from_scratch(&held[..i]));
+                    }
+                    assert_eq!(FAST.with(|f| f.depth.get()) as usize, held.len());
+                }
+                while let Some(lock) = model.pop() {
+                    release(&classes[lock], instance(lock), Some(at));
+                }
+            }
+            assert!(current_key_and_stack().1.is_empty());
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: 256,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+            #[test]
+            fn fast_and_slow_paths_keep_the_model_stack(ops in proptest::collection::vec(op(), 1..60)) {
+                // A thread of its own: a fresh state, nothing held by other tests.
+                std::thread::spawn(move || run(&ops))
+                    .join()
+                    .map_err(|_| TestCaseError::fail("the model thread panicked"))?;
+            }
+        }
+    }
+
     #[test]
     fn internal_panics_are_contained() {
         let before = INTERNAL_ERRORS.load(std::sync::atomic::Ordering::Relaxed);
