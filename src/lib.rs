@@ -208,6 +208,13 @@
 //! - Waits that are not annotated (a condition variable without a declared
 //!   notifier, a channel, a barrier, a spin on a trylock) are invisible.
 //! - Locks taken inside a report callback are not validated.
+//! - A lock taken back after a condvar wait, a guard's `unlocked` or `bump`
+//!   is validated as a plain acquisition of its class and subclass: one
+//!   first taken with `lock_under` or `lock_ordered` loses its nest lock or
+//!   order key at the re-take.
+//! - A timed acquisition (`try_lock_for` and the like) is validated as a
+//!   trylock, since it cannot wait forever: an order that closes a cycle
+//!   only through timed acquisitions is not reported.
 
 #![warn(missing_docs)]
 // With validation compiled out, the validator's machinery is unused.
