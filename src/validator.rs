@@ -55,6 +55,7 @@ thread_local! {
             held: Cell::new(std::ptr::null_mut()),
             chains: Cell::new(std::ptr::null()),
             chains_len: Cell::new(0),
+            explicit_keys: Cell::new(false),
         }
     };
 }
@@ -153,6 +154,9 @@ struct Fast {
     held: Cell<*mut HeldLock>,
     chains: Cell<*const u64>,
     chains_len: Cell<usize>,
+    /// Some held lock may have an explicit order key (`lock_ordered`): the
+    /// fast path leaves ordered classes to the slow path.
+    explicit_keys: Cell<bool>,
 }
 
 /// This thread's [`Fast`], without a closure: `LocalKey::with` around the
@@ -235,14 +239,14 @@ impl Drop for Session<'_> {
             fast.held.set(st.held.as_mut_ptr());
             fast.chains.set(chains);
             fast.chains_len.set(chains_len);
+            fast.explicit_keys.set(!st.order_keys.is_empty());
             fast.limit.set(limit);
         });
     }
 }
 
 /// The fast path of an acquisition of a lock of an unordered class whose
-/// (sub)class the lock has cached: the held stack has room, and the chain is the lock's memo or
-/// in this thread's cache. `None` when it does not apply.
+/// (sub)class the lock has cached. `None` when it does not apply.
 #[inline(always)]
 fn fast_acquire(
     class: &LazyClass,
@@ -253,42 +257,98 @@ fn fast_acquire(
     at: &'static Location<'static>,
 ) -> Option<bool> {
     let fast = fast()?;
-    {
-        let depth = fast.depth.get();
-        let id = class.cached_unordered(subclass)?;
-        if depth >= fast.limit.get() {
+    let id = class.cached_unordered(subclass)?;
+    fast_push(fast, id, &class.memo, instance, mode, trylock, false, at)
+}
+
+/// The fast path's push: the held stack has room, and the chain is the
+/// lock's memo or in this thread's cache. `None` when it does not apply.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn fast_push(
+    fast: &Fast,
+    id: ClassId,
+    memo: &std::sync::atomic::AtomicU64,
+    instance: usize,
+    mode: Mode,
+    trylock: bool,
+    may_nest: bool,
+    at: &'static Location<'static>,
+) -> Option<bool> {
+    let depth = fast.depth.get();
+    if depth >= fast.limit.get() {
+        return None;
+    }
+    let prev_key = fast.key.get();
+    let key = chain::mix(prev_key, HeldLock::id(id, mode, trylock, may_nest));
+    if depth != 0 && !trylock && memo.load(Ordering::Relaxed) != key {
+        // SAFETY: the fast path is open (`depth < limit`), so by `Fast`'s
+        // invariant these are the live slots of this thread's chain cache,
+        // which nothing else borrows.
+        let slots = unsafe { std::slice::from_raw_parts(fast.chains.get(), fast.chains_len.get()) };
+        if !chain::probe(slots, key) {
             return None;
         }
-        let prev_key = fast.key.get();
-        let key = chain::mix(prev_key, HeldLock::id(id, mode, trylock, false));
-        if depth != 0 && !trylock && class.memo.load(Ordering::Relaxed) != key {
-            // SAFETY: the fast path is open (`depth < limit`), so by
-            // `Fast`'s invariant these are the live slots of this thread's
-            // chain cache, which nothing else borrows.
-            let slots =
-                unsafe { std::slice::from_raw_parts(fast.chains.get(), fast.chains_len.get()) };
-            if !chain::probe(slots, key) {
-                return None;
-            }
-            class.memo.store(key, Ordering::Relaxed);
-        }
-        let entry = HeldLock {
-            class: id,
-            instance,
-            mode,
-            trylock,
-            pins: 0,
-            may_nest: false,
-            prev_key,
-            at,
-        };
-        // SAFETY: `depth < limit`, so by `Fast`'s invariant the slot is
-        // within the capacity of the live held buffer, which nothing borrows.
-        unsafe { fast.held.get().add(depth as usize).write(entry) };
-        fast.depth.set(depth + 1);
-        fast.key.set(key);
-        Some(true)
+        memo.store(key, Ordering::Relaxed);
     }
+    let entry = HeldLock {
+        class: id,
+        instance,
+        mode,
+        trylock,
+        pins: 0,
+        may_nest,
+        prev_key,
+        at,
+    };
+    // SAFETY: `depth < limit`, so by `Fast`'s invariant the slot is within
+    // the capacity of the live held buffer, which nothing borrows.
+    unsafe { fast.held.get().add(depth as usize).write(entry) };
+    fast.depth.set(depth + 1);
+    fast.key.set(key);
+    Some(true)
+}
+
+/// The locks this thread holds, as the fast path sees them; `None` while
+/// the fast path is closed.
+fn fast_held(fast: &Fast) -> Option<&[HeldLock]> {
+    if fast.limit.get() == 0 {
+        return None;
+    }
+    // SAFETY: the fast path is open, so by `Fast`'s invariant the first
+    // `depth` entries of the live held buffer are initialized, and nothing
+    // borrows it; the slice is used before anything can change the stack.
+    Some(unsafe { std::slice::from_raw_parts(fast.held.get(), fast.depth.get() as usize) })
+}
+
+/// The fast path of an acquisition of a lock of an ordered class, at
+/// subclass 0, when no held lock has an explicit order key: every held lock
+/// of the class must come before this one by address (or the slow path
+/// reports it), then the push is the usual one.
+#[inline]
+fn fast_acquire_ordered(
+    class: &LazyClass,
+    instance: usize,
+    mode: Mode,
+    trylock: bool,
+    at: &'static Location<'static>,
+) -> Option<bool> {
+    let fast = fast()?;
+    let (id, ordered) = class.get_with_order(0);
+    if !ordered || fast.explicit_keys.get() {
+        return None;
+    }
+    if !trylock {
+        let order = class.order()?;
+        let key = instance as u64;
+        let out_of_order = fast_held(fast)?
+            .iter()
+            .any(|h| h.class == id && order(h.instance as u64, key) != std::cmp::Ordering::Less);
+        if out_of_order {
+            return None;
+        }
+    }
+    fast_push(fast, id, &class.memo, instance, mode, trylock, true, at)
 }
 
 /// The fast path of a release: `instance` is the top entry, and not pinned.
@@ -393,6 +453,11 @@ fn acquire_unpack(
     // registry's lock for a known site), a known chain is the fast path's.
     if class.resolve_first() {
         if let Some(tracked) = fast_acquire(class, subclass, instance, mode, trylock, at) {
+            return tracked;
+        }
+    }
+    if subclass == 0 {
+        if let Some(tracked) = fast_acquire_ordered(class, instance, mode, trylock, at) {
             return tracked;
         }
     }
@@ -525,6 +590,17 @@ pub(crate) fn acquire_under(
     if !config::is_enabled() {
         return false;
     }
+    if let Some(fast) = fast() {
+        let nested =
+            fast_held(fast).is_some_and(|held| held.iter().any(|h| h.instance == nest_instance));
+        if let (true, Some(id)) = (nested, class.cached_unordered(0)) {
+            if let Some(tracked) = fast_push(fast, id, &class.memo, instance, mode, false, true, at)
+            {
+                return tracked;
+            }
+        }
+    }
+    let memo = &class.memo;
     let class = class.get(0);
     with_state(|st| {
         let nested = held::find(&st.held, nest_instance).is_some();
@@ -545,7 +621,7 @@ pub(crate) fn acquire_under(
             may_nest: nested,
             at,
         };
-        push(st, new, None);
+        push(st, new, Some(memo));
     })
     .is_some()
 }
@@ -859,16 +935,9 @@ impl Drop for ThreadSlot {
 pub(crate) fn freed(instance: usize) {
     // Usually the thread holds nothing, or not this lock: the fast path's
     // view of the stack says so without a session.
-    if let Some(fast) = fast() {
-        if fast.limit.get() != 0 {
-            // SAFETY: the fast path is open, so by `Fast`'s invariant the
-            // first `depth` entries of the live held buffer are initialized,
-            // and nothing borrows it.
-            let held =
-                unsafe { std::slice::from_raw_parts(fast.held.get(), fast.depth.get() as usize) };
-            if !held.iter().any(|h| h.instance == instance) {
-                return;
-            }
+    if let Some(held) = fast().and_then(fast_held) {
+        if !held.iter().any(|h| h.instance == instance) {
+            return;
         }
     }
     with_state_or_defer(Deferred::Freed { instance });
@@ -1544,6 +1613,47 @@ mod tests {
         assert!(current_key_and_stack().1.is_empty());
     }
 
+    /// An ordered class's known chain takes the fast path only in order:
+    /// the reverse order still goes to the slow path, and is reported.
+    #[test]
+    fn ordered_classes_take_the_fast_path_in_order_only() {
+        static KEY: crate::ClassKey = crate::ClassKey::ordered("unit-fastord");
+        let class = LazyClass::new(Source::Key(&KEY));
+        let at = Location::caller();
+        let (low, high) = (0x7000, 0x7100);
+        std::thread::spawn(move || {
+            for _ in 0..2 {
+                assert!(acquire(&class, 0, low, Mode::Exclusive, false, at));
+                assert!(acquire(&class, 0, high, Mode::Exclusive, false, at));
+                release(&class, high, Some(at));
+                release(&class, low, Some(at));
+            }
+            assert!(acquire(&class, 0, low, Mode::Exclusive, false, at));
+            assert_eq!(
+                fast_acquire_ordered(&class, high, Mode::Exclusive, false, at),
+                Some(true),
+                "in order, known chain"
+            );
+            release(&class, high, Some(at));
+            release(&class, low, Some(at));
+            assert!(acquire(&class, 0, high, Mode::Exclusive, false, at));
+            assert_eq!(
+                fast_acquire_ordered(&class, low, Mode::Exclusive, false, at),
+                None
+            );
+            assert!(acquire(&class, 0, low, Mode::Exclusive, false, at));
+            release(&class, low, Some(at));
+            release(&class, high, Some(at));
+        })
+        .join()
+        .unwrap();
+        let disorder = reports()
+            .into_iter()
+            .filter(|r| r.class_names().contains(&"unit-fastord"))
+            .count();
+        assert_eq!(disorder, 1, "the reverse order is reported once");
+    }
+
     /// Random sequences of acquisitions (plain, subclass, trylock, shared)
     /// and releases in any order, on one thread, against a model stack:
     /// after every step the validator's stack, its chain keys and the fast
@@ -1564,6 +1674,11 @@ mod tests {
             Release {
                 nth: usize,
             },
+            /// `lock_under` a held lock.
+            AcquireUnder {
+                lock: usize,
+                nest_nth: usize,
+            },
         }
 
         fn op() -> impl Strategy<Value = Op> {
@@ -1572,15 +1687,23 @@ mod tests {
                     |(lock, subclass, mode, trylock)| Op::Acquire { lock, subclass, mode, trylock }
                 ),
                 2 => (0..8usize).prop_map(|nth| Op::Release { nth }),
+                1 => (0..8usize, 0..8usize).prop_map(|(lock, nest_nth)| Op::AcquireUnder { lock, nest_nth }),
             ]
         }
 
         fn classes() -> &'static [LazyClass] {
             static CLASSES: std::sync::OnceLock<Vec<LazyClass>> = std::sync::OnceLock::new();
+            // Locks 5, 6 and 7 are of one ordered class (their addresses
+            // increase with their index).
+            static ORDERED: crate::ClassKey = crate::ClassKey::ordered("unit-model-ordered");
             CLASSES.get_or_init(|| {
                 (0..8)
-                    .map(|_| {
-                        let key = Box::leak(Box::new(crate::ClassKey::new("unit-model")));
+                    .map(|i| {
+                        let key: &'static crate::ClassKey = if i >= 5 {
+                            &ORDERED
+                        } else {
+                            Box::leak(Box::new(crate::ClassKey::new("unit-model")))
+                        };
                         LazyClass::new(Source::Key(key))
                     })
                     .collect()
@@ -1607,6 +1730,9 @@ mod tests {
                                 continue; // one global order
                             }
                             let mode = Mode::from_bits(u64::from(mode));
+                            // The ordered locks share a class: subclasses of
+                            // it would order them by something else.
+                            let subclass = if lock >= 5 { 0 } else { subclass };
                             let tracked = acquire(
                                 &classes[lock],
                                 subclass,
@@ -1625,6 +1751,25 @@ mod tests {
                             let lock = model.remove(nth % model.len());
                             release(&classes[lock], instance(lock), Some(at));
                         }
+                        Op::AcquireUnder { lock, nest_nth } => {
+                            let Some(&top) = model.last() else {
+                                continue;
+                            };
+                            if top >= lock {
+                                continue;
+                            }
+                            let nest = model[nest_nth % model.len()];
+                            let tracked = acquire_under(
+                                &classes[lock],
+                                instance(lock),
+                                Mode::Exclusive,
+                                at,
+                                &classes[nest],
+                                instance(nest),
+                            );
+                            assert!(tracked);
+                            model.push(lock);
+                        }
                     }
                     let (key, held) = current_key_and_stack();
                     let instances: Vec<usize> = held.iter().map(|h| h.instance).collect();
@@ -1641,6 +1786,11 @@ mod tests {
                 }
             }
             assert!(current_key_and_stack().1.is_empty());
+            let ours = reports()
+                .into_iter()
+                .filter(|r| r.class_names().iter().any(|n| n.starts_with("unit-model")))
+                .count();
+            assert_eq!(ours, 0, "one global order: nothing to report");
         }
 
         proptest! {
