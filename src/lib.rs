@@ -50,7 +50,9 @@
 //!   signatures and poisoning, plus std's `Arc`, `Barrier`, `mpsc`, ...
 //! - `use parking_lot::{..}` becomes `use lockdep::parking_lot::{..}`
 //!   ([`mod@parking_lot`]): `Mutex`, `FairMutex`, `RwLock`, `ReentrantMutex`,
-//!   `Condvar`, `Once`, mapped guards, `const_mutex` and the rest.
+//!   `Condvar`, `Once`, mapped guards, `const_mutex` and the rest; with the
+//!   `arc_lock` feature (as with `parking_lot`'s), the guards that own an
+//!   `Arc` of their lock (`lock_arc`, `ArcMutexGuard`, ...).
 //! - `std::thread::{spawn, scope}` become [`thread::spawn`] and
 //!   [`thread::scope`], so that joins are validated too.
 //!
@@ -260,6 +262,13 @@ pub mod generic {
     pub use crate::rwlock::{
         MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard,
         RwLockUpgradableReadGuard, RwLockWriteGuard,
+    };
+    /// The guards that own an `Arc` of their lock (feature `arc_lock`).
+    #[cfg(feature = "arc_lock")]
+    pub use crate::{
+        mutex::ArcMutexGuard,
+        reentrant::ArcReentrantMutexGuard,
+        rwlock::{ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard},
     };
 }
 

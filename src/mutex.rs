@@ -3,8 +3,12 @@
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
+use std::ptr;
+#[cfg(feature = "arc_lock")]
+use std::sync::Arc;
 
 use lock_api::{RawMutex, RawMutexFair, RawMutexTimed};
 
@@ -33,6 +37,10 @@ use crate::map::{Acquisition, AsLockMap, LockMap};
 /// | `force_unlock`, `force_unlock_fair` (unsafe) | releases the calling thread's acquisition of the mutex (a forgotten guard's); if the thread does not hold it, that is reported as a bad unlock balance |
 /// | `raw` (unsafe) | nothing: locking or unlocking the raw mutex directly bypasses the validator |
 /// | `is_locked`, `data_ptr`, `get_mut`, `MutexGuard::mutex` | nothing: not acquisitions |
+/// | `lock_arc`, `try_lock_arc`, `try_lock_arc_for`, `try_lock_arc_until` (feature `arc_lock`; on an `Arc<Mutex>`) | as `lock`, `try_lock`, `try_lock_for`, `try_lock_until`; the guard, an `ArcMutexGuard`, owns an `Arc` of the mutex instead of borrowing it |
+/// | `ArcMutexGuard::unlocked`, `unlocked_fair`, `bump`, `unlock_fair` | as `MutexGuard`'s |
+/// | `ArcMutexGuard::into_arc`, `into_arc_fair` | a release, like dropping the guard (the `Arc` is given back) |
+/// | `ArcMutexGuard::mutex` | nothing: not an acquisition |
 pub struct Mutex<R, T: ?Sized> {
     raw: R,
     map: LockMap,
@@ -117,11 +125,20 @@ impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
     /// told (before blocking, so a report comes before a hang); now block.
     #[inline]
     fn locked(&self, acquisition: Acquisition) -> MutexGuard<'_, R, T> {
+        MutexGuard::new(self, self.block(acquisition))
+    }
+
+    /// Blocks on the raw lock for an acquisition the validator has been told of.
+    #[inline]
+    fn block(&self, acquisition: Acquisition) -> Acquisition {
         self.raw.lock();
-        MutexGuard {
-            mutex: self,
-            acquisition,
-        }
+        acquisition
+    }
+
+    /// The record of a successful trylock (timed or not): an exclusive trylock.
+    #[inline]
+    fn tried(&self, locked: bool, at: &'static Location<'static>) -> Option<Acquisition> {
+        locked.then(|| self.map.acquisition(Mode::Exclusive, 0, true, at))
     }
 
     /// Acquires the mutex under a *nest lock* held by this thread: any number
@@ -149,13 +166,8 @@ impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
     #[track_caller]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, R, T>> {
         let at = Location::caller();
-        if !self.raw.try_lock() {
-            return None;
-        }
-        Some(MutexGuard {
-            mutex: self,
-            acquisition: self.map.acquisition(Mode::Exclusive, 0, true, at),
-        })
+        let acquisition = self.tried(self.raw.try_lock(), at)?;
+        Some(MutexGuard::new(self, acquisition))
     }
 
     /// Is the mutex locked (by anyone)?
@@ -242,7 +254,8 @@ impl<R: RawMutexTimed, T: ?Sized> Mutex<R, T> {
     #[track_caller]
     pub fn try_lock_for(&self, timeout: R::Duration) -> Option<MutexGuard<'_, R, T>> {
         let at = Location::caller();
-        self.timed(self.raw.try_lock_for(timeout), at)
+        let acquisition = self.tried(self.raw.try_lock_for(timeout), at)?;
+        Some(MutexGuard::new(self, acquisition))
     }
 
     /// Acquires the mutex, waiting at most until `deadline`. Validated like
@@ -250,14 +263,8 @@ impl<R: RawMutexTimed, T: ?Sized> Mutex<R, T> {
     #[track_caller]
     pub fn try_lock_until(&self, deadline: R::Instant) -> Option<MutexGuard<'_, R, T>> {
         let at = Location::caller();
-        self.timed(self.raw.try_lock_until(deadline), at)
-    }
-
-    fn timed(&self, locked: bool, at: &'static Location<'static>) -> Option<MutexGuard<'_, R, T>> {
-        locked.then(|| MutexGuard {
-            mutex: self,
-            acquisition: self.map.acquisition(Mode::Exclusive, 0, true, at),
-        })
+        let acquisition = self.tried(self.raw.try_lock_until(deadline), at)?;
+        Some(MutexGuard::new(self, acquisition))
     }
 }
 
@@ -297,6 +304,149 @@ impl<R: RawMutex, T: ?Sized + fmt::Debug> fmt::Debug for Mutex<R, T> {
     }
 }
 
+/// What `MutexGuard` and `ArcMutexGuard` share: one definition for a
+/// guard that holds its mutex through `$handle` (`&'a Mutex` or
+/// `Arc<Mutex>`) in the field `mutex`, with its [`Acquisition`]: access to
+/// the data, giving the lock up for a while (`unlocked`, `unlock_fair`,
+/// `unlocked_fair`, `bump`), and the release on drop.
+macro_rules! mutex_guard {
+    ($guard:ident $(<$lt:lifetime>)?, $handle:ty) => {
+        impl<$($lt,)? R: RawMutex, T: ?Sized> $guard<$($lt,)? R, T> {
+            #[inline]
+            fn new(mutex: $handle, acquisition: Acquisition) -> Self {
+                $guard { mutex, acquisition }
+            }
+
+            /// Takes the mutex and the record out of a guard that is being
+            /// converted, without unlocking.
+            fn into_parts(s: Self) -> ($handle, Acquisition) {
+                let mut s = ManuallyDrop::new(s);
+                let acquisition = s.acquisition.take();
+                // SAFETY: `s` is neither used nor dropped again, so the
+                // handle is moved out of it exactly once.
+                let mutex = unsafe { ptr::read(&s.mutex) };
+                (mutex, acquisition)
+            }
+
+            /// Unlocks the mutex while `f` runs, then locks it again, also if
+            /// `f` panics. The validator sees a release, then a new blocking
+            /// acquisition (as at a condvar wait's re-take): if locks taken
+            /// since this one are still held, the re-take is validated
+            /// against them.
+            #[track_caller]
+            pub fn unlocked<F, U>(s: &mut Self, f: F) -> U
+            where
+                F: FnOnce() -> U,
+            {
+                let at = Location::caller();
+                let mutex: &Mutex<R, T> = &s.mutex;
+                mutex.map.unlocked(
+                    &mut s.acquisition,
+                    Mode::Exclusive,
+                    at,
+                    // SAFETY: the guard holds the raw lock; the re-take locks
+                    // it again before the guard can be used or dropped.
+                    || unsafe { mutex.raw.unlock() },
+                    || mutex.raw.lock(),
+                    f,
+                )
+            }
+        }
+
+        impl<$($lt,)? R: RawMutexFair, T: ?Sized> $guard<$($lt,)? R, T> {
+            /// Unlocks the mutex fairly, handing it to a waiter if there is
+            /// one. Validated as a release, like dropping the guard.
+            pub fn unlock_fair(s: Self) {
+                Self::release_fair(s);
+            }
+
+            /// [`unlock_fair`](Self::unlock_fair), giving the handle back.
+            fn release_fair(s: Self) -> $handle {
+                let (mutex, mut acquisition) = Self::into_parts(s);
+                mutex.map.end(&mut acquisition);
+                // SAFETY: the guard, now gone, held the raw lock.
+                unsafe { mutex.raw.unlock_fair() };
+                mutex
+            }
+
+            /// [`unlocked`](Self::unlocked), unlocking fairly. Validated the
+            /// same way.
+            #[track_caller]
+            pub fn unlocked_fair<F, U>(s: &mut Self, f: F) -> U
+            where
+                F: FnOnce() -> U,
+            {
+                let at = Location::caller();
+                let mutex: &Mutex<R, T> = &s.mutex;
+                mutex.map.unlocked(
+                    &mut s.acquisition,
+                    Mode::Exclusive,
+                    at,
+                    // SAFETY: as in `unlocked`.
+                    || unsafe { mutex.raw.unlock_fair() },
+                    || mutex.raw.lock(),
+                    f,
+                )
+            }
+
+            /// Lets a waiting thread have the mutex, if there is one, and
+            /// takes it back. The validator sees a release and a new blocking
+            /// acquisition, made before the raw bump can block: as for
+            /// [`unlocked`](Self::unlocked), the re-take is validated against
+            /// the locks taken since this one.
+            #[track_caller]
+            pub fn bump(s: &mut Self) {
+                let at = Location::caller();
+                s.mutex.map.rearm(&mut s.acquisition, Mode::Exclusive, at);
+                // SAFETY: the guard holds the raw lock, and holds it again on
+                // return.
+                unsafe { s.mutex.raw.bump() };
+            }
+        }
+
+        impl<$($lt,)? R: RawMutex, T: ?Sized> Deref for $guard<$($lt,)? R, T> {
+            type Target = T;
+            fn deref(&self) -> &T {
+                // SAFETY: the guard exists only while this thread holds the
+                // raw lock.
+                unsafe { &*self.mutex.data.get() }
+            }
+        }
+
+        impl<$($lt,)? R: RawMutex, T: ?Sized> DerefMut for $guard<$($lt,)? R, T> {
+            fn deref_mut(&mut self) -> &mut T {
+                // SAFETY: as for `deref`, and `&mut self` makes the access
+                // unique.
+                unsafe { &mut *self.mutex.data.get() }
+            }
+        }
+
+        impl<$($lt,)? R: RawMutex, T: ?Sized> Drop for $guard<$($lt,)? R, T> {
+            #[inline]
+            fn drop(&mut self) {
+                self.mutex.map.end(&mut self.acquisition);
+                // SAFETY: the guard was created after this thread locked the
+                // raw lock.
+                unsafe { self.mutex.raw.unlock() };
+            }
+        }
+
+        impl<$($lt,)? R: RawMutex, T: ?Sized + fmt::Debug> fmt::Debug for $guard<$($lt,)? R, T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&**self, f)
+            }
+        }
+
+        impl<$($lt,)? R: RawMutex, T: ?Sized + fmt::Display> fmt::Display
+            for $guard<$($lt,)? R, T>
+        {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&**self, f)
+            }
+        }
+    };
+}
+
 /// Access to a locked mutex; unlocks on drop. Not `Send`.
 #[must_use = "the mutex is unlocked when the guard is dropped"]
 pub struct MutexGuard<'a, R: RawMutex, T: ?Sized> {
@@ -304,20 +454,7 @@ pub struct MutexGuard<'a, R: RawMutex, T: ?Sized> {
     acquisition: Acquisition,
 }
 
-impl<R: RawMutex, T: ?Sized> Deref for MutexGuard<'_, R, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        // SAFETY: the guard exists only while this thread holds the raw lock.
-        unsafe { &*self.mutex.data.get() }
-    }
-}
-
-impl<R: RawMutex, T: ?Sized> DerefMut for MutexGuard<'_, R, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as for `deref`, and `&mut self` makes the access unique.
-        unsafe { &mut *self.mutex.data.get() }
-    }
-}
+mutex_guard!(MutexGuard<'a>, &'a Mutex<R, T>);
 
 impl<R: RawMutex, T: ?Sized> MutexGuard<'_, R, T> {
     /// For a condition variable's wait, step one: the validator forgets the
@@ -352,29 +489,6 @@ impl<'a, R: RawMutex, T: ?Sized> MutexGuard<'a, R, T> {
         s.mutex
     }
 
-    /// Unlocks the mutex while `f` runs, then locks it again, also if `f`
-    /// panics. The validator sees a release, then a new blocking acquisition
-    /// (as at a condvar wait's re-take): if locks taken since this one are
-    /// still held, the re-take is validated against them.
-    #[track_caller]
-    pub fn unlocked<F, U>(s: &mut Self, f: F) -> U
-    where
-        F: FnOnce() -> U,
-    {
-        let at = Location::caller();
-        let raw = &s.mutex.raw;
-        s.mutex.map.unlocked(
-            &mut s.acquisition,
-            Mode::Exclusive,
-            at,
-            // SAFETY: the guard holds the raw lock; the re-take locks it
-            // again before the guard can be used or dropped.
-            || unsafe { raw.unlock() },
-            || raw.lock(),
-            f,
-        )
-    }
-
     /// Leaves the mutex locked for good and returns its data. The validator,
     /// like the lock, keeps it held: a thread that ends holding it, or a
     /// mutex dropped while so held, is reported.
@@ -384,71 +498,6 @@ impl<'a, R: RawMutex, T: ?Sized> MutexGuard<'a, R, T> {
         // SAFETY: the raw lock stays locked forever, and the guard that had
         // exclusive access is gone: this is now the only access.
         unsafe { &mut *data }
-    }
-}
-
-impl<'a, R: RawMutexFair, T: ?Sized> MutexGuard<'a, R, T> {
-    /// Unlocks the mutex fairly, handing it to a waiter if there is one.
-    /// Validated as a release, like dropping the guard.
-    pub fn unlock_fair(mut s: Self) {
-        let mutex = s.mutex;
-        mutex.map.end(&mut s.acquisition);
-        std::mem::forget(s);
-        // SAFETY: the guard, now gone, held the raw lock.
-        unsafe { mutex.raw.unlock_fair() };
-    }
-
-    /// [`unlocked`](Self::unlocked), unlocking fairly. Validated the same way.
-    #[track_caller]
-    pub fn unlocked_fair<F, U>(s: &mut Self, f: F) -> U
-    where
-        F: FnOnce() -> U,
-    {
-        let at = Location::caller();
-        let raw = &s.mutex.raw;
-        s.mutex.map.unlocked(
-            &mut s.acquisition,
-            Mode::Exclusive,
-            at,
-            // SAFETY: as in `unlocked`.
-            || unsafe { raw.unlock_fair() },
-            || raw.lock(),
-            f,
-        )
-    }
-
-    /// Lets a waiting thread have the mutex, if there is one, and takes it
-    /// back. The validator sees a release and a new blocking acquisition,
-    /// made before the raw bump can block: as for
-    /// [`unlocked`](Self::unlocked), the re-take is validated against the
-    /// locks taken since this one.
-    #[track_caller]
-    pub fn bump(s: &mut Self) {
-        let at = Location::caller();
-        s.mutex.map.rearm(&mut s.acquisition, Mode::Exclusive, at);
-        // SAFETY: the guard holds the raw lock, and holds it again on return.
-        unsafe { s.mutex.raw.bump() };
-    }
-}
-
-impl<R: RawMutex, T: ?Sized> Drop for MutexGuard<'_, R, T> {
-    #[inline]
-    fn drop(&mut self) {
-        self.mutex.map.end(&mut self.acquisition);
-        // SAFETY: the guard was created after this thread locked the raw lock.
-        unsafe { self.mutex.raw.unlock() };
-    }
-}
-
-impl<R: RawMutex, T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, R, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-impl<R: RawMutex, T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, R, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&**self, f)
     }
 }
 
@@ -493,8 +542,7 @@ impl<'a, R: RawMutex, T: ?Sized> MutexGuard<'a, R, T> {
     {
         // If `f` panics, `s` is dropped as usual and unlocks.
         let data: *mut U = f(&mut *s);
-        let (mutex, acquisition) = (s.mutex, s.acquisition.take());
-        std::mem::forget(s);
+        let (mutex, acquisition) = Self::into_parts(s);
         MappedMutexGuard::new(&mutex.raw, MapRef::new(&mutex.map), data, acquisition)
     }
 
@@ -520,8 +568,7 @@ impl<'a, R: RawMutex, T: ?Sized> MutexGuard<'a, R, T> {
             Ok(data) => data,
             Err(e) => return Err((s, e)),
         };
-        let (mutex, acquisition) = (s.mutex, s.acquisition.take());
-        std::mem::forget(s);
+        let (mutex, acquisition) = Self::into_parts(s);
         Ok(MappedMutexGuard::new(
             &mutex.raw,
             MapRef::new(&mutex.map),
@@ -642,5 +689,97 @@ impl<R: RawMutex, T: ?Sized + fmt::Debug> fmt::Debug for MappedMutexGuard<'_, R,
 impl<R: RawMutex, T: ?Sized + fmt::Display> fmt::Display for MappedMutexGuard<'_, R, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&**self, f)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Guards that own an `Arc` of their mutex (feature `arc_lock`)
+// ---------------------------------------------------------------------------
+
+#[cfg(feature = "arc_lock")]
+impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
+    /// [`lock`](Self::lock) through an `Arc`: the guard keeps the mutex
+    /// alive and has no lifetime. Validated like `lock`: an exclusive
+    /// acquisition, before blocking.
+    #[inline]
+    #[track_caller]
+    pub fn lock_arc(self: &Arc<Self>) -> ArcMutexGuard<R, T> {
+        let at = Location::caller();
+        let acquisition = self.block(self.map.acquisition(Mode::Exclusive, 0, false, at));
+        ArcMutexGuard::new(Arc::clone(self), acquisition)
+    }
+
+    /// [`try_lock`](Self::try_lock) through an `Arc`. Validated like
+    /// `try_lock`: an exclusive trylock.
+    #[track_caller]
+    pub fn try_lock_arc(self: &Arc<Self>) -> Option<ArcMutexGuard<R, T>> {
+        let at = Location::caller();
+        let acquisition = self.tried(self.raw.try_lock(), at)?;
+        Some(ArcMutexGuard::new(Arc::clone(self), acquisition))
+    }
+}
+
+#[cfg(feature = "arc_lock")]
+impl<R: RawMutexTimed, T: ?Sized> Mutex<R, T> {
+    /// [`try_lock_for`](Self::try_lock_for) through an `Arc`. A success is
+    /// recorded as a trylock, like `try_lock_for`'s.
+    #[track_caller]
+    pub fn try_lock_arc_for(self: &Arc<Self>, timeout: R::Duration) -> Option<ArcMutexGuard<R, T>> {
+        let at = Location::caller();
+        let acquisition = self.tried(self.raw.try_lock_for(timeout), at)?;
+        Some(ArcMutexGuard::new(Arc::clone(self), acquisition))
+    }
+
+    /// [`try_lock_until`](Self::try_lock_until) through an `Arc`. A success
+    /// is recorded as a trylock, like `try_lock_until`'s.
+    #[track_caller]
+    pub fn try_lock_arc_until(
+        self: &Arc<Self>,
+        deadline: R::Instant,
+    ) -> Option<ArcMutexGuard<R, T>> {
+        let at = Location::caller();
+        let acquisition = self.tried(self.raw.try_lock_until(deadline), at)?;
+        Some(ArcMutexGuard::new(Arc::clone(self), acquisition))
+    }
+}
+
+/// A [`MutexGuard`] that owns an `Arc` of its mutex, so it has no lifetime
+/// (`lock_api`'s `ArcMutexGuard`, with the `arc_lock` feature). Validated
+/// as `MutexGuard` is; unlocks on drop. Not `Send`: a held lock belongs to
+/// its thread.
+#[cfg(feature = "arc_lock")]
+#[must_use = "the mutex is unlocked when the guard is dropped"]
+pub struct ArcMutexGuard<R: RawMutex, T: ?Sized> {
+    mutex: Arc<Mutex<R, T>>,
+    acquisition: Acquisition,
+}
+
+#[cfg(feature = "arc_lock")]
+mutex_guard!(ArcMutexGuard, Arc<Mutex<R, T>>);
+
+#[cfg(feature = "arc_lock")]
+impl<R: RawMutex, T: ?Sized> ArcMutexGuard<R, T> {
+    /// The mutex this guard locks, in its `Arc`.
+    pub fn mutex(s: &Self) -> &Arc<Mutex<R, T>> {
+        &s.mutex
+    }
+
+    /// Unlocks the mutex and gives back the guard's `Arc` of it. Validated
+    /// as a release, like dropping the guard.
+    pub fn into_arc(s: Self) -> Arc<Mutex<R, T>> {
+        let (mutex, mut acquisition) = Self::into_parts(s);
+        mutex.map.end(&mut acquisition);
+        // SAFETY: the guard, now gone, held the raw lock.
+        unsafe { mutex.raw.unlock() };
+        mutex
+    }
+}
+
+#[cfg(feature = "arc_lock")]
+impl<R: RawMutexFair, T: ?Sized> ArcMutexGuard<R, T> {
+    /// Unlocks the mutex fairly and gives back the guard's `Arc` of it.
+    /// Validated as a release, like dropping the guard.
+    pub fn into_arc_fair(s: Self) -> Arc<Mutex<R, T>> {
+        Self::release_fair(s)
     }
 }

@@ -28,6 +28,8 @@
 //! | `raw` | unsafe; nothing: locking the raw lock directly bypasses the validator |
 //! | `assert_held`, `assert_not_held`, `pin` | not acquisitions: checks on what the calling thread holds (see [`crate::Mutex::assert_held`]) |
 //! | `is_locked`, `is_locked_exclusive`, `is_owned_by_current_thread`, `data_ptr`, `get_mut`, `into_inner` | nothing: not acquisitions |
+//! | with the `arc_lock` feature, on a lock in an `Arc`: `lock_arc`, `read_arc`, `write_arc`, `upgradable_read_arc`, `read_arc_recursive`, and their `try_` and timed forms (`try_lock_arc_for`, `try_write_arc_until`, ...) | as the method without `arc`; the guard (`ArcMutexGuard`, `ArcRwLockReadGuard`, `ArcRwLockWriteGuard`, `ArcRwLockUpgradableReadGuard`, `ArcReentrantMutexGuard`) owns an `Arc` of the lock, and its methods (`unlocked`, `bump`, `upgrade`, `downgrade`, ...) are validated as the borrowed guard's |
+//! | arc guards' `into_arc`, `into_arc_fair` | a release, like dropping the guard; the `Arc` is given back |
 //!
 //! See [`crate::generic::Mutex`], [`crate::generic::RwLock`] and
 //! [`crate::generic::ReentrantMutex`] for the details of each method.
@@ -35,9 +37,14 @@
 //! Beyond `parking_lot`'s API, every lock has `named(..)` and `with_key(..)`
 //! constructors to choose its class (see the crate docs), and `Mutex` and
 //! `RwLock` have `lock_nested` / `write_nested` for nesting within a class.
-//! Not provided: the `arc_lock` guards (`lock_arc`, `ArcMutexGuard`, ...),
-//! the unsafe `make_guard_unchecked` family, `serde` support, and
+//! Not provided: the unsafe `make_guard_unchecked` family (with its arc
+//! forms, `make_arc_read_guard_unchecked` and the like), `serde` support, and
 //! `parking_lot::deadlock` (this crate's reports replace it).
+//!
+//! The guards that own an `Arc` of their lock (`lock_arc`, `read_arc`,
+//! `ArcMutexGuard`, ...) come with this crate's `arc_lock` feature, as
+//! `parking_lot`'s come with its own. Like every guard here they are not
+//! `Send`: a held lock belongs to its thread.
 //!
 //! # Migrating
 //!
@@ -114,10 +121,20 @@ use crate::mutex::MutexGuard as GenericMutexGuard;
 pub use crate::sync::WaitTimeoutResult;
 pub use ::parking_lot::OnceState;
 
-type RawMutex = ::parking_lot::RawMutex;
-type RawFairMutex = ::parking_lot::RawFairMutex;
-type RawRwLock = ::parking_lot::RawRwLock;
-type RawThreadId = ::parking_lot::RawThreadId;
+/// The raw locks underneath, as `parking_lot` exports them: they name the
+/// lock type parameter of the arc guards (`ArcMutexGuard<RawMutex, T>`).
+/// Locking one directly is neither validated nor recorded.
+pub use ::parking_lot::{RawFairMutex, RawMutex, RawRwLock, RawThreadId};
+
+/// The guards that own an `Arc` of their lock (feature `arc_lock`), generic
+/// over the raw lock as `parking_lot`'s are: `ArcMutexGuard<RawMutex, T>`
+/// is [`Mutex::lock_arc`](crate::generic::Mutex::lock_arc)'s.
+#[cfg(feature = "arc_lock")]
+pub use crate::{
+    mutex::ArcMutexGuard,
+    reentrant::ArcReentrantMutexGuard,
+    rwlock::{ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard},
+};
 
 /// A validated `parking_lot::Mutex`.
 pub type Mutex<T> = crate::mutex::Mutex<RawMutex, T>;

@@ -3,8 +3,12 @@
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::panic::Location;
+use std::ptr;
+#[cfg(feature = "arc_lock")]
+use std::sync::Arc;
 
 use lock_api::{GetThreadId, RawMutex, RawMutexFair, RawMutexTimed, RawReentrantMutex};
 
@@ -53,6 +57,9 @@ use crate::map::{Acquisition, Defer, LockMap};
 /// | guard `unlock_fair` (mapped guards too) | like dropping the guard |
 /// | `force_unlock`, `force_unlock_fair` (unsafe) | gives up one level of a forgotten guard: when it is the thread's last, the thread's acquisition is released (a bad unlock balance is reported if the thread holds none); when other levels remain, the release comes with the last of them |
 /// | `is_locked`, `is_owned_by_current_thread`, `data_ptr` | nothing: not acquisitions |
+/// | `lock_arc`, `try_lock_arc`, `try_lock_arc_for`, `try_lock_arc_until` (feature `arc_lock`; on an `Arc<ReentrantMutex>`) | as `lock`, `try_lock`, `try_lock_for`, `try_lock_until`; the guard, an `ArcReentrantMutexGuard`, owns an `Arc` of the mutex instead of borrowing it, and counts as one of the thread's levels like any guard |
+/// | `ArcReentrantMutexGuard::unlocked`, `unlocked_fair`, `bump`, `unlock_fair` | as `ReentrantMutexGuard`'s |
+/// | `ArcReentrantMutexGuard::into_arc`, `into_arc_fair` | like dropping the guard (the `Arc` is given back) |
 ///
 /// There is no `raw` or `from_raw`: the raw re-entrant lock underneath is
 /// `lock_api`'s `RawReentrantMutex`, which keeps its inner mutex private.
@@ -139,19 +146,21 @@ impl<R: RawMutex, G: GetThreadId, T: ?Sized> ReentrantMutex<R, G, T> {
     #[track_caller]
     pub fn lock_nested(&self, subclass: u32) -> ReentrantMutexGuard<'_, R, G, T> {
         let at = Location::caller();
+        ReentrantMutexGuard::new(self, self.locked(subclass, at))
+    }
+
+    /// Every blocking acquisition: validated (before it can block, like
+    /// every mutex's) unless the thread owns the mutex already, then locked.
+    fn locked(&self, subclass: u32, at: &'static Location<'static>) -> Acquisition {
         let acquisition = if self.core.raw.is_owned_by_current_thread() {
             Acquisition::untracked()
         } else {
-            // Validated before it can block, like every mutex.
             self.core
                 .map
                 .acquisition(Mode::Exclusive, subclass, false, at)
         };
         self.core.raw.lock();
-        ReentrantMutexGuard {
-            remutex: self,
-            acquisition,
-        }
+        acquisition
     }
 
     /// Acquires the mutex if no other thread owns it. A first acquisition is
@@ -160,28 +169,25 @@ impl<R: RawMutex, G: GetThreadId, T: ?Sized> ReentrantMutex<R, G, T> {
     pub fn try_lock(&self) -> Option<ReentrantMutexGuard<'_, R, G, T>> {
         let at = Location::caller();
         let reentrant = self.core.raw.is_owned_by_current_thread();
-        self.tried(self.core.raw.try_lock(), reentrant, at)
+        let acquisition = self.tried(self.core.raw.try_lock(), reentrant, at)?;
+        Some(ReentrantMutexGuard::new(self, acquisition))
     }
 
-    /// The guard of a successful trylock (timed or not): recorded as a
-    /// trylock unless the thread owned the mutex already.
+    /// The record of a successful trylock (timed or not): a trylock unless
+    /// the thread owned the mutex already.
     fn tried(
         &self,
         locked: bool,
         reentrant: bool,
         at: &'static Location<'static>,
-    ) -> Option<ReentrantMutexGuard<'_, R, G, T>> {
+    ) -> Option<Acquisition> {
         if !locked {
             return None;
         }
-        let acquisition = if reentrant {
+        Some(if reentrant {
             Acquisition::untracked()
         } else {
             self.core.map.acquisition(Mode::Exclusive, 0, true, at)
-        };
-        Some(ReentrantMutexGuard {
-            remutex: self,
-            acquisition,
         })
     }
 
@@ -261,7 +267,8 @@ impl<R: RawMutexTimed, G: GetThreadId, T: ?Sized> ReentrantMutex<R, G, T> {
     pub fn try_lock_for(&self, timeout: R::Duration) -> Option<ReentrantMutexGuard<'_, R, G, T>> {
         let at = Location::caller();
         let reentrant = self.core.raw.is_owned_by_current_thread();
-        self.tried(self.core.raw.try_lock_for(timeout), reentrant, at)
+        let acquisition = self.tried(self.core.raw.try_lock_for(timeout), reentrant, at)?;
+        Some(ReentrantMutexGuard::new(self, acquisition))
     }
 
     /// Acquires the mutex, waiting at most until `deadline`. Validated like
@@ -270,7 +277,8 @@ impl<R: RawMutexTimed, G: GetThreadId, T: ?Sized> ReentrantMutex<R, G, T> {
     pub fn try_lock_until(&self, deadline: R::Instant) -> Option<ReentrantMutexGuard<'_, R, G, T>> {
         let at = Location::caller();
         let reentrant = self.core.raw.is_owned_by_current_thread();
-        self.tried(self.core.raw.try_lock_until(deadline), reentrant, at)
+        let acquisition = self.tried(self.core.raw.try_lock_until(deadline), reentrant, at)?;
+        Some(ReentrantMutexGuard::new(self, acquisition))
     }
 }
 
@@ -407,6 +415,131 @@ impl<R: RawMutex, G: GetThreadId, T: ?Sized + fmt::Debug> fmt::Debug for Reentra
     }
 }
 
+/// What `ReentrantMutexGuard` and `ArcReentrantMutexGuard` share: one
+/// definition for a guard that holds its mutex through `$handle`
+/// (`&'a ReentrantMutex` or `Arc<ReentrantMutex>`) in the field `remutex`,
+/// with its [`Acquisition`]: access to the data, giving its level up for a
+/// while (`unlocked`, `unlock_fair`, `unlocked_fair`, `bump`), and giving it
+/// up on drop.
+macro_rules! remutex_guard {
+    ($guard:ident $(<$lt:lifetime>)?, $handle:ty) => {
+        impl<$($lt,)? R: RawMutex, G: GetThreadId, T: ?Sized> $guard<$($lt,)? R, G, T> {
+            #[inline]
+            fn new(remutex: $handle, acquisition: Acquisition) -> Self {
+                $guard {
+                    remutex,
+                    acquisition,
+                }
+            }
+
+            /// Takes the mutex and the record out of a guard that is being
+            /// converted, without giving anything up.
+            fn into_parts(s: Self) -> ($handle, Acquisition) {
+                let mut s = ManuallyDrop::new(s);
+                let acquisition = s.acquisition.take();
+                // SAFETY: `s` is neither used nor dropped again, so the
+                // handle is moved out of it exactly once.
+                let remutex = unsafe { ptr::read(&s.remutex) };
+                (remutex, acquisition)
+            }
+
+            /// Gives up this guard's level of ownership while `f` runs, then
+            /// takes it back, also if `f` panics. If that was the thread's
+            /// last level, the validator sees a release, then a new blocking
+            /// acquisition, validated against the locks held then; otherwise
+            /// nothing.
+            #[track_caller]
+            pub fn unlocked<F, U>(s: &mut Self, f: F) -> U
+            where
+                F: FnOnce() -> U,
+            {
+                let at = Location::caller();
+                let core = &s.remutex.core;
+                // SAFETY: the guard holds a level of the lock; the re-take
+                // takes it again before the guard can be used or dropped.
+                core.unlocked(&mut s.acquisition, at, || unsafe { core.raw.unlock() }, f)
+            }
+        }
+
+        impl<$($lt,)? R: RawMutexFair, G: GetThreadId, T: ?Sized> $guard<$($lt,)? R, G, T> {
+            /// Gives up this guard's level of ownership, fairly if it was the
+            /// thread's last (handing the mutex to a waiter). Validated like
+            /// dropping the guard.
+            pub fn unlock_fair(s: Self) {
+                Self::release_fair(s);
+            }
+
+            /// [`unlock_fair`](Self::unlock_fair), giving the handle back.
+            fn release_fair(s: Self) -> $handle {
+                let (remutex, mut acquisition) = Self::into_parts(s);
+                let core = &remutex.core;
+                // SAFETY: the guard, now gone, held a level of the lock.
+                core.give_up(&mut acquisition, || unsafe { core.raw.unlock_fair() });
+                remutex
+            }
+
+            /// [`unlocked`](Self::unlocked), unlocking fairly. Validated the
+            /// same way.
+            #[track_caller]
+            pub fn unlocked_fair<F, U>(s: &mut Self, f: F) -> U
+            where
+                F: FnOnce() -> U,
+            {
+                let at = Location::caller();
+                let core = &s.remutex.core;
+                // SAFETY: as in `unlocked`.
+                core.unlocked(
+                    &mut s.acquisition,
+                    at,
+                    || unsafe { core.raw.unlock_fair() },
+                    f,
+                )
+            }
+
+            /// Lets a waiting thread have the mutex, if this is the thread's
+            /// last level and there is one, and takes it back. Done (and
+            /// validated) as [`unlocked_fair`](Self::unlocked_fair) with
+            /// nothing to run: a release and a validated re-take when it is
+            /// the last level, nothing otherwise.
+            #[track_caller]
+            pub fn bump(s: &mut Self) {
+                Self::unlocked_fair(s, || ());
+            }
+        }
+
+        impl<$($lt,)? R: RawMutex, G: GetThreadId, T: ?Sized> Deref for $guard<$($lt,)? R, G, T> {
+            type Target = T;
+            fn deref(&self) -> &T {
+                // SAFETY: the guard exists only while this thread owns the raw
+                // lock; every guard of it gives shared access only.
+                unsafe { &*self.remutex.data.get() }
+            }
+        }
+
+        impl<$($lt,)? R: RawMutex, G: GetThreadId, T: ?Sized> Drop for $guard<$($lt,)? R, G, T> {
+            fn drop(&mut self) {
+                self.remutex.core.unlock(&mut self.acquisition);
+            }
+        }
+
+        impl<$($lt,)? R: RawMutex, G: GetThreadId, T: ?Sized + fmt::Debug> fmt::Debug
+            for $guard<$($lt,)? R, G, T>
+        {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&**self, f)
+            }
+        }
+
+        impl<$($lt,)? R: RawMutex, G: GetThreadId, T: ?Sized + fmt::Display> fmt::Display
+            for $guard<$($lt,)? R, G, T>
+        {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&**self, f)
+            }
+        }
+    };
+}
+
 /// Shared access to a locked [`ReentrantMutex`]; gives up one level of
 /// ownership on drop. Not `Send`.
 #[must_use = "the mutex is unlocked when the guard is dropped"]
@@ -414,6 +547,8 @@ pub struct ReentrantMutexGuard<'a, R: RawMutex, G: GetThreadId, T: ?Sized> {
     remutex: &'a ReentrantMutex<R, G, T>,
     acquisition: Acquisition,
 }
+
+remutex_guard!(ReentrantMutexGuard<'a>, &'a ReentrantMutex<R, G, T>);
 
 impl<'a, R: RawMutex, G: GetThreadId, T: ?Sized> ReentrantMutexGuard<'a, R, G, T> {
     /// The mutex this guard locks.
@@ -423,14 +558,13 @@ impl<'a, R: RawMutex, G: GetThreadId, T: ?Sized> ReentrantMutexGuard<'a, R, G, T
 
     /// Narrows the guard to a part of the data, like `parking_lot`'s
     /// `ReentrantMutexGuard::map`.
-    pub fn map<U: ?Sized, F>(mut s: Self, f: F) -> MappedReentrantMutexGuard<'a, R, G, U>
+    pub fn map<U: ?Sized, F>(s: Self, f: F) -> MappedReentrantMutexGuard<'a, R, G, U>
     where
         F: FnOnce(&T) -> &U,
     {
         // If `f` panics, `s` is dropped as usual and unlocks.
         let data: *const U = f(&*s);
-        let (remutex, acquisition) = (s.remutex, s.acquisition.take());
-        std::mem::forget(s);
+        let (remutex, acquisition) = Self::into_parts(s);
         MappedReentrantMutexGuard {
             core: &remutex.core,
             data,
@@ -454,7 +588,7 @@ impl<'a, R: RawMutex, G: GetThreadId, T: ?Sized> ReentrantMutexGuard<'a, R, G, T
     /// Like [`try_map`](Self::try_map), but `f` says why it declined: the
     /// guard is given back with the error.
     pub fn try_map_or_err<U: ?Sized, F, E>(
-        mut s: Self,
+        s: Self,
         f: F,
     ) -> Result<MappedReentrantMutexGuard<'a, R, G, U>, (Self, E)>
     where
@@ -464,100 +598,13 @@ impl<'a, R: RawMutex, G: GetThreadId, T: ?Sized> ReentrantMutexGuard<'a, R, G, T
             Ok(data) => data,
             Err(e) => return Err((s, e)),
         };
-        let (remutex, acquisition) = (s.remutex, s.acquisition.take());
-        std::mem::forget(s);
+        let (remutex, acquisition) = Self::into_parts(s);
         Ok(MappedReentrantMutexGuard {
             core: &remutex.core,
             data,
             acquisition,
             _data: PhantomData,
         })
-    }
-
-    /// Gives up this guard's level of ownership while `f` runs, then takes
-    /// it back, also if `f` panics. If that was the thread's last level, the
-    /// validator sees a release, then a new blocking acquisition, validated
-    /// against the locks held then; otherwise nothing.
-    #[track_caller]
-    pub fn unlocked<F, U>(s: &mut Self, f: F) -> U
-    where
-        F: FnOnce() -> U,
-    {
-        let at = Location::caller();
-        let core = &s.remutex.core;
-        // SAFETY: the guard holds a level of the lock; the re-take takes it
-        // again before the guard can be used or dropped.
-        core.unlocked(&mut s.acquisition, at, || unsafe { core.raw.unlock() }, f)
-    }
-}
-
-impl<'a, R: RawMutexFair, G: GetThreadId, T: ?Sized> ReentrantMutexGuard<'a, R, G, T> {
-    /// Gives up this guard's level of ownership, fairly if it was the
-    /// thread's last (handing the mutex to a waiter). Validated like
-    /// dropping the guard.
-    pub fn unlock_fair(mut s: Self) {
-        let core = &s.remutex.core;
-        let mut acquisition = s.acquisition.take();
-        std::mem::forget(s);
-        // SAFETY: the guard, now gone, held a level of the lock.
-        core.give_up(&mut acquisition, || unsafe { core.raw.unlock_fair() });
-    }
-
-    /// [`unlocked`](Self::unlocked), unlocking fairly. Validated the same way.
-    #[track_caller]
-    pub fn unlocked_fair<F, U>(s: &mut Self, f: F) -> U
-    where
-        F: FnOnce() -> U,
-    {
-        let at = Location::caller();
-        let core = &s.remutex.core;
-        // SAFETY: as in `unlocked`.
-        core.unlocked(
-            &mut s.acquisition,
-            at,
-            || unsafe { core.raw.unlock_fair() },
-            f,
-        )
-    }
-
-    /// Lets a waiting thread have the mutex, if this is the thread's last
-    /// level and there is one, and takes it back. Done (and validated) as
-    /// [`unlocked_fair`](Self::unlocked_fair) with nothing to run: a release
-    /// and a validated re-take when it is the last level, nothing otherwise.
-    #[track_caller]
-    pub fn bump(s: &mut Self) {
-        Self::unlocked_fair(s, || ());
-    }
-}
-
-impl<R: RawMutex, G: GetThreadId, T: ?Sized> Deref for ReentrantMutexGuard<'_, R, G, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        // SAFETY: the guard exists only while this thread owns the raw lock;
-        // every guard of it gives shared access only.
-        unsafe { &*self.remutex.data.get() }
-    }
-}
-
-impl<R: RawMutex, G: GetThreadId, T: ?Sized> Drop for ReentrantMutexGuard<'_, R, G, T> {
-    fn drop(&mut self) {
-        self.remutex.core.unlock(&mut self.acquisition);
-    }
-}
-
-impl<R: RawMutex, G: GetThreadId, T: ?Sized + fmt::Debug> fmt::Debug
-    for ReentrantMutexGuard<'_, R, G, T>
-{
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-impl<R: RawMutex, G: GetThreadId, T: ?Sized + fmt::Display> fmt::Display
-    for ReentrantMutexGuard<'_, R, G, T>
-{
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&**self, f)
     }
 }
 
@@ -664,5 +711,102 @@ impl<R: RawMutex, G: GetThreadId, T: ?Sized + fmt::Display> fmt::Display
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&**self, f)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Guards that own an `Arc` of their mutex (feature `arc_lock`)
+// ---------------------------------------------------------------------------
+
+#[cfg(feature = "arc_lock")]
+impl<R: RawMutex, G: GetThreadId, T: ?Sized> ReentrantMutex<R, G, T> {
+    /// [`lock`](Self::lock) through an `Arc`: the guard keeps the mutex
+    /// alive and has no lifetime. Validated like `lock`: an exclusive
+    /// acquisition if the thread does not own the mutex yet, nothing if it
+    /// does.
+    #[track_caller]
+    pub fn lock_arc(self: &Arc<Self>) -> ArcReentrantMutexGuard<R, G, T> {
+        let at = Location::caller();
+        let acquisition = self.locked(0, at);
+        ArcReentrantMutexGuard::new(Arc::clone(self), acquisition)
+    }
+
+    /// [`try_lock`](Self::try_lock) through an `Arc`: a trylock if the
+    /// thread does not own the mutex yet, nothing if it does.
+    #[track_caller]
+    pub fn try_lock_arc(self: &Arc<Self>) -> Option<ArcReentrantMutexGuard<R, G, T>> {
+        let at = Location::caller();
+        let reentrant = self.core.raw.is_owned_by_current_thread();
+        let acquisition = self.tried(self.core.raw.try_lock(), reentrant, at)?;
+        Some(ArcReentrantMutexGuard::new(Arc::clone(self), acquisition))
+    }
+}
+
+#[cfg(feature = "arc_lock")]
+impl<R: RawMutexTimed, G: GetThreadId, T: ?Sized> ReentrantMutex<R, G, T> {
+    /// [`try_lock_for`](Self::try_lock_for) through an `Arc`. Validated like
+    /// `try_lock_for`: a trylock if the thread does not own the mutex yet.
+    #[track_caller]
+    pub fn try_lock_arc_for(
+        self: &Arc<Self>,
+        timeout: R::Duration,
+    ) -> Option<ArcReentrantMutexGuard<R, G, T>> {
+        let at = Location::caller();
+        let reentrant = self.core.raw.is_owned_by_current_thread();
+        let acquisition = self.tried(self.core.raw.try_lock_for(timeout), reentrant, at)?;
+        Some(ArcReentrantMutexGuard::new(Arc::clone(self), acquisition))
+    }
+
+    /// [`try_lock_until`](Self::try_lock_until) through an `Arc`. Validated
+    /// like `try_lock_until`: a trylock if the thread does not own the mutex
+    /// yet.
+    #[track_caller]
+    pub fn try_lock_arc_until(
+        self: &Arc<Self>,
+        deadline: R::Instant,
+    ) -> Option<ArcReentrantMutexGuard<R, G, T>> {
+        let at = Location::caller();
+        let reentrant = self.core.raw.is_owned_by_current_thread();
+        let acquisition = self.tried(self.core.raw.try_lock_until(deadline), reentrant, at)?;
+        Some(ArcReentrantMutexGuard::new(Arc::clone(self), acquisition))
+    }
+}
+
+/// A [`ReentrantMutexGuard`] that owns an `Arc` of its mutex, so it has no
+/// lifetime (`lock_api`'s `ArcReentrantMutexGuard`, with the `arc_lock`
+/// feature). Validated as `ReentrantMutexGuard` is; gives up one level of
+/// ownership on drop. Not `Send`.
+#[cfg(feature = "arc_lock")]
+#[must_use = "the mutex is unlocked when the guard is dropped"]
+pub struct ArcReentrantMutexGuard<R: RawMutex, G: GetThreadId, T: ?Sized> {
+    remutex: Arc<ReentrantMutex<R, G, T>>,
+    acquisition: Acquisition,
+}
+
+#[cfg(feature = "arc_lock")]
+remutex_guard!(ArcReentrantMutexGuard, Arc<ReentrantMutex<R, G, T>>);
+
+#[cfg(feature = "arc_lock")]
+impl<R: RawMutex, G: GetThreadId, T: ?Sized> ArcReentrantMutexGuard<R, G, T> {
+    /// The mutex this guard locks, in its `Arc`.
+    pub fn remutex(s: &Self) -> &Arc<ReentrantMutex<R, G, T>> {
+        &s.remutex
+    }
+
+    /// Gives up this guard's level of ownership and gives back its `Arc` of
+    /// the mutex. Validated like dropping the guard.
+    pub fn into_arc(s: Self) -> Arc<ReentrantMutex<R, G, T>> {
+        let (remutex, mut acquisition) = Self::into_parts(s);
+        remutex.core.unlock(&mut acquisition);
+        remutex
+    }
+}
+
+#[cfg(feature = "arc_lock")]
+impl<R: RawMutexFair, G: GetThreadId, T: ?Sized> ArcReentrantMutexGuard<R, G, T> {
+    /// [`into_arc`](Self::into_arc), unlocking fairly if this was the
+    /// thread's last level. Validated like dropping the guard.
+    pub fn into_arc_fair(s: Self) -> Arc<ReentrantMutex<R, G, T>> {
+        Self::release_fair(s)
     }
 }

@@ -3,8 +3,12 @@
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
+use std::ptr;
+#[cfg(feature = "arc_lock")]
+use std::sync::Arc;
 
 use lock_api::{
     RawRwLock, RawRwLockDowngrade, RawRwLockFair, RawRwLockRecursive, RawRwLockRecursiveTimed,
@@ -39,6 +43,9 @@ use crate::mutex::MapRef;
 /// | `force_unlock_read`, `force_unlock_write` (+ `_fair`; unsafe) | releases the calling thread's latest acquisition of the lock | for a forgotten guard; if the thread holds none, that is reported as a bad unlock balance |
 /// | `raw` (unsafe) | nothing | locking the raw lock directly bypasses the validator |
 /// | `is_locked`, `is_locked_exclusive`, `data_ptr` | nothing | not acquisitions |
+/// | `read_arc`, `write_arc`, `read_arc_recursive`, `upgradable_read_arc` and their `try_` and timed forms: `try_read_arc(_for/_until)`, `try_write_arc(_for/_until)`, `try_read_recursive_arc`, `try_read_arc_recursive_for/until`, `try_upgradable_read_arc(_for/_until)` (feature `arc_lock`; on an `Arc<RwLock>`) | the mode of the method without `arc`, trylocks and timed ones as trylocks | the same acquisitions; the guard (`ArcRwLockReadGuard`, `ArcRwLockWriteGuard`, `ArcRwLockUpgradableReadGuard`) owns an `Arc` of the lock instead of borrowing it |
+/// | arc guards' `upgrade`, `try_upgrade(_for/_until)`, `downgrade`, `downgrade_to_upgradable`, `with_upgraded`, `try_with_upgraded(_for/_until)`, `unlocked`, `unlocked_fair`, `bump`, `unlock_fair` | as the borrowed guards' | one definition for both |
+/// | arc guards' `into_arc`, `into_arc_fair` | a release | like dropping the guard; the `Arc` is given back |
 ///
 /// With dependency types and strong cycles, a pattern of readers that cannot
 /// deadlock is not reported, and one that can behind a waiting writer is.
@@ -105,40 +112,6 @@ impl<R, T> RwLock<R, T> {
     }
 }
 
-macro_rules! guard_common {
-    ($guard:ident, $unlock:ident $(, $bound:path)?) => {
-        impl<'a, R: RawRwLock $(+ $bound)?, T: ?Sized> $guard<'a, R, T> {
-            fn new(lock: &'a RwLock<R, T>, acquisition: Acquisition) -> Self {
-                $guard { lock, acquisition }
-            }
-        }
-
-        impl<R: RawRwLock $(+ $bound)?, T: ?Sized> Deref for $guard<'_, R, T> {
-            type Target = T;
-            fn deref(&self) -> &T {
-                // SAFETY: the guard exists only while this thread holds the raw lock.
-                unsafe { &*self.lock.data.get() }
-            }
-        }
-
-        impl<R: RawRwLock $(+ $bound)?, T: ?Sized> Drop for $guard<'_, R, T> {
-            #[inline]
-            fn drop(&mut self) {
-                self.lock.map.end(&mut self.acquisition);
-                // SAFETY: the guard was created after this thread took the raw
-                // lock in this mode.
-                unsafe { self.lock.raw.$unlock() };
-            }
-        }
-
-        impl<R: RawRwLock $(+ $bound)?, T: ?Sized + fmt::Debug> fmt::Debug for $guard<'_, R, T> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Debug::fmt(&**self, f)
-            }
-        }
-    };
-}
-
 impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
     #[inline]
     fn acquire(
@@ -151,40 +124,47 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
         self.map.acquisition(mode, subclass, trylock, at)
     }
 
+    /// Every blocking acquisition: the validator is told of it in `mode`
+    /// (before blocking, so a report comes before a hang), then `lock`
+    /// blocks on the raw lock.
+    #[inline]
+    fn blocking(
+        &self,
+        mode: Mode,
+        subclass: u32,
+        at: &'static Location<'static>,
+        lock: impl FnOnce(&R),
+    ) -> Acquisition {
+        let acquisition = self.acquire(mode, subclass, false, at);
+        lock(&self.raw);
+        acquisition
+    }
+
+    /// The record of a successful trylock (timed or not): a trylock in `mode`.
+    #[inline]
+    fn tried(
+        &self,
+        locked: bool,
+        mode: Mode,
+        at: &'static Location<'static>,
+    ) -> Option<Acquisition> {
+        locked.then(|| self.acquire(mode, 0, true, at))
+    }
+
     /// Locks for reading: a non-recursive shared acquisition.
     #[inline]
     #[track_caller]
     pub fn read(&self) -> RwLockReadGuard<'_, R, T> {
         let at = Location::caller();
-        let acquisition = self.acquire(Mode::Shared, 0, false, at);
-        self.raw.lock_shared();
-        RwLockReadGuard::new(self, acquisition)
+        RwLockReadGuard::new(self, self.blocking(Mode::Shared, 0, at, R::lock_shared))
     }
 
     /// Locks for reading if no writer holds or waits for the lock.
     #[track_caller]
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, R, T>> {
-        self.tried_read(self.raw.try_lock_shared(), Mode::Shared, Location::caller())
-    }
-
-    /// The guard of a successful shared trylock (timed or not), recorded as
-    /// a trylock in `mode`.
-    fn tried_read(
-        &self,
-        locked: bool,
-        mode: Mode,
-        at: &'static Location<'static>,
-    ) -> Option<RwLockReadGuard<'_, R, T>> {
-        locked.then(|| RwLockReadGuard::new(self, self.acquire(mode, 0, true, at)))
-    }
-
-    /// The guard of a successful exclusive trylock (timed or not).
-    fn tried_write(
-        &self,
-        locked: bool,
-        at: &'static Location<'static>,
-    ) -> Option<RwLockWriteGuard<'_, R, T>> {
-        locked.then(|| RwLockWriteGuard::new(self, self.acquire(Mode::Exclusive, 0, true, at)))
+        let at = Location::caller();
+        let acquisition = self.tried(self.raw.try_lock_shared(), Mode::Shared, at)?;
+        Some(RwLockReadGuard::new(self, acquisition))
     }
 
     /// Locks for writing: an exclusive acquisition.
@@ -199,15 +179,16 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
     #[track_caller]
     pub fn write_nested(&self, subclass: u32) -> RwLockWriteGuard<'_, R, T> {
         let at = Location::caller();
-        let acquisition = self.acquire(Mode::Exclusive, subclass, false, at);
-        self.raw.lock_exclusive();
+        let acquisition = self.blocking(Mode::Exclusive, subclass, at, R::lock_exclusive);
         RwLockWriteGuard::new(self, acquisition)
     }
 
     /// Locks for writing if the lock is free.
     #[track_caller]
     pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, R, T>> {
-        self.tried_write(self.raw.try_lock_exclusive(), Location::caller())
+        let at = Location::caller();
+        let acquisition = self.tried(self.raw.try_lock_exclusive(), Mode::Exclusive, at)?;
+        Some(RwLockWriteGuard::new(self, acquisition))
     }
 
     /// Is the lock held in any mode (by anyone)?
@@ -333,7 +314,8 @@ impl<R: RawRwLockTimed, T: ?Sized> RwLock<R, T> {
     #[track_caller]
     pub fn try_read_for(&self, timeout: R::Duration) -> Option<RwLockReadGuard<'_, R, T>> {
         let at = Location::caller();
-        self.tried_read(self.raw.try_lock_shared_for(timeout), Mode::Shared, at)
+        let acquisition = self.tried(self.raw.try_lock_shared_for(timeout), Mode::Shared, at)?;
+        Some(RwLockReadGuard::new(self, acquisition))
     }
 
     /// Locks for reading, waiting at most until `deadline`. Validated like
@@ -341,7 +323,8 @@ impl<R: RawRwLockTimed, T: ?Sized> RwLock<R, T> {
     #[track_caller]
     pub fn try_read_until(&self, deadline: R::Instant) -> Option<RwLockReadGuard<'_, R, T>> {
         let at = Location::caller();
-        self.tried_read(self.raw.try_lock_shared_until(deadline), Mode::Shared, at)
+        let acquisition = self.tried(self.raw.try_lock_shared_until(deadline), Mode::Shared, at)?;
+        Some(RwLockReadGuard::new(self, acquisition))
     }
 
     /// Locks for writing, waiting at most `timeout`. A success is recorded
@@ -349,7 +332,9 @@ impl<R: RawRwLockTimed, T: ?Sized> RwLock<R, T> {
     #[track_caller]
     pub fn try_write_for(&self, timeout: R::Duration) -> Option<RwLockWriteGuard<'_, R, T>> {
         let at = Location::caller();
-        self.tried_write(self.raw.try_lock_exclusive_for(timeout), at)
+        let locked = self.raw.try_lock_exclusive_for(timeout);
+        let acquisition = self.tried(locked, Mode::Exclusive, at)?;
+        Some(RwLockWriteGuard::new(self, acquisition))
     }
 
     /// Locks for writing, waiting at most until `deadline`. Validated like
@@ -357,7 +342,9 @@ impl<R: RawRwLockTimed, T: ?Sized> RwLock<R, T> {
     #[track_caller]
     pub fn try_write_until(&self, deadline: R::Instant) -> Option<RwLockWriteGuard<'_, R, T>> {
         let at = Location::caller();
-        self.tried_write(self.raw.try_lock_exclusive_until(deadline), at)
+        let locked = self.raw.try_lock_exclusive_until(deadline);
+        let acquisition = self.tried(locked, Mode::Exclusive, at)?;
+        Some(RwLockWriteGuard::new(self, acquisition))
     }
 }
 
@@ -368,8 +355,7 @@ impl<R: RawRwLockRecursive, T: ?Sized> RwLock<R, T> {
     #[track_caller]
     pub fn read_recursive(&self) -> RwLockReadGuard<'_, R, T> {
         let at = Location::caller();
-        let acquisition = self.acquire(Mode::SharedRecursive, 0, false, at);
-        self.raw.lock_shared_recursive();
+        let acquisition = self.blocking(Mode::SharedRecursive, 0, at, R::lock_shared_recursive);
         RwLockReadGuard::new(self, acquisition)
     }
 
@@ -378,7 +364,8 @@ impl<R: RawRwLockRecursive, T: ?Sized> RwLock<R, T> {
     pub fn try_read_recursive(&self) -> Option<RwLockReadGuard<'_, R, T>> {
         let at = Location::caller();
         let locked = self.raw.try_lock_shared_recursive();
-        self.tried_read(locked, Mode::SharedRecursive, at)
+        let acquisition = self.tried(locked, Mode::SharedRecursive, at)?;
+        Some(RwLockReadGuard::new(self, acquisition))
     }
 }
 
@@ -393,7 +380,8 @@ impl<R: RawRwLockRecursiveTimed, T: ?Sized> RwLock<R, T> {
     ) -> Option<RwLockReadGuard<'_, R, T>> {
         let at = Location::caller();
         let locked = self.raw.try_lock_shared_recursive_for(timeout);
-        self.tried_read(locked, Mode::SharedRecursive, at)
+        let acquisition = self.tried(locked, Mode::SharedRecursive, at)?;
+        Some(RwLockReadGuard::new(self, acquisition))
     }
 
     /// [`read_recursive`](Self::read_recursive), waiting at most until
@@ -406,7 +394,8 @@ impl<R: RawRwLockRecursiveTimed, T: ?Sized> RwLock<R, T> {
     ) -> Option<RwLockReadGuard<'_, R, T>> {
         let at = Location::caller();
         let locked = self.raw.try_lock_shared_recursive_until(deadline);
-        self.tried_read(locked, Mode::SharedRecursive, at)
+        let acquisition = self.tried(locked, Mode::SharedRecursive, at)?;
+        Some(RwLockReadGuard::new(self, acquisition))
     }
 }
 
@@ -416,25 +405,16 @@ impl<R: RawRwLockUpgrade, T: ?Sized> RwLock<R, T> {
     #[track_caller]
     pub fn upgradable_read(&self) -> RwLockUpgradableReadGuard<'_, R, T> {
         let at = Location::caller();
-        let acquisition = self.acquire(Mode::Shared, 0, false, at);
-        self.raw.lock_upgradable();
+        let acquisition = self.blocking(Mode::Shared, 0, at, R::lock_upgradable);
         RwLockUpgradableReadGuard::new(self, acquisition)
     }
 
     /// [`upgradable_read`](Self::upgradable_read) without blocking.
     #[track_caller]
     pub fn try_upgradable_read(&self) -> Option<RwLockUpgradableReadGuard<'_, R, T>> {
-        self.tried_upgradable(self.raw.try_lock_upgradable(), Location::caller())
-    }
-
-    /// The guard of a successful upgradable trylock (timed or not).
-    fn tried_upgradable(
-        &self,
-        locked: bool,
-        at: &'static Location<'static>,
-    ) -> Option<RwLockUpgradableReadGuard<'_, R, T>> {
-        locked
-            .then(|| RwLockUpgradableReadGuard::new(self, self.acquire(Mode::Shared, 0, true, at)))
+        let at = Location::caller();
+        let acquisition = self.tried(self.raw.try_lock_upgradable(), Mode::Shared, at)?;
+        Some(RwLockUpgradableReadGuard::new(self, acquisition))
     }
 }
 
@@ -448,7 +428,9 @@ impl<R: RawRwLockUpgradeTimed, T: ?Sized> RwLock<R, T> {
         timeout: R::Duration,
     ) -> Option<RwLockUpgradableReadGuard<'_, R, T>> {
         let at = Location::caller();
-        self.tried_upgradable(self.raw.try_lock_upgradable_for(timeout), at)
+        let locked = self.raw.try_lock_upgradable_for(timeout);
+        let acquisition = self.tried(locked, Mode::Shared, at)?;
+        Some(RwLockUpgradableReadGuard::new(self, acquisition))
     }
 
     /// [`upgradable_read`](Self::upgradable_read), waiting at most until
@@ -460,7 +442,9 @@ impl<R: RawRwLockUpgradeTimed, T: ?Sized> RwLock<R, T> {
         deadline: R::Instant,
     ) -> Option<RwLockUpgradableReadGuard<'_, R, T>> {
         let at = Location::caller();
-        self.tried_upgradable(self.raw.try_lock_upgradable_until(deadline), at)
+        let locked = self.raw.try_lock_upgradable_until(deadline);
+        let acquisition = self.tried(locked, Mode::Shared, at)?;
+        Some(RwLockUpgradableReadGuard::new(self, acquisition))
     }
 }
 
@@ -506,55 +490,12 @@ pub struct RwLockReadGuard<'a, R: RawRwLock, T: ?Sized> {
     lock: &'a RwLock<R, T>,
     acquisition: Acquisition,
 }
-guard_common!(RwLockReadGuard, unlock_shared);
 
 /// Exclusive access to a write-locked [`RwLock`]. Not `Send`.
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct RwLockWriteGuard<'a, R: RawRwLock, T: ?Sized> {
     lock: &'a RwLock<R, T>,
     acquisition: Acquisition,
-}
-guard_common!(RwLockWriteGuard, unlock_exclusive);
-
-impl<R: RawRwLock, T: ?Sized> DerefMut for RwLockWriteGuard<'_, R, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: the write lock is held, and `&mut self` makes this unique.
-        unsafe { &mut *self.lock.data.get() }
-    }
-}
-
-impl<'a, R: RawRwLockDowngrade, T: ?Sized> RwLockWriteGuard<'a, R, T> {
-    /// Turns the write lock into a read lock without letting a writer in.
-    pub fn downgrade(mut self) -> RwLockReadGuard<'a, R, T> {
-        let (lock, acquisition) = (self.lock, self.acquisition.take());
-        std::mem::forget(self);
-        // SAFETY: this thread holds the write lock, which the guard gave up.
-        unsafe { lock.raw.downgrade() };
-        let tracked = acquisition.tracked();
-        // The new guard exists before the validator runs again, so a panic
-        // from it (Action::Panic) still unlocks.
-        let guard = RwLockReadGuard::new(lock, acquisition);
-        if tracked {
-            lock.map.change_mode(Mode::Shared);
-        }
-        guard
-    }
-}
-
-impl<'a, R: RawRwLockUpgradeDowngrade, T: ?Sized> RwLockWriteGuard<'a, R, T> {
-    /// Turns the write lock into an upgradable read lock.
-    pub fn downgrade_to_upgradable(mut self) -> RwLockUpgradableReadGuard<'a, R, T> {
-        let (lock, acquisition) = (self.lock, self.acquisition.take());
-        std::mem::forget(self);
-        // SAFETY: this thread holds the write lock, which the guard gave up.
-        unsafe { lock.raw.downgrade_to_upgradable() };
-        let tracked = acquisition.tracked();
-        let guard = RwLockUpgradableReadGuard::new(lock, acquisition);
-        if tracked {
-            lock.map.change_mode(Mode::Shared);
-        }
-        guard
-    }
 }
 
 /// An upgradable read lock on an [`RwLock`]. Not `Send`.
@@ -563,24 +504,32 @@ pub struct RwLockUpgradableReadGuard<'a, R: RawRwLockUpgrade, T: ?Sized> {
     lock: &'a RwLock<R, T>,
     acquisition: Acquisition,
 }
-guard_common!(
-    RwLockUpgradableReadGuard,
-    unlock_upgradable,
-    RawRwLockUpgrade
-);
 
-/// What every guard can do to give its lock up for a while: `unlocked`, and
-/// with a fair raw lock `unlock_fair`, `unlocked_fair` and `bump`. `$mode` is
-/// the mode the raw lock is taken back in (`$lock`, `$bump`).
-macro_rules! guard_unlocking {
+/// What every guard of one mode has, whether it holds its lock through
+/// `&'a RwLock` or `Arc<RwLock>` (`$handle`, in the field `lock`): access
+/// to the data, giving the lock up for a while (`unlocked`, and with a fair
+/// raw lock `unlock_fair`, `unlocked_fair` and `bump`), the release on drop.
+/// `$mode` is the mode the raw lock is taken back in (`$lock`, `$bump`).
+macro_rules! guard_common {
     (
-        $guard:ident: $bound:ident, $fair:ident, $mode:expr,
+        $guard:ident $(<$lt:lifetime>)?, $handle:ty, $bound:ident, $fair:ident, $mode:expr,
         $unlock:ident, $lock:ident, $unlock_fair:ident, $bump:ident
     ) => {
-        impl<'a, R: $bound, T: ?Sized> $guard<'a, R, T> {
-            /// The lock this guard holds.
-            pub fn rwlock(s: &Self) -> &'a RwLock<R, T> {
-                s.lock
+        impl<$($lt,)? R: $bound, T: ?Sized> $guard<$($lt,)? R, T> {
+            #[inline]
+            fn new(lock: $handle, acquisition: Acquisition) -> Self {
+                $guard { lock, acquisition }
+            }
+
+            /// Takes the lock and the record out of a guard that is being
+            /// converted, without releasing anything.
+            fn into_parts(s: Self) -> ($handle, Acquisition) {
+                let mut s = ManuallyDrop::new(s);
+                let acquisition = s.acquisition.take();
+                // SAFETY: `s` is neither used nor dropped again, so the
+                // handle is moved out of it exactly once.
+                let lock = unsafe { ptr::read(&s.lock) };
+                (lock, acquisition)
             }
 
             /// Releases the lock while `f` runs, then takes it back, also if
@@ -594,30 +543,35 @@ macro_rules! guard_unlocking {
                 F: FnOnce() -> U,
             {
                 let at = Location::caller();
-                let raw = &s.lock.raw;
-                s.lock.map.unlocked(
+                let lock: &RwLock<R, T> = &s.lock;
+                lock.map.unlocked(
                     &mut s.acquisition,
                     $mode,
                     at,
                     // SAFETY: the guard holds the raw lock in this mode; the
                     // re-take locks it again before the guard can be used or
                     // dropped.
-                    || unsafe { raw.$unlock() },
-                    || raw.$lock(),
+                    || unsafe { lock.raw.$unlock() },
+                    || lock.raw.$lock(),
                     f,
                 )
             }
         }
 
-        impl<'a, R: $fair, T: ?Sized> $guard<'a, R, T> {
+        impl<$($lt,)? R: $fair, T: ?Sized> $guard<$($lt,)? R, T> {
             /// Releases the lock fairly, handing it to a waiter if there is
             /// one. Validated as a release, like dropping the guard.
-            pub fn unlock_fair(mut s: Self) {
-                let lock = s.lock;
-                lock.map.end(&mut s.acquisition);
-                std::mem::forget(s);
+            pub fn unlock_fair(s: Self) {
+                Self::release_fair(s);
+            }
+
+            /// [`unlock_fair`](Self::unlock_fair), giving the handle back.
+            fn release_fair(s: Self) -> $handle {
+                let (lock, mut acquisition) = Self::into_parts(s);
+                lock.map.end(&mut acquisition);
                 // SAFETY: the guard, now gone, held the raw lock in this mode.
                 unsafe { lock.raw.$unlock_fair() };
+                lock
             }
 
             /// [`unlocked`](Self::unlocked), releasing fairly. Validated the
@@ -628,14 +582,14 @@ macro_rules! guard_unlocking {
                 F: FnOnce() -> U,
             {
                 let at = Location::caller();
-                let raw = &s.lock.raw;
-                s.lock.map.unlocked(
+                let lock: &RwLock<R, T> = &s.lock;
+                lock.map.unlocked(
                     &mut s.acquisition,
                     $mode,
                     at,
                     // SAFETY: as in `unlocked`.
-                    || unsafe { raw.$unlock_fair() },
-                    || raw.$lock(),
+                    || unsafe { lock.raw.$unlock_fair() },
+                    || lock.raw.$lock(),
                     f,
                 )
             }
@@ -653,234 +607,333 @@ macro_rules! guard_unlocking {
                 unsafe { s.lock.raw.$bump() };
             }
         }
+
+        impl<$($lt,)? R: $bound, T: ?Sized> Deref for $guard<$($lt,)? R, T> {
+            type Target = T;
+            fn deref(&self) -> &T {
+                // SAFETY: the guard exists only while this thread holds the raw lock.
+                unsafe { &*self.lock.data.get() }
+            }
+        }
+
+        impl<$($lt,)? R: $bound, T: ?Sized> Drop for $guard<$($lt,)? R, T> {
+            #[inline]
+            fn drop(&mut self) {
+                self.lock.map.end(&mut self.acquisition);
+                // SAFETY: the guard was created after this thread took the raw
+                // lock in this mode.
+                unsafe { self.lock.raw.$unlock() };
+            }
+        }
+
+        impl<$($lt,)? R: $bound, T: ?Sized + fmt::Debug> fmt::Debug for $guard<$($lt,)? R, T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&**self, f)
+            }
+        }
+
+        impl<$($lt,)? R: $bound, T: ?Sized + fmt::Display> fmt::Display
+            for $guard<$($lt,)? R, T>
+        {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&**self, f)
+            }
+        }
     };
 }
 
-guard_unlocking!(
-    RwLockReadGuard: RawRwLock, RawRwLockFair, Mode::Shared,
-    unlock_shared, lock_shared, unlock_shared_fair, bump_shared
-);
-guard_unlocking!(
-    RwLockWriteGuard: RawRwLock, RawRwLockFair, Mode::Exclusive,
-    unlock_exclusive, lock_exclusive, unlock_exclusive_fair, bump_exclusive
-);
-guard_unlocking!(
-    RwLockUpgradableReadGuard: RawRwLockUpgrade, RawRwLockUpgradeFair, Mode::Shared,
-    unlock_upgradable, lock_upgradable, unlock_upgradable_fair, bump_upgradable
-);
+/// The guards of one kind of handle (`&'a RwLock`: `RwLockReadGuard`...;
+/// `Arc<RwLock>`: `ArcRwLockReadGuard`...), each mode's: the common part
+/// (`guard_common`), and moving between modes (`downgrade`, `upgrade`,
+/// `with_upgraded`, ...).
+macro_rules! guards {
+    ($($lt:lifetime)?; $read:ident, $write:ident, $upgradable:ident; $handle:ty) => {
+        guard_common!(
+            $read $(<$lt>)?, $handle, RawRwLock, RawRwLockFair, Mode::Shared,
+            unlock_shared, lock_shared, unlock_shared_fair, bump_shared
+        );
+        guard_common!(
+            $write $(<$lt>)?, $handle, RawRwLock, RawRwLockFair, Mode::Exclusive,
+            unlock_exclusive, lock_exclusive, unlock_exclusive_fair, bump_exclusive
+        );
+        guard_common!(
+            $upgradable $(<$lt>)?, $handle, RawRwLockUpgrade, RawRwLockUpgradeFair, Mode::Shared,
+            unlock_upgradable, lock_upgradable, unlock_upgradable_fair, bump_upgradable
+        );
 
-impl<'a, R: RawRwLockUpgrade, T: ?Sized> RwLockUpgradableReadGuard<'a, R, T> {
-    /// Upgrades to a write lock, waiting for readers to leave: validated as
-    /// an exclusive acquisition made now, under whatever the thread holds now.
-    #[track_caller]
-    pub fn upgrade(mut self) -> RwLockWriteGuard<'a, R, T> {
-        let at = Location::caller();
-        let mut old = self.acquisition.take();
-        self.lock.map.end(&mut old);
-        // If validation panics (Action::Panic), dropping `self`, now
-        // untracked, unlocks the raw upgradable lock.
-        let acquisition = self.lock.map.acquisition(Mode::Exclusive, 0, false, at);
-        let lock = self.lock;
-        std::mem::forget(self);
-        // SAFETY: this thread holds the upgradable lock, which the guard gave up.
-        unsafe { lock.raw.upgrade() };
-        RwLockWriteGuard::new(lock, acquisition)
-    }
-
-    /// Upgrades if no reader holds the lock; otherwise gives the guard back.
-    #[track_caller]
-    pub fn try_upgrade(self) -> Result<RwLockWriteGuard<'a, R, T>, Self> {
-        let at = Location::caller();
-        // SAFETY: this thread holds the upgradable lock.
-        let upgraded = unsafe { self.lock.raw.try_upgrade() };
-        self.tried_upgrade(upgraded, at)
-    }
-
-    /// The write guard of a successful trylock upgrade (timed or not): the
-    /// shared acquisition is released and an exclusive trylock recorded.
-    fn tried_upgrade(
-        mut self,
-        upgraded: bool,
-        at: &'static Location<'static>,
-    ) -> Result<RwLockWriteGuard<'a, R, T>, Self> {
-        if !upgraded {
-            return Err(self);
-        }
-        let (lock, acquisition) = (self.lock, self.acquisition.take());
-        std::mem::forget(self);
-        // The write guard owns the raw lock before the validator runs again.
-        let mut guard = RwLockWriteGuard::new(lock, acquisition);
-        let mut old = guard.acquisition.take();
-        lock.map.end(&mut old);
-        guard.acquisition = lock.map.acquisition(Mode::Exclusive, 0, true, at);
-        Ok(guard)
-    }
-}
-
-impl<'a, R: RawRwLockUpgradeTimed, T: ?Sized> RwLockUpgradableReadGuard<'a, R, T> {
-    /// Upgrades, waiting at most `timeout` for readers to leave; otherwise
-    /// gives the guard back. Validated like
-    /// [`try_upgrade`](Self::try_upgrade): a timed wait cannot wait forever.
-    #[track_caller]
-    pub fn try_upgrade_for(
-        s: Self,
-        timeout: R::Duration,
-    ) -> Result<RwLockWriteGuard<'a, R, T>, Self> {
-        let at = Location::caller();
-        // SAFETY: this thread holds the upgradable lock.
-        let upgraded = unsafe { s.lock.raw.try_upgrade_for(timeout) };
-        s.tried_upgrade(upgraded, at)
-    }
-
-    /// Upgrades, waiting at most until `deadline`; otherwise gives the guard
-    /// back. Validated like [`try_upgrade`](Self::try_upgrade).
-    #[track_caller]
-    pub fn try_upgrade_until(
-        s: Self,
-        deadline: R::Instant,
-    ) -> Result<RwLockWriteGuard<'a, R, T>, Self> {
-        let at = Location::caller();
-        // SAFETY: this thread holds the upgradable lock.
-        let upgraded = unsafe { s.lock.raw.try_upgrade_until(deadline) };
-        s.tried_upgrade(upgraded, at)
-    }
-}
-
-impl<R: RawRwLockUpgradeDowngrade, T: ?Sized> RwLockUpgradableReadGuard<'_, R, T> {
-    /// Upgrades to a write lock, runs `f` on the data, and downgrades back
-    /// to an upgradable read lock (also if `f` panics). Validated like
-    /// [`upgrade`](Self::upgrade) followed by
-    /// `RwLockWriteGuard::downgrade_to_upgradable`: an exclusive acquisition
-    /// made now, shared again afterwards.
-    #[track_caller]
-    pub fn with_upgraded<Ret, F: FnOnce(&mut T) -> Ret>(&mut self, f: F) -> Ret {
-        let at = Location::caller();
-        let subclass = self.acquisition.subclass();
-        self.lock.map.end(&mut self.acquisition);
-        // Before the raw upgrade can block. If the validator panics
-        // (Action::Panic), the guard, now untracked, still holds the raw
-        // upgradable lock and releases it when dropped.
-        self.acquisition = self
-            .lock
-            .map
-            .acquisition(Mode::Exclusive, subclass, false, at);
-        // SAFETY: the guard holds the upgradable lock.
-        unsafe { self.lock.raw.upgrade() };
-        self.upgraded(f)
-    }
-
-    /// Upgrades if no reader holds the lock, runs `f` on the data and
-    /// downgrades back; `None` if the upgrade failed. The upgrade is
-    /// validated as a trylock, as [`try_upgrade`](Self::try_upgrade) is.
-    #[track_caller]
-    pub fn try_with_upgraded<Ret, F: FnOnce(&mut T) -> Ret>(&mut self, f: F) -> Option<Ret> {
-        let at = Location::caller();
-        // SAFETY: the guard holds the upgradable lock.
-        let upgraded = unsafe { self.lock.raw.try_upgrade() };
-        self.tried_with_upgraded(upgraded, at, f)
-    }
-
-    /// After a successful trylock upgrade: the shared acquisition becomes an
-    /// exclusive trylock, `f` runs, and the lock is downgraded back.
-    fn tried_with_upgraded<Ret, F: FnOnce(&mut T) -> Ret>(
-        &mut self,
-        upgraded: bool,
-        at: &'static Location<'static>,
-        f: F,
-    ) -> Option<Ret> {
-        if !upgraded {
-            return None;
-        }
-        // The raw lock is exclusive now: downgrade it back whatever happens,
-        // a panic of the validator included.
-        let lock = self.lock;
-        let downgrade = Defer(Some(|| {
-            // SAFETY: the upgrade above succeeded; this thread holds the
-            // lock exclusively.
-            unsafe { lock.raw.downgrade_to_upgradable() }
-        }));
-        let subclass = self.acquisition.subclass();
-        self.lock.map.end(&mut self.acquisition);
-        self.acquisition = self
-            .lock
-            .map
-            .acquisition(Mode::Exclusive, subclass, true, at);
-        std::mem::forget(downgrade);
-        Some(self.upgraded(f))
-    }
-
-    /// Runs `f` on the data of the upgraded lock, then downgrades it back
-    /// to upgradable, in the lock and in the validator, also if `f` panics.
-    fn upgraded<Ret, F: FnOnce(&mut T) -> Ret>(&mut self, f: F) -> Ret {
-        let (lock, tracked) = (self.lock, self.acquisition.tracked());
-        let _downgrade = Defer(Some(move || {
-            // SAFETY: this thread holds the lock exclusively (upgraded).
-            unsafe { lock.raw.downgrade_to_upgradable() };
-            if tracked {
-                lock.map.change_mode(Mode::Shared);
+        impl<$($lt,)? R: RawRwLock, T: ?Sized> DerefMut for $write<$($lt,)? R, T> {
+            fn deref_mut(&mut self) -> &mut T {
+                // SAFETY: the write lock is held, and `&mut self` makes this unique.
+                unsafe { &mut *self.lock.data.get() }
             }
-        }));
-        // SAFETY: the lock is held exclusively until the downgrade, and
-        // `&mut self` keeps every other access through the guard away.
-        f(unsafe { &mut *lock.data.get() })
-    }
+        }
+
+        impl<$($lt,)? R: RawRwLockDowngrade, T: ?Sized> $write<$($lt,)? R, T> {
+            /// Turns the write lock into a read lock without letting a writer
+            /// in. The held mode changes to shared.
+            pub fn downgrade(self) -> $read<$($lt,)? R, T> {
+                let (lock, acquisition) = Self::into_parts(self);
+                // SAFETY: this thread holds the write lock, which the guard gave up.
+                unsafe { lock.raw.downgrade() };
+                let tracked = acquisition.tracked();
+                // The new guard exists before the validator runs again, so a
+                // panic from it (Action::Panic) still unlocks.
+                let guard = $read::new(lock, acquisition);
+                if tracked {
+                    guard.lock.map.change_mode(Mode::Shared);
+                }
+                guard
+            }
+        }
+
+        impl<$($lt,)? R: RawRwLockUpgradeDowngrade, T: ?Sized> $write<$($lt,)? R, T> {
+            /// Turns the write lock into an upgradable read lock. The held
+            /// mode changes to shared.
+            pub fn downgrade_to_upgradable(self) -> $upgradable<$($lt,)? R, T> {
+                let (lock, acquisition) = Self::into_parts(self);
+                // SAFETY: this thread holds the write lock, which the guard gave up.
+                unsafe { lock.raw.downgrade_to_upgradable() };
+                let tracked = acquisition.tracked();
+                let guard = $upgradable::new(lock, acquisition);
+                if tracked {
+                    guard.lock.map.change_mode(Mode::Shared);
+                }
+                guard
+            }
+        }
+
+        impl<$($lt,)? R: RawRwLockUpgrade, T: ?Sized> $upgradable<$($lt,)? R, T> {
+            /// Upgrades to a write lock, waiting for readers to leave:
+            /// validated as an exclusive acquisition made now, under whatever
+            /// the thread holds now.
+            #[track_caller]
+            pub fn upgrade(mut self) -> $write<$($lt,)? R, T> {
+                let at = Location::caller();
+                let mut old = self.acquisition.take();
+                self.lock.map.end(&mut old);
+                // If validation panics (Action::Panic), dropping `self`, now
+                // untracked, unlocks the raw upgradable lock.
+                let acquisition = self.lock.map.acquisition(Mode::Exclusive, 0, false, at);
+                let (lock, _untracked) = Self::into_parts(self);
+                // SAFETY: this thread holds the upgradable lock, which the guard gave up.
+                unsafe { lock.raw.upgrade() };
+                $write::new(lock, acquisition)
+            }
+
+            /// Upgrades if no reader holds the lock; otherwise gives the guard back.
+            #[track_caller]
+            pub fn try_upgrade(self) -> Result<$write<$($lt,)? R, T>, Self> {
+                let at = Location::caller();
+                // SAFETY: this thread holds the upgradable lock.
+                let upgraded = unsafe { self.lock.raw.try_upgrade() };
+                self.tried_upgrade(upgraded, at)
+            }
+
+            /// The write guard of a successful trylock upgrade (timed or
+            /// not): the shared acquisition is released and an exclusive
+            /// trylock recorded.
+            fn tried_upgrade(
+                self,
+                upgraded: bool,
+                at: &'static Location<'static>,
+            ) -> Result<$write<$($lt,)? R, T>, Self> {
+                if !upgraded {
+                    return Err(self);
+                }
+                let (lock, acquisition) = Self::into_parts(self);
+                // The write guard owns the raw lock before the validator runs again.
+                let mut guard = $write::new(lock, acquisition);
+                let mut old = guard.acquisition.take();
+                guard.lock.map.end(&mut old);
+                guard.acquisition = guard.lock.map.acquisition(Mode::Exclusive, 0, true, at);
+                Ok(guard)
+            }
+        }
+
+        impl<$($lt,)? R: RawRwLockUpgradeTimed, T: ?Sized> $upgradable<$($lt,)? R, T> {
+            /// Upgrades, waiting at most `timeout` for readers to leave;
+            /// otherwise gives the guard back. Validated like
+            /// [`try_upgrade`](Self::try_upgrade): a timed wait cannot wait
+            /// forever.
+            #[track_caller]
+            pub fn try_upgrade_for(
+                s: Self,
+                timeout: R::Duration,
+            ) -> Result<$write<$($lt,)? R, T>, Self> {
+                let at = Location::caller();
+                // SAFETY: this thread holds the upgradable lock.
+                let upgraded = unsafe { s.lock.raw.try_upgrade_for(timeout) };
+                s.tried_upgrade(upgraded, at)
+            }
+
+            /// Upgrades, waiting at most until `deadline`; otherwise gives the
+            /// guard back. Validated like [`try_upgrade`](Self::try_upgrade).
+            #[track_caller]
+            pub fn try_upgrade_until(
+                s: Self,
+                deadline: R::Instant,
+            ) -> Result<$write<$($lt,)? R, T>, Self> {
+                let at = Location::caller();
+                // SAFETY: this thread holds the upgradable lock.
+                let upgraded = unsafe { s.lock.raw.try_upgrade_until(deadline) };
+                s.tried_upgrade(upgraded, at)
+            }
+        }
+
+        impl<$($lt,)? R: RawRwLockUpgradeDowngrade, T: ?Sized> $upgradable<$($lt,)? R, T> {
+            /// Gives up the right to upgrade, keeping a read lock. The mode
+            /// stays shared.
+            pub fn downgrade(self) -> $read<$($lt,)? R, T> {
+                let (lock, acquisition) = Self::into_parts(self);
+                // SAFETY: this thread holds the upgradable lock, which the guard gave up.
+                unsafe { lock.raw.downgrade_upgradable() };
+                $read::new(lock, acquisition)
+            }
+
+            /// Upgrades to a write lock, runs `f` on the data, and downgrades
+            /// back to an upgradable read lock (also if `f` panics). Validated
+            /// like [`upgrade`](Self::upgrade) followed by
+            /// `downgrade_to_upgradable`: an exclusive acquisition made now,
+            /// shared again afterwards.
+            #[track_caller]
+            pub fn with_upgraded<Ret, F: FnOnce(&mut T) -> Ret>(&mut self, f: F) -> Ret {
+                let at = Location::caller();
+                let subclass = self.acquisition.subclass();
+                self.lock.map.end(&mut self.acquisition);
+                // Before the raw upgrade can block. If the validator panics
+                // (Action::Panic), the guard, now untracked, still holds the
+                // raw upgradable lock and releases it when dropped.
+                self.acquisition = self
+                    .lock
+                    .map
+                    .acquisition(Mode::Exclusive, subclass, false, at);
+                // SAFETY: the guard holds the upgradable lock.
+                unsafe { self.lock.raw.upgrade() };
+                self.upgraded(f)
+            }
+
+            /// Upgrades if no reader holds the lock, runs `f` on the data and
+            /// downgrades back; `None` if the upgrade failed. The upgrade is
+            /// validated as a trylock, as [`try_upgrade`](Self::try_upgrade) is.
+            #[track_caller]
+            pub fn try_with_upgraded<Ret, F: FnOnce(&mut T) -> Ret>(
+                &mut self,
+                f: F,
+            ) -> Option<Ret> {
+                let at = Location::caller();
+                // SAFETY: the guard holds the upgradable lock.
+                let upgraded = unsafe { self.lock.raw.try_upgrade() };
+                self.tried_with_upgraded(upgraded, at, f)
+            }
+
+            /// After a successful trylock upgrade: the shared acquisition
+            /// becomes an exclusive trylock, `f` runs, and the lock is
+            /// downgraded back.
+            fn tried_with_upgraded<Ret, F: FnOnce(&mut T) -> Ret>(
+                &mut self,
+                upgraded: bool,
+                at: &'static Location<'static>,
+                f: F,
+            ) -> Option<Ret> {
+                if !upgraded {
+                    return None;
+                }
+                // The raw lock is exclusive now: downgrade it back whatever
+                // happens, a panic of the validator included.
+                let lock: &RwLock<R, T> = &self.lock;
+                let downgrade = Defer(Some(|| {
+                    // SAFETY: the upgrade above succeeded; this thread holds
+                    // the lock exclusively.
+                    unsafe { lock.raw.downgrade_to_upgradable() }
+                }));
+                let subclass = self.acquisition.subclass();
+                lock.map.end(&mut self.acquisition);
+                self.acquisition = lock.map.acquisition(Mode::Exclusive, subclass, true, at);
+                std::mem::forget(downgrade);
+                Some(self.upgraded(f))
+            }
+
+            /// Runs `f` on the data of the upgraded lock, then downgrades it
+            /// back to upgradable, in the lock and in the validator, also if
+            /// `f` panics.
+            fn upgraded<Ret, F: FnOnce(&mut T) -> Ret>(&mut self, f: F) -> Ret {
+                let (lock, tracked): (&RwLock<R, T>, _) = (&self.lock, self.acquisition.tracked());
+                let _downgrade = Defer(Some(move || {
+                    // SAFETY: this thread holds the lock exclusively (upgraded).
+                    unsafe { lock.raw.downgrade_to_upgradable() };
+                    if tracked {
+                        lock.map.change_mode(Mode::Shared);
+                    }
+                }));
+                // SAFETY: the lock is held exclusively until the downgrade, and
+                // `&mut self` keeps every other access through the guard away.
+                f(unsafe { &mut *lock.data.get() })
+            }
+        }
+
+        impl<$($lt,)? R: RawRwLockUpgradeTimed + RawRwLockUpgradeDowngrade, T: ?Sized>
+            $upgradable<$($lt,)? R, T>
+        {
+            /// [`try_with_upgraded`](Self::try_with_upgraded), waiting at most
+            /// `timeout` for readers to leave. Validated the same way.
+            #[track_caller]
+            pub fn try_with_upgraded_for<Ret, F: FnOnce(&mut T) -> Ret>(
+                &mut self,
+                timeout: R::Duration,
+                f: F,
+            ) -> Option<Ret> {
+                let at = Location::caller();
+                // SAFETY: the guard holds the upgradable lock.
+                let upgraded = unsafe { self.lock.raw.try_upgrade_for(timeout) };
+                self.tried_with_upgraded(upgraded, at, f)
+            }
+
+            /// [`try_with_upgraded`](Self::try_with_upgraded), waiting at most
+            /// until `deadline`. Validated the same way.
+            #[track_caller]
+            pub fn try_with_upgraded_until<Ret, F: FnOnce(&mut T) -> Ret>(
+                &mut self,
+                deadline: R::Instant,
+                f: F,
+            ) -> Option<Ret> {
+                let at = Location::caller();
+                // SAFETY: the guard holds the upgradable lock.
+                let upgraded = unsafe { self.lock.raw.try_upgrade_until(deadline) };
+                self.tried_with_upgraded(upgraded, at, f)
+            }
+        }
+    };
 }
 
-impl<R: RawRwLockUpgradeTimed + RawRwLockUpgradeDowngrade, T: ?Sized>
-    RwLockUpgradableReadGuard<'_, R, T>
-{
-    /// [`try_with_upgraded`](Self::try_with_upgraded), waiting at most
-    /// `timeout` for readers to leave. Validated the same way.
-    #[track_caller]
-    pub fn try_with_upgraded_for<Ret, F: FnOnce(&mut T) -> Ret>(
-        &mut self,
-        timeout: R::Duration,
-        f: F,
-    ) -> Option<Ret> {
-        let at = Location::caller();
-        // SAFETY: the guard holds the upgradable lock.
-        let upgraded = unsafe { self.lock.raw.try_upgrade_for(timeout) };
-        self.tried_with_upgraded(upgraded, at, f)
-    }
+guards!('a; RwLockReadGuard, RwLockWriteGuard, RwLockUpgradableReadGuard; &'a RwLock<R, T>);
 
-    /// [`try_with_upgraded`](Self::try_with_upgraded), waiting at most until
-    /// `deadline`. Validated the same way.
-    #[track_caller]
-    pub fn try_with_upgraded_until<Ret, F: FnOnce(&mut T) -> Ret>(
-        &mut self,
-        deadline: R::Instant,
-        f: F,
-    ) -> Option<Ret> {
-        let at = Location::caller();
-        // SAFETY: the guard holds the upgradable lock.
-        let upgraded = unsafe { self.lock.raw.try_upgrade_until(deadline) };
-        self.tried_with_upgraded(upgraded, at, f)
-    }
+macro_rules! rwlock_accessor {
+    ($($guard:ident: $bound:ident),+) => {$(
+        impl<'a, R: $bound, T: ?Sized> $guard<'a, R, T> {
+            /// The lock this guard holds.
+            pub fn rwlock(s: &Self) -> &'a RwLock<R, T> {
+                s.lock
+            }
+        }
+    )+};
 }
-
-impl<'a, R: RawRwLockUpgradeDowngrade, T: ?Sized> RwLockUpgradableReadGuard<'a, R, T> {
-    /// Gives up the right to upgrade, keeping a read lock. The mode stays shared.
-    pub fn downgrade(mut self) -> RwLockReadGuard<'a, R, T> {
-        let (lock, acquisition) = (self.lock, self.acquisition.take());
-        std::mem::forget(self);
-        // SAFETY: this thread holds the upgradable lock, which the guard gave up.
-        unsafe { lock.raw.downgrade_upgradable() };
-        RwLockReadGuard::new(lock, acquisition)
-    }
-}
+rwlock_accessor!(
+    RwLockReadGuard: RawRwLock,
+    RwLockWriteGuard: RawRwLock,
+    RwLockUpgradableReadGuard: RawRwLockUpgrade
+);
 
 impl<'a, R: RawRwLock, T: ?Sized> RwLockReadGuard<'a, R, T> {
     /// Narrows the guard to a part of the data, like `parking_lot`'s
     /// `RwLockReadGuard::map`. The lock stays read-locked, in the same mode
     /// in the validator, until the mapped guard is dropped.
-    pub fn map<U: ?Sized, F>(mut s: Self, f: F) -> MappedRwLockReadGuard<'a, R, U>
+    pub fn map<U: ?Sized, F>(s: Self, f: F) -> MappedRwLockReadGuard<'a, R, U>
     where
         F: FnOnce(&T) -> &U,
     {
         // If `f` panics, `s` is dropped as usual and unlocks.
         let data: *const U = f(&*s);
-        let (lock, acquisition) = (s.lock, s.acquisition.take());
-        std::mem::forget(s);
+        let (lock, acquisition) = Self::into_parts(s);
         MappedRwLockReadGuard::new(&lock.raw, MapRef::new(&lock.map), data, acquisition)
     }
 
@@ -896,7 +949,7 @@ impl<'a, R: RawRwLock, T: ?Sized> RwLockReadGuard<'a, R, T> {
     /// Like [`try_map`](Self::try_map), but `f` says why it declined: the
     /// guard is given back with the error.
     pub fn try_map_or_err<U: ?Sized, F, E>(
-        mut s: Self,
+        s: Self,
         f: F,
     ) -> Result<MappedRwLockReadGuard<'a, R, U>, (Self, E)>
     where
@@ -906,8 +959,7 @@ impl<'a, R: RawRwLock, T: ?Sized> RwLockReadGuard<'a, R, T> {
             Ok(data) => data,
             Err(e) => return Err((s, e)),
         };
-        let (lock, acquisition) = (s.lock, s.acquisition.take());
-        std::mem::forget(s);
+        let (lock, acquisition) = Self::into_parts(s);
         Ok(MappedRwLockReadGuard::new(
             &lock.raw,
             MapRef::new(&lock.map),
@@ -927,8 +979,7 @@ impl<'a, R: RawRwLock, T: ?Sized> RwLockWriteGuard<'a, R, T> {
     {
         // If `f` panics, `s` is dropped as usual and unlocks.
         let data: *mut U = f(&mut *s);
-        let (lock, acquisition) = (s.lock, s.acquisition.take());
-        std::mem::forget(s);
+        let (lock, acquisition) = Self::into_parts(s);
         MappedRwLockWriteGuard::new(&lock.raw, MapRef::new(&lock.map), data, acquisition)
     }
 
@@ -954,8 +1005,7 @@ impl<'a, R: RawRwLock, T: ?Sized> RwLockWriteGuard<'a, R, T> {
             Ok(data) => data,
             Err(e) => return Err((s, e)),
         };
-        let (lock, acquisition) = (s.lock, s.acquisition.take());
-        std::mem::forget(s);
+        let (lock, acquisition) = Self::into_parts(s);
         Ok(MappedRwLockWriteGuard::new(
             &lock.raw,
             MapRef::new(&lock.map),
@@ -1145,6 +1195,284 @@ impl<'a, R: RawRwLock, T: ?Sized> MappedRwLockWriteGuard<'a, R, T> {
         Ok(MappedRwLockWriteGuard::new(raw, map, data, acquisition))
     }
 }
+
+// ---------------------------------------------------------------------------
+// Guards that own an `Arc` of their lock (feature `arc_lock`)
+// ---------------------------------------------------------------------------
+
+#[cfg(feature = "arc_lock")]
+impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
+    /// [`read`](Self::read) through an `Arc`: the guard keeps the lock alive
+    /// and has no lifetime. Validated like `read`: shared (non-recursive).
+    #[track_caller]
+    pub fn read_arc(self: &Arc<Self>) -> ArcRwLockReadGuard<R, T> {
+        let at = Location::caller();
+        let acquisition = self.blocking(Mode::Shared, 0, at, R::lock_shared);
+        ArcRwLockReadGuard::new(Arc::clone(self), acquisition)
+    }
+
+    /// [`try_read`](Self::try_read) through an `Arc`: a shared trylock.
+    #[track_caller]
+    pub fn try_read_arc(self: &Arc<Self>) -> Option<ArcRwLockReadGuard<R, T>> {
+        let at = Location::caller();
+        let acquisition = self.tried(self.raw.try_lock_shared(), Mode::Shared, at)?;
+        Some(ArcRwLockReadGuard::new(Arc::clone(self), acquisition))
+    }
+
+    /// [`write`](Self::write) through an `Arc`: exclusive.
+    #[track_caller]
+    pub fn write_arc(self: &Arc<Self>) -> ArcRwLockWriteGuard<R, T> {
+        let at = Location::caller();
+        let acquisition = self.blocking(Mode::Exclusive, 0, at, R::lock_exclusive);
+        ArcRwLockWriteGuard::new(Arc::clone(self), acquisition)
+    }
+
+    /// [`try_write`](Self::try_write) through an `Arc`: an exclusive trylock.
+    #[track_caller]
+    pub fn try_write_arc(self: &Arc<Self>) -> Option<ArcRwLockWriteGuard<R, T>> {
+        let at = Location::caller();
+        let acquisition = self.tried(self.raw.try_lock_exclusive(), Mode::Exclusive, at)?;
+        Some(ArcRwLockWriteGuard::new(Arc::clone(self), acquisition))
+    }
+}
+
+#[cfg(feature = "arc_lock")]
+impl<R: RawRwLockTimed, T: ?Sized> RwLock<R, T> {
+    /// [`try_read_for`](Self::try_read_for) through an `Arc`: a shared
+    /// trylock once it succeeds.
+    #[track_caller]
+    pub fn try_read_arc_for(
+        self: &Arc<Self>,
+        timeout: R::Duration,
+    ) -> Option<ArcRwLockReadGuard<R, T>> {
+        let at = Location::caller();
+        let acquisition = self.tried(self.raw.try_lock_shared_for(timeout), Mode::Shared, at)?;
+        Some(ArcRwLockReadGuard::new(Arc::clone(self), acquisition))
+    }
+
+    /// [`try_read_until`](Self::try_read_until) through an `Arc`: a shared
+    /// trylock once it succeeds.
+    #[track_caller]
+    pub fn try_read_arc_until(
+        self: &Arc<Self>,
+        deadline: R::Instant,
+    ) -> Option<ArcRwLockReadGuard<R, T>> {
+        let at = Location::caller();
+        let acquisition = self.tried(self.raw.try_lock_shared_until(deadline), Mode::Shared, at)?;
+        Some(ArcRwLockReadGuard::new(Arc::clone(self), acquisition))
+    }
+
+    /// [`try_write_for`](Self::try_write_for) through an `Arc`: an exclusive
+    /// trylock once it succeeds.
+    #[track_caller]
+    pub fn try_write_arc_for(
+        self: &Arc<Self>,
+        timeout: R::Duration,
+    ) -> Option<ArcRwLockWriteGuard<R, T>> {
+        let at = Location::caller();
+        let locked = self.raw.try_lock_exclusive_for(timeout);
+        let acquisition = self.tried(locked, Mode::Exclusive, at)?;
+        Some(ArcRwLockWriteGuard::new(Arc::clone(self), acquisition))
+    }
+
+    /// [`try_write_until`](Self::try_write_until) through an `Arc`: an
+    /// exclusive trylock once it succeeds.
+    #[track_caller]
+    pub fn try_write_arc_until(
+        self: &Arc<Self>,
+        deadline: R::Instant,
+    ) -> Option<ArcRwLockWriteGuard<R, T>> {
+        let at = Location::caller();
+        let locked = self.raw.try_lock_exclusive_until(deadline);
+        let acquisition = self.tried(locked, Mode::Exclusive, at)?;
+        Some(ArcRwLockWriteGuard::new(Arc::clone(self), acquisition))
+    }
+}
+
+#[cfg(feature = "arc_lock")]
+impl<R: RawRwLockRecursive, T: ?Sized> RwLock<R, T> {
+    /// [`read_recursive`](Self::read_recursive) through an `Arc`: recursive
+    /// shared. (`lock_api`'s name, with `arc` before `recursive`.)
+    #[track_caller]
+    pub fn read_arc_recursive(self: &Arc<Self>) -> ArcRwLockReadGuard<R, T> {
+        let at = Location::caller();
+        let acquisition = self.blocking(Mode::SharedRecursive, 0, at, R::lock_shared_recursive);
+        ArcRwLockReadGuard::new(Arc::clone(self), acquisition)
+    }
+
+    /// [`try_read_recursive`](Self::try_read_recursive) through an `Arc`: a
+    /// recursive shared trylock. (`lock_api`'s name, with `arc` after
+    /// `recursive`.)
+    #[track_caller]
+    pub fn try_read_recursive_arc(self: &Arc<Self>) -> Option<ArcRwLockReadGuard<R, T>> {
+        let at = Location::caller();
+        let locked = self.raw.try_lock_shared_recursive();
+        let acquisition = self.tried(locked, Mode::SharedRecursive, at)?;
+        Some(ArcRwLockReadGuard::new(Arc::clone(self), acquisition))
+    }
+}
+
+#[cfg(feature = "arc_lock")]
+impl<R: RawRwLockRecursiveTimed, T: ?Sized> RwLock<R, T> {
+    /// [`try_read_recursive_for`](Self::try_read_recursive_for) through an
+    /// `Arc`: a recursive shared trylock once it succeeds.
+    #[track_caller]
+    pub fn try_read_arc_recursive_for(
+        self: &Arc<Self>,
+        timeout: R::Duration,
+    ) -> Option<ArcRwLockReadGuard<R, T>> {
+        let at = Location::caller();
+        let locked = self.raw.try_lock_shared_recursive_for(timeout);
+        let acquisition = self.tried(locked, Mode::SharedRecursive, at)?;
+        Some(ArcRwLockReadGuard::new(Arc::clone(self), acquisition))
+    }
+
+    /// [`try_read_recursive_until`](Self::try_read_recursive_until) through
+    /// an `Arc`: a recursive shared trylock once it succeeds.
+    #[track_caller]
+    pub fn try_read_arc_recursive_until(
+        self: &Arc<Self>,
+        deadline: R::Instant,
+    ) -> Option<ArcRwLockReadGuard<R, T>> {
+        let at = Location::caller();
+        let locked = self.raw.try_lock_shared_recursive_until(deadline);
+        let acquisition = self.tried(locked, Mode::SharedRecursive, at)?;
+        Some(ArcRwLockReadGuard::new(Arc::clone(self), acquisition))
+    }
+}
+
+#[cfg(feature = "arc_lock")]
+impl<R: RawRwLockUpgrade, T: ?Sized> RwLock<R, T> {
+    /// [`upgradable_read`](Self::upgradable_read) through an `Arc`: shared
+    /// (non-recursive); its `upgrade` is an exclusive acquisition made then.
+    #[track_caller]
+    pub fn upgradable_read_arc(self: &Arc<Self>) -> ArcRwLockUpgradableReadGuard<R, T> {
+        let at = Location::caller();
+        let acquisition = self.blocking(Mode::Shared, 0, at, R::lock_upgradable);
+        ArcRwLockUpgradableReadGuard::new(Arc::clone(self), acquisition)
+    }
+
+    /// [`try_upgradable_read`](Self::try_upgradable_read) through an `Arc`:
+    /// a shared trylock.
+    #[track_caller]
+    pub fn try_upgradable_read_arc(self: &Arc<Self>) -> Option<ArcRwLockUpgradableReadGuard<R, T>> {
+        let at = Location::caller();
+        let acquisition = self.tried(self.raw.try_lock_upgradable(), Mode::Shared, at)?;
+        Some(ArcRwLockUpgradableReadGuard::new(
+            Arc::clone(self),
+            acquisition,
+        ))
+    }
+}
+
+#[cfg(feature = "arc_lock")]
+impl<R: RawRwLockUpgradeTimed, T: ?Sized> RwLock<R, T> {
+    /// [`try_upgradable_read_for`](Self::try_upgradable_read_for) through an
+    /// `Arc`: a shared trylock once it succeeds.
+    #[track_caller]
+    pub fn try_upgradable_read_arc_for(
+        self: &Arc<Self>,
+        timeout: R::Duration,
+    ) -> Option<ArcRwLockUpgradableReadGuard<R, T>> {
+        let at = Location::caller();
+        let locked = self.raw.try_lock_upgradable_for(timeout);
+        let acquisition = self.tried(locked, Mode::Shared, at)?;
+        Some(ArcRwLockUpgradableReadGuard::new(
+            Arc::clone(self),
+            acquisition,
+        ))
+    }
+
+    /// [`try_upgradable_read_until`](Self::try_upgradable_read_until)
+    /// through an `Arc`: a shared trylock once it succeeds.
+    #[track_caller]
+    pub fn try_upgradable_read_arc_until(
+        self: &Arc<Self>,
+        deadline: R::Instant,
+    ) -> Option<ArcRwLockUpgradableReadGuard<R, T>> {
+        let at = Location::caller();
+        let locked = self.raw.try_lock_upgradable_until(deadline);
+        let acquisition = self.tried(locked, Mode::Shared, at)?;
+        Some(ArcRwLockUpgradableReadGuard::new(
+            Arc::clone(self),
+            acquisition,
+        ))
+    }
+}
+
+/// A [`RwLockReadGuard`] that owns an `Arc` of its lock, so it has no
+/// lifetime (`lock_api`'s `ArcRwLockReadGuard`, with the `arc_lock`
+/// feature). Validated as `RwLockReadGuard` is. Not `Send`.
+#[cfg(feature = "arc_lock")]
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct ArcRwLockReadGuard<R: RawRwLock, T: ?Sized> {
+    lock: Arc<RwLock<R, T>>,
+    acquisition: Acquisition,
+}
+
+/// A [`RwLockWriteGuard`] that owns an `Arc` of its lock, so it has no
+/// lifetime (`lock_api`'s `ArcRwLockWriteGuard`). Validated as
+/// `RwLockWriteGuard` is. Not `Send`.
+#[cfg(feature = "arc_lock")]
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct ArcRwLockWriteGuard<R: RawRwLock, T: ?Sized> {
+    lock: Arc<RwLock<R, T>>,
+    acquisition: Acquisition,
+}
+
+/// A [`RwLockUpgradableReadGuard`] that owns an `Arc` of its lock, so it has
+/// no lifetime (`lock_api`'s `ArcRwLockUpgradableReadGuard`). Validated as
+/// `RwLockUpgradableReadGuard` is. Not `Send`.
+#[cfg(feature = "arc_lock")]
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct ArcRwLockUpgradableReadGuard<R: RawRwLockUpgrade, T: ?Sized> {
+    lock: Arc<RwLock<R, T>>,
+    acquisition: Acquisition,
+}
+
+#[cfg(feature = "arc_lock")]
+guards!(;
+    ArcRwLockReadGuard, ArcRwLockWriteGuard, ArcRwLockUpgradableReadGuard;
+    Arc<RwLock<R, T>>
+);
+
+/// What only the arc guards have: the `Arc` itself, and giving it back.
+#[cfg(feature = "arc_lock")]
+macro_rules! arc_guard {
+    ($guard:ident: $bound:ident, $fair:ident, $unlock:ident) => {
+        impl<R: $bound, T: ?Sized> $guard<R, T> {
+            /// The lock this guard holds, in its `Arc`.
+            pub fn rwlock(s: &Self) -> &Arc<RwLock<R, T>> {
+                &s.lock
+            }
+
+            /// Releases the lock and gives back the guard's `Arc` of it.
+            /// Validated as a release, like dropping the guard.
+            pub fn into_arc(s: Self) -> Arc<RwLock<R, T>> {
+                let (lock, mut acquisition) = Self::into_parts(s);
+                lock.map.end(&mut acquisition);
+                // SAFETY: the guard, now gone, held the raw lock in this mode.
+                unsafe { lock.raw.$unlock() };
+                lock
+            }
+        }
+
+        impl<R: $fair, T: ?Sized> $guard<R, T> {
+            /// Releases the lock fairly and gives back the guard's `Arc` of
+            /// it. Validated as a release, like dropping the guard.
+            pub fn into_arc_fair(s: Self) -> Arc<RwLock<R, T>> {
+                Self::release_fair(s)
+            }
+        }
+    };
+}
+
+#[cfg(feature = "arc_lock")]
+arc_guard!(ArcRwLockReadGuard: RawRwLock, RawRwLockFair, unlock_shared);
+#[cfg(feature = "arc_lock")]
+arc_guard!(ArcRwLockWriteGuard: RawRwLock, RawRwLockFair, unlock_exclusive);
+#[cfg(feature = "arc_lock")]
+arc_guard!(ArcRwLockUpgradableReadGuard: RawRwLockUpgrade, RawRwLockUpgradeFair, unlock_upgradable);
 
 #[cfg(test)]
 mod tests {
