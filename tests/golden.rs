@@ -12,7 +12,8 @@
 //!   the golden file holds its normalized standard error, then its standard
 //!   output. `cargo test` builds the example; `cargo test --test golden`
 //!   alone does not, so run `cargo test` (or `cargo build --examples`) first.
-//!   A missing binary, or one older than the sources, fails the test.
+//!   A missing binary, or one older than a source it was built from,
+//!   fails the test.
 //!
 //! The in-process tests set [`lockdep::Action::Silent`]; a `LOCKDEP_ACTION`
 //! of `panic` in the environment overrides that and fails them. The example
@@ -753,25 +754,31 @@ fn example_binary() -> PathBuf {
     bin
 }
 
-/// Fails if a source of the example changed after the binary was built: the
-/// comparison would be of an old program.
+/// Fails if any source the example was built from changed after it was
+/// built: the comparison would be of an old program. The sources are the
+/// ones cargo lists in the binary's dep-info file (`slub_sysfs.d`: the
+/// example, the library's sources, `build.rs`), so an edit cargo does not
+/// rebuild for (a comment in `Cargo.toml`) does not count.
 fn assert_fresh(bin: &Path) {
     let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
     let Some(built) = modified(bin) else { return };
-    let mut sources = vec![
-        Path::new(ROOT).join("Cargo.toml"),
-        Path::new(ROOT).join("examples/slub_sysfs.rs"),
-    ];
-    if let Ok(dir) = std::fs::read_dir(Path::new(ROOT).join("src")) {
-        sources.extend(dir.filter_map(Result::ok).map(|e| e.path()));
+    let mut inputs = vec![Path::new(ROOT).join("examples/slub_sysfs.rs")];
+    if let Ok(dep_info) = std::fs::read_to_string(bin.with_extension("d")) {
+        // `target: dep dep ...`, spaces inside a path escaped as `\ `.
+        let deps = dep_info.split_once(": ").map_or("", |(_, deps)| deps);
+        let deps = deps.lines().next().unwrap_or("").replace("\\ ", "\0");
+        inputs.extend(
+            deps.split_whitespace()
+                .map(|d| PathBuf::from(d.replace('\0', " "))),
+        );
     }
-    for source in sources {
-        if modified(&source).is_some_and(|t| t > built) {
+    for input in inputs {
+        if modified(&input).is_some_and(|t| t > built) {
             panic!(
                 "example binary {} is older than {}: run `cargo test` (or \
                  `cargo build --examples`) to rebuild it",
                 bin.display(),
-                source.display()
+                input.display()
             );
         }
     }
