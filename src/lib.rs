@@ -210,6 +210,9 @@
 //! - Waits that are not annotated (a condition variable without a declared
 //!   notifier, a channel, a barrier, a spin on a trylock) are invisible.
 //! - Locks taken inside a report callback are not validated.
+//! - Guards are neither `Send` nor `Sync` (a held lock belongs to its
+//!   thread); `lock_api`'s are `Sync` when the data is, so code that shares
+//!   a `&guard` with another thread does not compile after migrating.
 //! - A lock taken back after a condvar wait, a guard's `unlocked` or `bump`
 //!   is validated as a plain acquisition of its class and subclass: one
 //!   first taken with `lock_under` or `lock_ordered` loses its nest lock or
