@@ -176,11 +176,11 @@
 //! sequence never seen before takes the validator's lock and searches the
 //! graph. On the machine of `BENCHMARKS.md` (`cargo bench --bench
 //! overhead`), an uncontended lock/unlock costs the same as a bare
-//! `parking_lot` mutex (1.01x), a nested pair 1.19x, whatever the size of
+//! `parking_lot` mutex (1.00x), a nested pair 1.19x, whatever the size of
 //! the graph or the number of threads; tracing-mutex costs 5.9x on the pair.
 //! A new dependency costs a few microseconds, mostly the capture of its
 //! stack trace; one whose cycle search visits all of a 10 000-class graph
-//! about 85 µs, and other threads' known sequences do not wait for it.
+//! about 80 µs, and other threads' known sequences do not wait for it.
 //!
 //! ## Switching it off
 //!
