@@ -210,9 +210,9 @@
 //! - Waits that are not annotated (a condition variable without a declared
 //!   notifier, a channel, a barrier, a spin on a trylock) are invisible.
 //! - Locks taken inside a report callback are not validated.
-//! - Guards are neither `Send` nor `Sync` (a held lock belongs to its
-//!   thread); `lock_api`'s are `Sync` when the data is, so code that shares
-//!   a `&guard` with another thread does not compile after migrating.
+//! - Guards are not `Send`: a held lock belongs to its thread, whose held
+//!   stack records it. (They are `Sync` when the data is, as `lock_api`'s
+//!   and std's are.)
 //! - A lock taken back after a condvar wait, a guard's `unlocked` or `bump`
 //!   is validated as a plain acquisition of its class and subclass: one
 //!   first taken with `lock_under` or `lock_ordered` loses its nest lock or

@@ -454,6 +454,14 @@ pub struct MutexGuard<'a, R: RawMutex, T: ?Sized> {
     acquisition: Acquisition,
 }
 
+// SAFETY (for the `Sync` impls of guards): through `&Guard` another thread
+// reaches only `&T` (hence `T: Sync`), the lock or raw lock by shared
+// reference (hence `R: Sync`), and nothing of the acquisition record: the
+// validator is only told anything through `&mut Guard` or the guard itself
+// (drop, `unlocked`, conversions), which stay on the owning thread because a
+// guard is not `Send`.
+unsafe impl<R: RawMutex + Sync, T: ?Sized + Sync> Sync for MutexGuard<'_, R, T> {}
+
 mutex_guard!(MutexGuard<'a>, &'a Mutex<R, T>);
 
 impl<R: RawMutex, T: ?Sized> MutexGuard<'_, R, T> {
@@ -588,6 +596,9 @@ pub struct MappedMutexGuard<'a, R: RawMutex, T: ?Sized> {
     acquisition: Acquisition,
     _data: PhantomData<&'a mut T>,
 }
+
+// SAFETY: as for `MutexGuard` (above).
+unsafe impl<R: RawMutex + Sync, T: ?Sized + Sync> Sync for MappedMutexGuard<'_, R, T> {}
 
 impl<'a, R: RawMutex, T: ?Sized> MappedMutexGuard<'a, R, T> {
     fn new(raw: &'a R, map: MapRef<'a>, data: *mut T, acquisition: Acquisition) -> Self {
@@ -753,6 +764,11 @@ pub struct ArcMutexGuard<R: RawMutex, T: ?Sized> {
     mutex: Arc<Mutex<R, T>>,
     acquisition: Acquisition,
 }
+
+// SAFETY: as for `MutexGuard` (above); `T: Send` too, since another thread
+// can clone the `Arc` through `&ArcMutexGuard` and drop the mutex with it.
+#[cfg(feature = "arc_lock")]
+unsafe impl<R: RawMutex + Sync, T: ?Sized + Send + Sync> Sync for ArcMutexGuard<R, T> {}
 
 #[cfg(feature = "arc_lock")]
 mutex_guard!(ArcMutexGuard, Arc<Mutex<R, T>>);

@@ -89,8 +89,10 @@ unsafe impl<R: RawMutex + Send, G: GetThreadId + Send, T: ?Sized + Send> Send
 {
 }
 // SAFETY: as above: `data` is reached only through guards of the owning
-// thread (and guards are neither `Send` nor `Sync`), `orphan` only by the
-// owning thread.
+// thread (guards are not `Send`, and are `Sync` only when `T` is: another
+// thread reaches at most `&T` through one), `orphan` only by the owning
+// thread (through `&Guard`, another thread can only take the mutex, and
+// waits for it like any other thread).
 unsafe impl<R: RawMutex + Sync, G: GetThreadId + Sync, T: ?Sized + Send> Sync
     for ReentrantMutex<R, G, T>
 {
@@ -548,6 +550,17 @@ pub struct ReentrantMutexGuard<'a, R: RawMutex, G: GetThreadId, T: ?Sized> {
     acquisition: Acquisition,
 }
 
+// SAFETY (for the `Sync` impls of guards): through `&Guard` another thread
+// reaches only `&T` (hence `T: Sync`), the lock or raw lock by shared
+// reference (hence `R: Sync`), and nothing of the acquisition record: the
+// validator is only told anything through `&mut Guard` or the guard itself
+// (drop, `unlocked`, conversions), which stay on the owning thread because a
+// guard is not `Send`.
+unsafe impl<R: RawMutex + Sync, G: GetThreadId + Sync, T: ?Sized + Sync> Sync
+    for ReentrantMutexGuard<'_, R, G, T>
+{
+}
+
 remutex_guard!(ReentrantMutexGuard<'a>, &'a ReentrantMutex<R, G, T>);
 
 impl<'a, R: RawMutex, G: GetThreadId, T: ?Sized> ReentrantMutexGuard<'a, R, G, T> {
@@ -617,6 +630,12 @@ pub struct MappedReentrantMutexGuard<'a, R: RawMutex, G: GetThreadId, T: ?Sized>
     data: *const T,
     acquisition: Acquisition,
     _data: PhantomData<&'a T>,
+}
+
+// SAFETY: as for `ReentrantMutexGuard`.
+unsafe impl<R: RawMutex + Sync, G: GetThreadId + Sync, T: ?Sized + Sync> Sync
+    for MappedReentrantMutexGuard<'_, R, G, T>
+{
 }
 
 impl<'a, R: RawMutex, G: GetThreadId, T: ?Sized> MappedReentrantMutexGuard<'a, R, G, T> {
@@ -781,6 +800,14 @@ impl<R: RawMutexTimed, G: GetThreadId, T: ?Sized> ReentrantMutex<R, G, T> {
 pub struct ArcReentrantMutexGuard<R: RawMutex, G: GetThreadId, T: ?Sized> {
     remutex: Arc<ReentrantMutex<R, G, T>>,
     acquisition: Acquisition,
+}
+
+// SAFETY: as for `ReentrantMutexGuard`; `T: Send` too, since another thread
+// can clone the `Arc` through `&Guard` and drop the mutex with it.
+#[cfg(feature = "arc_lock")]
+unsafe impl<R: RawMutex + Sync, G: GetThreadId + Sync, T: ?Sized + Send + Sync> Sync
+    for ArcReentrantMutexGuard<R, G, T>
+{
 }
 
 #[cfg(feature = "arc_lock")]

@@ -505,6 +505,21 @@ pub struct RwLockUpgradableReadGuard<'a, R: RawRwLockUpgrade, T: ?Sized> {
     acquisition: Acquisition,
 }
 
+// SAFETY (for the `Sync` impls of guards): through `&Guard` another thread
+// reaches only `&T` (hence `T: Sync`), the lock or raw lock by shared
+// reference (hence `R: Sync`), and nothing of the acquisition record: the
+// validator is only told anything through `&mut Guard` or the guard itself
+// (drop, `unlocked`, conversions), which stay on the owning thread because a
+// guard is not `Send`.
+unsafe impl<R: RawRwLock + Sync, T: ?Sized + Sync> Sync for RwLockReadGuard<'_, R, T> {}
+// SAFETY: as above.
+unsafe impl<R: RawRwLock + Sync, T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, R, T> {}
+// SAFETY: as above.
+unsafe impl<R: RawRwLockUpgrade + Sync, T: ?Sized + Sync> Sync
+    for RwLockUpgradableReadGuard<'_, R, T>
+{
+}
+
 /// What every guard of one mode has, whether it holds its lock through
 /// `&'a RwLock` or `Arc<RwLock>` (`$handle`, in the field `lock`): access
 /// to the data, giving the lock up for a while (`unlocked`, and with a fair
@@ -1089,6 +1104,9 @@ pub struct MappedRwLockReadGuard<'a, R: RawRwLock, T: ?Sized> {
     acquisition: Acquisition,
     _data: PhantomData<&'a T>,
 }
+
+// SAFETY: as for `RwLockReadGuard`.
+unsafe impl<R: RawRwLock + Sync, T: ?Sized + Sync> Sync for MappedRwLockReadGuard<'_, R, T> {}
 mapped_guard!(
     MappedRwLockReadGuard,
     *const T,
@@ -1144,6 +1162,9 @@ pub struct MappedRwLockWriteGuard<'a, R: RawRwLock, T: ?Sized> {
     acquisition: Acquisition,
     _data: PhantomData<&'a mut T>,
 }
+
+// SAFETY: as for `RwLockReadGuard`.
+unsafe impl<R: RawRwLock + Sync, T: ?Sized + Sync> Sync for MappedRwLockWriteGuard<'_, R, T> {}
 mapped_guard!(
     MappedRwLockWriteGuard,
     *mut T,
@@ -1428,6 +1449,20 @@ pub struct ArcRwLockWriteGuard<R: RawRwLock, T: ?Sized> {
 pub struct ArcRwLockUpgradableReadGuard<R: RawRwLockUpgrade, T: ?Sized> {
     lock: Arc<RwLock<R, T>>,
     acquisition: Acquisition,
+}
+
+// SAFETY: as for `RwLockReadGuard`; `T: Send` too, since another thread can
+// clone the `Arc` through `&Guard` and drop the lock with it.
+#[cfg(feature = "arc_lock")]
+unsafe impl<R: RawRwLock + Sync, T: ?Sized + Send + Sync> Sync for ArcRwLockReadGuard<R, T> {}
+// SAFETY: as above.
+#[cfg(feature = "arc_lock")]
+unsafe impl<R: RawRwLock + Sync, T: ?Sized + Send + Sync> Sync for ArcRwLockWriteGuard<R, T> {}
+// SAFETY: as above.
+#[cfg(feature = "arc_lock")]
+unsafe impl<R: RawRwLockUpgrade + Sync, T: ?Sized + Send + Sync> Sync
+    for ArcRwLockUpgradableReadGuard<R, T>
+{
 }
 
 #[cfg(feature = "arc_lock")]

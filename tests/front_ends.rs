@@ -965,3 +965,34 @@ mod compiled_out {
         assert!(lockdep_off::held_locks().is_empty());
     }
 }
+
+/// Guards are not `Send` (a held lock belongs to its thread) but, like
+/// `lock_api`'s and std's, they are `Sync` when the data is: code that lends
+/// `&guard` to scoped threads migrates.
+#[test]
+fn guards_are_sync_when_the_data_is() {
+    fn sync<T: Sync>(_: &T) {}
+    let m = lockdep::Mutex::new(5u32);
+    let rw = lockdep::RwLock::new(vec![1u32, 2, 3]);
+    let std_m = lockdep::sync::Mutex::new(7u32);
+    let re = lockdep::parking_lot::ReentrantMutex::new(9u32);
+    {
+        let g = m.lock();
+        sync(&g);
+        let r = rw.read();
+        sync(&r);
+        let s = std_m.lock().unwrap();
+        sync(&s);
+        let e = re.lock();
+        sync(&e);
+        let mapped = lockdep::generic::RwLockReadGuard::map(rw.read_recursive(), |v| &v[1]);
+        sync(&mapped);
+        std::thread::scope(|scope| {
+            let seen = scope.spawn(|| *g + r.iter().sum::<u32>() + *s + *e + *mapped);
+            assert_eq!(seen.join().unwrap(), 5 + 6 + 7 + 9 + 2);
+        });
+        let names: Vec<String> = lockdep::held_locks().into_iter().map(|l| l.name).collect();
+        assert_eq!(names.len(), 5, "all still held by this thread: {names:?}");
+    }
+    assert!(lockdep::held_locks().is_empty());
+}
