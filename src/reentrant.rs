@@ -68,6 +68,12 @@ pub struct ReentrantMutex<R, G, T: ?Sized> {
     data: UnsafeCell<T>,
 }
 
+impl<R, G, T: ?Sized> crate::AsLockMap for ReentrantMutex<R, G, T> {
+    fn as_lock_map(&self) -> &LockMap {
+        &self.core.map
+    }
+}
+
 /// Everything of a [`ReentrantMutex`] but the data: what a guard, mapped or
 /// not, needs to give up its level of ownership.
 struct Core<R, G> {

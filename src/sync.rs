@@ -148,6 +148,12 @@ pub struct Mutex<T: ?Sized> {
     inner: crate::mutex::Mutex<RawMutex, T>,
 }
 
+impl<T: ?Sized> crate::AsLockMap for Mutex<T> {
+    fn as_lock_map(&self) -> &crate::LockMap {
+        crate::AsLockMap::as_lock_map(&self.inner)
+    }
+}
+
 impl<T> Mutex<T> {
     /// A mutex whose class is the call site: every mutex created by this
     /// line of code is one class.
@@ -323,6 +329,12 @@ impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
 pub struct RwLock<T: ?Sized> {
     poison: AtomicBool,
     inner: crate::rwlock::RwLock<RawRwLock, T>,
+}
+
+impl<T: ?Sized> crate::AsLockMap for RwLock<T> {
+    fn as_lock_map(&self) -> &crate::LockMap {
+        crate::AsLockMap::as_lock_map(&self.inner)
+    }
 }
 
 impl<T> RwLock<T> {

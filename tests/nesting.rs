@@ -146,3 +146,43 @@ fn ordered_class_with_a_user_comparison() {
     }
     one_report(&["nest_reversed"]);
 }
+
+static FE_CHILD: ClassKey = ClassKey::new("nest_fe_child");
+
+/// Any instrumented lock can be the nest lock: the std- and
+/// parking_lot-shaped front ends' and a re-entrant mutex too.
+#[test]
+fn front_end_and_reentrant_locks_can_be_nest_locks() {
+    silent();
+    let std_parent = lockdep::sync::Mutex::named("nest_fe_std", ());
+    let rw_parent = lockdep::sync::RwLock::named("nest_fe_rw", ());
+    let re_parent = lockdep::parking_lot::ReentrantMutex::named("nest_fe_re", ());
+    let children: Vec<_> = (0..3).map(|_| child(&FE_CHILD)).collect();
+    for _ in 0..2 {
+        {
+            let _p = std_parent.lock().unwrap();
+            let guards: Vec<_> = children.iter().map(|c| c.lock_under(&std_parent)).collect();
+            assert_eq!(held_names().len(), 4);
+            drop(guards);
+        }
+        {
+            let _p = rw_parent.write().unwrap();
+            let guards: Vec<_> = children
+                .iter()
+                .rev()
+                .map(|c| c.lock_under(&rw_parent))
+                .collect();
+            assert_eq!(held_names().len(), 4);
+            drop(guards);
+        }
+        {
+            let _p = re_parent.lock();
+            let _again = re_parent.lock();
+            let guards: Vec<_> = children.iter().map(|c| c.lock_under(&re_parent)).collect();
+            assert_eq!(held_names().len(), 4, "the re-entrant parent is one entry");
+            drop(guards);
+        }
+    }
+    assert!(held_names().is_empty());
+    assert_no_reports(&["nest_fe_std", "nest_fe_rw", "nest_fe_re", "nest_fe_child"]);
+}
