@@ -196,8 +196,10 @@
 //! - A lock is known by its address while held. One moved while held (only
 //!   possible after leaking its guard, or between [`LockMap::acquire`] and
 //!   [`LockMap::release`]) is not recognized at its release or drop.
-//! - The main thread's locks are not checked at exit (the runtime does not
-//!   run its thread-local destructors).
+//! - Locks still held when a thread ends are reported from its thread-local
+//!   destructors. For the main thread that happens only where the C
+//!   library runs them at exit, as glibc does (`tests/main_exit.rs` checks
+//!   it, for `main` returning and for `process::exit`).
 //! - `fork`: the child starts with the parent's graph and validates on its
 //!   own. But if another thread was inside the validator's slow path at the
 //!   moment of the fork, the child can block the first time it validates a
