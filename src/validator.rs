@@ -1,14 +1,19 @@
 //! The core contract: `acquire` and `release`. Every primitive calls these.
 //!
-//! The fast path touches only thread-local state: the held-lock stack, the
-//! running chain key, and the thread's cache of validated chains. Only a chain
-//! never seen before takes the global graph lock, runs the checks, and
-//! records new dependencies.
+//! The fast path touches only thread-local state, through [`Fast`]: plain
+//! cells holding the held-lock stack's buffer and depth, the running chain
+//! key, and the slots of the thread's cache of validated chains. A known
+//! chain is pushed, and a top entry popped, without a call or a borrow.
+//! Only a chain never seen before takes the global graph lock, runs the
+//! checks, and records new dependencies.
 //!
-//! Re-entrancy: the thread state is a `RefCell`. While the validator runs for a
-//! thread (including the user's report callback), the cell is borrowed, and
-//! any lock the thread takes in that time is simply not tracked. The guard
-//! remembers that, so its release is not tracked either.
+//! Everything else works on the thread's [`ThreadState`], a `RefCell`,
+//! inside a [`Session`] that closes the fast path while it lasts. While the
+//! validator runs for a thread (including the user's report callback), the
+//! cell is borrowed, and any lock the thread takes in that time is simply not
+//! tracked; the guard remembers that, so its release is not tracked either.
+//! A release of a lock taken *before* (a guard dropped by the callback) is
+//! queued and applied when the session ends.
 
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::{HashMap, HashSet};
