@@ -111,7 +111,7 @@ fn apply(st: &mut ThreadState, op: Deferred) {
             class,
             instance,
             at,
-        } => release_in(st, class, instance, at),
+        } => release_slow(st, class, instance, at),
         Deferred::Freed { instance } => freed_in(st, instance),
     }
 }
@@ -714,23 +714,6 @@ fn release_slow_path(class: &LazyClass, instance: usize, at: Option<&'static Loc
     });
 }
 
-/// A release, on the slow path.
-fn release_in(
-    st: &mut ThreadState,
-    class: ClassId,
-    instance: usize,
-    at: Option<&'static Location<'static>>,
-) {
-    if let Some(top) = st.held.last() {
-        if top.instance == instance && top.pins == 0 {
-            st.key = top.prev_key;
-            st.held.pop();
-            return;
-        }
-    }
-    release_slow(st, class, instance, at);
-}
-
 /// The slow half of an acquisition: validate, then emit. Emitting comes
 /// before the push, so under `Action::Panic` the lock is neither taken nor
 /// recorded.
@@ -758,6 +741,8 @@ fn contained<R>(what: &str, f: impl FnOnce() -> R) -> Option<R> {
 
 static INTERNAL_ERRORS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+/// A release on the slow path: the entry is removed (a pinned one reported)
+/// and any entries above it re-acquired; one not held is a bad unlock.
 #[cold]
 fn release_slow(
     st: &mut ThreadState,
