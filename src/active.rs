@@ -26,7 +26,7 @@
 use std::fmt;
 use std::panic::Location;
 
-use crate::class::{ClassId, ClassKey, Prefix, Source};
+use crate::class::{ClassId, ClassKey, Prefix};
 use crate::held::Mode;
 use crate::map::{Acquisition, LockMap};
 
@@ -64,11 +64,7 @@ impl Active {
     /// An object whose class is the call site, printed as `name`.
     #[track_caller]
     pub fn named(name: &'static str) -> Active {
-        Self::from_map(LockMap::from_source(Source::Site {
-            at: Location::caller(),
-            name: Some(name),
-            prefix: Prefix::None,
-        }))
+        Self::from_map(LockMap::named_at(Location::caller(), name, Prefix::None))
     }
 
     /// An object of the class of a static key: every object made from one

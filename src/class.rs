@@ -16,6 +16,8 @@ use std::fmt;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use crate::site::{self, Origin};
+
 /// Identifies a lock class for the lifetime of the process.
 ///
 /// Ids are dense and start at 0; they index the dependency graph directly.
@@ -145,24 +147,46 @@ macro_rules! class {
     }};
 }
 
+/// The name of the type a lock protects, as a function: `type_name` is not
+/// a `const fn`, but a pointer to it can be taken in one. Called only when
+/// a class is registered.
+pub(crate) type TypeName = fn() -> &'static str;
+
+/// The [`TypeName`] of `T`.
+pub(crate) const fn type_of<T: ?Sized>() -> TypeName {
+    std::any::type_name::<T>
+}
+
 /// Where an instance's class comes from.
 #[derive(Clone, Copy)]
 pub(crate) enum Source {
-    /// The construction site. The name is the prefix followed by `name`, or
-    /// by `file:line:column` when no name is given.
+    /// The construction site and the protected type: locks built by one line
+    /// for one type are one class. The type tells apart the locks that one
+    /// line builds for different types: the fields of a
+    /// `#[derive(Default)]` struct, a macro, a crate's own `new_mutex<T>`
+    /// helper, a standard-library adapter such as `map(Mutex::new)`.
     Site {
         at: &'static Location<'static>,
-        name: Option<&'static str>,
+        ty: TypeName,
+        prefix: Prefix,
+    },
+    /// The construction site and a name: one helper called with two names
+    /// builds two classes.
+    Named {
+        at: &'static Location<'static>,
+        name: &'static str,
         prefix: Prefix,
     },
     /// An explicit static key.
     Key(&'static ClassKey),
+    /// A class registered up front: a thread's, a [`DynamicKey`]'s.
+    Id(ClassId),
 }
 
 /// What the name of a class of a construction site starts with: the kind of
 /// wait a pseudo-lock stands for, when the site gave no name. One byte in
 /// every lock, where a string would take sixteen.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(crate) enum Prefix {
     None,
     Condvar,
@@ -280,7 +304,7 @@ impl LazyClass {
     pub(crate) fn order(&self) -> Option<OrderFn> {
         match self.source {
             Source::Key(key) => key.order,
-            Source::Site { .. } => None,
+            Source::Site { .. } | Source::Named { .. } | Source::Id(_) => None,
         }
     }
 
@@ -299,11 +323,9 @@ impl LazyClass {
     fn resolve_base(&self) -> u32 {
         let id = match self.source {
             Source::Key(key) => key.class(),
-            Source::Site { at, .. } => site_cache::get(at).unwrap_or_else(|| {
-                let id = registry_register(self.source);
-                site_cache::put(at, id);
-                id
-            }),
+            Source::Id(id) => id,
+            Source::Site { at, ty, .. } => site_class(self.source, at, ty as usize),
+            Source::Named { at, name, .. } => site_class(self.source, at, name.as_ptr() as usize),
         };
         assert!(id.0 < ORDERED, "more than 2^31 lock classes");
         let cached = id.0 | if self.order().is_some() { ORDERED } else { 0 };
@@ -324,41 +346,72 @@ impl LazyClass {
     }
 }
 
-/// The classes of construction sites by the address of their `Location`: a
-/// lock-free, direct-mapped cache in front of the registry, so that a lock
-/// built at a known site (a mutex in every object of a type, say) resolves
-/// its class on first use without the registry's lock.
+/// The class of a site source, from the site cache or the registry.
+fn site_class(source: Source, at: &'static Location<'static>, disc: usize) -> ClassId {
+    site_cache::get(at, disc).unwrap_or_else(|| {
+        let id = registry_register(source);
+        site_cache::put(at, disc, id);
+        id
+    })
+}
+
+/// The classes of construction sites by the address of their `Location` and
+/// of what tells the site's classes apart (the type's `TypeName` function,
+/// or the name's bytes): a lock-free, direct-mapped cache in front of the
+/// registry, so that a lock built at a known site (a mutex in every object
+/// of a type, say) resolves its class on first use without the registry's
+/// lock.
 mod site_cache {
     use std::panic::Location;
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     use super::ClassId;
 
     const SLOTS: usize = 4096;
 
-    /// A slot holds `(tag << 32) | (id + 1)`, 0 when empty. The slot's index
-    /// and the tag are together the whole address (8-byte aligned, below
-    /// 2^47), so a hit is exact: no two sites share a slot value.
+    /// A slot holds `(tag << 32) | (id + 1)`, 0 when empty.
     static SITES: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
 
-    fn slot(at: &'static Location<'static>) -> Option<(usize, u64)> {
+    /// The site's `Location` address and the discriminator of each class the
+    /// cache may return (by id, for the first `OWNED` classes): a hit is
+    /// checked against both, so it is exact. A class's site never changes;
+    /// its discriminator may be rewritten with another that names the same
+    /// type (generic code has a `type_name` function per codegen unit).
+    const OWNED: usize = 1 << 14;
+    static OWNER: [[AtomicUsize; 2]; OWNED] =
+        [const { [AtomicUsize::new(0), AtomicUsize::new(0)] }; OWNED];
+
+    fn slot(at: &'static Location<'static>, disc: usize) -> (usize, u64) {
         let addr = at as *const Location<'static> as usize as u64;
-        if addr >> 47 != 0 || addr & 7 != 0 {
+        // The discriminator moves the slot, so that the classes one site
+        // builds for several types do not evict each other.
+        let h = (addr ^ (disc as u64).rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        ((h >> 52) as usize & (SLOTS - 1), h >> 32)
+    }
+
+    pub(super) fn get(at: &'static Location<'static>, disc: usize) -> Option<ClassId> {
+        let (index, tag) = slot(at, disc);
+        let value = SITES[index].load(Ordering::Acquire);
+        if value == 0 || value >> 32 != tag {
             return None;
         }
-        Some((((addr >> 3) as usize) & (SLOTS - 1), addr >> 15))
+        let id = ClassId(value as u32 - 1);
+        let [site, owner_disc] = OWNER.get(id.index())?;
+        let exact = site.load(Ordering::Relaxed) == at as *const Location<'static> as usize
+            && owner_disc.load(Ordering::Relaxed) == disc;
+        exact.then_some(id)
     }
 
-    pub(super) fn get(at: &'static Location<'static>) -> Option<ClassId> {
-        let (index, tag) = slot(at)?;
-        let value = SITES[index].load(Ordering::Relaxed);
-        (value != 0 && value >> 32 == tag).then(|| ClassId(value as u32 - 1))
-    }
-
-    pub(super) fn put(at: &'static Location<'static>, id: ClassId) {
-        if let (Some((index, tag)), Some(id1)) = (slot(at), id.0.checked_add(1)) {
-            SITES[index].store((tag << 32) | u64::from(id1), Ordering::Relaxed);
-        }
+    pub(super) fn put(at: &'static Location<'static>, disc: usize, id: ClassId) {
+        let (index, tag) = slot(at, disc);
+        let (Some(id1), Some([site, owner_disc])) = (id.0.checked_add(1), OWNER.get(id.index()))
+        else {
+            return;
+        };
+        // The owner first: a reader that sees the slot (acquire) sees it too.
+        site.store(at as *const Location<'static> as usize, Ordering::Relaxed);
+        owner_disc.store(disc, Ordering::Relaxed);
+        SITES[index].store((tag << 32) | u64::from(id1), Ordering::Release);
     }
 }
 
@@ -369,6 +422,21 @@ pub(crate) struct ClassInfo {
     /// 1 for the first class of a name, 2 for the second, ... (the `#N` suffix).
     pub(crate) version: u32,
     pub(crate) subclass: u32,
+    /// Where the class's locks are built, for a class of a construction site.
+    pub(crate) site: Option<SiteInfo>,
+    /// Unregistered ([`DynamicKey`] dropped): no lock may use it any more.
+    pub(crate) retired: bool,
+}
+
+/// The construction site of a site class.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SiteInfo {
+    pub(crate) file: &'static str,
+    pub(crate) line: u32,
+    pub(crate) column: u32,
+    /// The protected type, for a class without a name.
+    pub(crate) ty: Option<&'static str>,
+    pub(crate) origin: Origin,
 }
 
 impl ClassInfo {
@@ -386,9 +454,16 @@ impl ClassInfo {
     }
 }
 
+/// What tells apart the classes of one construction site.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+enum Disc {
+    Type(&'static str, Prefix),
+    Name(Cow<'static, str>, Prefix),
+}
+
 #[derive(Default)]
 struct Registry {
-    sites: HashMap<(&'static str, u32, u32), ClassId>,
+    sites: HashMap<(&'static str, u32, u32, Disc), ClassId>,
     keys: HashMap<usize, ClassId>,
     subs: HashMap<(ClassId, u32), ClassId>,
     name_versions: HashMap<Cow<'static, str>, u32>,
@@ -405,7 +480,13 @@ fn with_registry<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
 }
 
 impl Registry {
-    fn push(&mut self, name: Cow<'static, str>, subclass: u32, version: Option<u32>) -> ClassId {
+    fn push(
+        &mut self,
+        name: Cow<'static, str>,
+        subclass: u32,
+        version: Option<u32>,
+        site: Option<SiteInfo>,
+    ) -> ClassId {
         let version = version.unwrap_or_else(|| {
             let v = self.name_versions.entry(name.clone()).or_insert(0);
             *v += 1;
@@ -416,9 +497,58 @@ impl Registry {
             name,
             version,
             subclass,
+            site,
+            retired: false,
         });
         id
     }
+
+    /// The class of a construction site and what tells its classes apart.
+    fn site(&mut self, at: &'static Location<'static>, disc: Disc) -> ClassId {
+        let k = (at.file(), at.line(), at.column(), disc);
+        if let Some(&id) = self.sites.get(&k) {
+            return id;
+        }
+        let (file, line, column, disc) = k.clone();
+        let (prefix, ty, name) = match disc {
+            Disc::Type(ty, prefix) => (prefix, Some(ty), None),
+            Disc::Name(name, prefix) => (prefix, None, Some(name)),
+        };
+        let site = SiteInfo {
+            file,
+            line,
+            column,
+            ty,
+            origin: site::origin(file),
+        };
+        let prefix = prefix.as_str();
+        let name = match name {
+            Some(name) if prefix.is_empty() => name,
+            Some(name) => Cow::Owned(format!("{prefix}{name}")),
+            None => Cow::Owned(format!("{prefix}{}", site_label(&site))),
+        };
+        let id = self.push(name, 0, None, Some(site));
+        self.sites.insert(k, id);
+        id
+    }
+}
+
+/// The printed name of an unnamed site class: the site, then its crate and
+/// module and the protected type where they say something,
+/// `tests/app.rs:12:5 (app, Vec<u32>)`.
+fn site_label(site: &SiteInfo) -> String {
+    let mut label = format!(
+        "{}:{}:{}",
+        site::short_file(site.file),
+        site.line,
+        site.column
+    );
+    let ty = site.ty.filter(|t| *t != "()").map(site::short_type);
+    let notes: Vec<String> = site::module_of(site.file).into_iter().chain(ty).collect();
+    if !notes.is_empty() {
+        label.push_str(&format!(" ({})", notes.join(", ")));
+    }
+    label
 }
 
 fn registry_register(source: Source) -> ClassId {
@@ -428,31 +558,29 @@ fn registry_register(source: Source) -> ClassId {
             if let Some(&id) = r.keys.get(&addr) {
                 return id;
             }
-            let id = r.push(Cow::Borrowed(key.name), 0, None);
+            let id = r.push(Cow::Borrowed(key.name), 0, None, None);
             r.keys.insert(addr, id);
             id
         }
-        Source::Site { at, name, prefix } => {
-            let k = (at.file(), at.line(), at.column());
-            if let Some(&id) = r.sites.get(&k) {
-                return id;
-            }
-            let prefix = prefix.as_str();
-            let name = match (prefix, name) {
-                ("", Some(name)) => Cow::Borrowed(name),
-                (_, Some(name)) => Cow::Owned(format!("{prefix}{name}")),
-                (_, None) => Cow::Owned(format!(
-                    "{prefix}{}:{}:{}",
-                    at.file(),
-                    at.line(),
-                    at.column()
-                )),
-            };
-            let id = r.push(name, 0, None);
-            r.sites.insert(k, id);
-            id
-        }
+        Source::Id(id) => id,
+        Source::Site { at, ty, prefix } => r.site(at, Disc::Type(ty(), prefix)),
+        Source::Named { at, name, prefix } => r.site(at, Disc::Name(Cow::Borrowed(name), prefix)),
     })
+}
+
+/// The class of a construction site with a name given at run time (a
+/// thread's, from its `Builder`), or with the protected type's name.
+pub(crate) fn site_class_named(
+    at: &'static Location<'static>,
+    name: Option<Cow<'static, str>>,
+    ty: TypeName,
+    prefix: Prefix,
+) -> ClassId {
+    let disc = match name {
+        Some(name) => Disc::Name(name, prefix),
+        None => Disc::Type(ty(), prefix),
+    };
+    with_registry(|r| r.site(at, disc))
 }
 
 fn registry_subclass(base: ClassId, subclass: u32) -> ClassId {
@@ -461,10 +589,83 @@ fn registry_subclass(base: ClassId, subclass: u32) -> ClassId {
             return id;
         }
         let info = r.classes[base.index()].clone();
-        let id = r.push(info.name, subclass, Some(info.version));
+        let id = r.push(info.name, subclass, Some(info.version), info.site);
         r.subs.insert((base, subclass), id);
         id
     })
+}
+
+/// A class created at run time, with a name chosen at run time, and
+/// unregistered when the key is dropped: the kernel's
+/// `lockdep_register_key` / `lockdep_unregister_key`.
+///
+/// Locks built with [`Mutex::with_dynamic_key`](crate::generic::Mutex::with_dynamic_key)
+/// (and the other primitives' `with_dynamic_key`) are of its class. Dropping
+/// the key drops every dependency learned through the class (and through
+/// its subclasses), so a program can create classes for as long as it runs
+/// without the graph growing for ever. As in the kernel, drop the key only
+/// after every lock of its class is gone: a lock of a dropped key is no
+/// longer validated.
+///
+/// ```
+/// use lockdep::{DynamicKey, Mutex};
+///
+/// let key = DynamicKey::new(format!("shard-{}", 3));
+/// let shard = Mutex::with_dynamic_key(&key, 0u32);
+/// *shard.lock() += 1;
+/// assert_eq!(lockdep::class_name(key.class()), "shard-3");
+/// drop(shard);
+/// drop(key); // the class and its dependencies are gone
+/// ```
+pub struct DynamicKey {
+    id: ClassId,
+}
+
+impl DynamicKey {
+    /// Registers a new class printed as `name` (`name#N` if another class
+    /// has that name).
+    pub fn new(name: impl Into<Cow<'static, str>>) -> DynamicKey {
+        let name = name.into();
+        DynamicKey {
+            id: with_registry(|r| r.push(name, 0, None, None)),
+        }
+    }
+
+    /// The key's class.
+    pub fn class(&self) -> ClassId {
+        self.id
+    }
+
+    pub(crate) fn source(&self) -> Source {
+        Source::Id(self.id)
+    }
+}
+
+impl Drop for DynamicKey {
+    fn drop(&mut self) {
+        let mut retired = vec![self.id];
+        with_registry(|r| {
+            r.classes[self.id.index()].retired = true;
+            r.subs.retain(|&(base, _), &mut sub| {
+                if base == self.id {
+                    retired.push(sub);
+                }
+                base != self.id
+            });
+            for &id in &retired {
+                r.classes[id.index()].retired = true;
+            }
+        });
+        crate::validator::retire_classes(&retired);
+    }
+}
+
+impl fmt::Debug for DynamicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DynamicKey")
+            .field("class", &class_name(self.id))
+            .finish()
+    }
 }
 
 /// A snapshot of the registry's view of `id`.
@@ -474,6 +675,8 @@ pub(crate) fn info(id: ClassId) -> ClassInfo {
             name: Cow::Borrowed("<unknown class>"),
             version: 1,
             subclass: 0,
+            site: None,
+            retired: false,
         })
     })
 }
@@ -504,9 +707,19 @@ mod tests {
     #[test]
     fn site_classes_are_cached_by_location() {
         let at = Location::caller();
-        assert_eq!(site_cache::get(at), None);
+        let disc = "unit-sitecache".as_ptr() as usize;
+        assert_eq!(site_cache::get(at, disc), None);
         let first = LazyClass::new(site(at, Some("unit-sitecache"))).get(0);
-        assert_eq!(site_cache::get(at), Some(first), "cached on resolution");
+        assert_eq!(
+            site_cache::get(at, disc),
+            Some(first),
+            "cached on resolution"
+        );
+        assert_eq!(
+            site_cache::get(at, disc + 1),
+            None,
+            "exact on the discriminator"
+        );
         assert_eq!(
             LazyClass::new(site(at, Some("unit-sitecache"))).get(0),
             first
@@ -539,10 +752,17 @@ mod tests {
     }
 
     fn site(at: &'static Location<'static>, name: Option<&'static str>) -> Source {
-        Source::Site {
-            at,
-            name,
-            prefix: Prefix::None,
+        match name {
+            Some(name) => Source::Named {
+                at,
+                name,
+                prefix: Prefix::None,
+            },
+            None => Source::Site {
+                at,
+                ty: type_of::<u32>(),
+                prefix: Prefix::None,
+            },
         }
     }
 
@@ -586,6 +806,48 @@ mod tests {
         assert_eq!(lazy.get(1), s1);
         assert_eq!(class_name(s1), "class-test-sub/1");
         assert_eq!(class_name(base), "class-test-sub");
+    }
+
+    #[test]
+    fn one_site_builds_a_class_per_type_and_per_name() {
+        let at = Location::caller();
+        let typed = |ty| {
+            LazyClass::new(Source::Site {
+                at,
+                ty,
+                prefix: Prefix::None,
+            })
+            .get(0)
+        };
+        let a = typed(type_of::<u32>());
+        assert_eq!(typed(type_of::<u32>()), a);
+        let b = typed(type_of::<Vec<String>>());
+        assert_ne!(a, b, "another type, another class");
+        assert!(
+            class_name(b).ends_with("(class, Vec<String>)"),
+            "{}",
+            class_name(b)
+        );
+        let named = |name| LazyClass::new(site(at, Some(name))).get(0);
+        let (x, y) = (named("unit-one-site-x"), named("unit-one-site-y"));
+        assert_ne!(x, y, "another name, another class");
+        assert_eq!(named("unit-one-site-x"), x);
+        assert_eq!(class_name(y), "unit-one-site-y");
+    }
+
+    #[test]
+    fn dynamic_keys_register_and_retire() {
+        let key = DynamicKey::new(String::from("unit-dynamic"));
+        let id = key.class();
+        assert_eq!(class_name(id), "unit-dynamic");
+        let sub = LazyClass::new(key.source()).get(1);
+        assert_eq!(class_name(sub), "unit-dynamic/1");
+        assert!(!info(id).retired);
+        drop(key);
+        assert!(info(id).retired && info(sub).retired);
+        let again = DynamicKey::new("unit-dynamic");
+        assert_ne!(again.class(), id, "ids are never reused");
+        assert_eq!(class_name(again.class()), "unit-dynamic#2");
     }
 
     #[test]

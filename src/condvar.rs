@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 
 use lock_api::RawMutex;
 
-use crate::class::{Prefix, Source};
+use crate::class::{ClassKey, Prefix};
 use crate::held::Mode;
 use crate::map::{LockMap, LockMapGuard};
 use crate::mutex::MutexGuard;
@@ -68,28 +68,25 @@ impl Condvar {
     /// `(condvar)file:line:column`.
     #[track_caller]
     pub const fn new() -> Condvar {
-        Self::with_source(Source::Site {
-            at: Location::caller(),
-            name: None,
-            prefix: Prefix::Condvar,
-        })
+        Self::with_map(LockMap::of::<()>(Location::caller(), Prefix::Condvar))
     }
 
     /// A condition variable whose class is the call site, printed as `name`.
     #[track_caller]
     pub const fn named(name: &'static str) -> Condvar {
-        Self::with_source(Source::Site {
-            at: Location::caller(),
-            name: Some(name),
-            prefix: Prefix::None,
-        })
+        Self::with_map(LockMap::named_at(Location::caller(), name, Prefix::None))
     }
 
-    const fn with_source(source: Source) -> Condvar {
+    /// A condition variable of the class of a static key.
+    pub const fn with_key(key: &'static ClassKey) -> Condvar {
+        Self::with_map(LockMap::with_key(key))
+    }
+
+    const fn with_map(map: LockMap) -> Condvar {
         Condvar {
             sequence: parking_lot::const_mutex(0),
             wakeup: parking_lot::Condvar::new(),
-            map: LockMap::from_source(source),
+            map,
         }
     }
 

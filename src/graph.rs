@@ -57,6 +57,8 @@ pub(crate) fn dep_names(dep: u8) -> String {
 pub(crate) const USED_EXCLUSIVE: u8 = 1 << 0;
 pub(crate) const USED_SHARED: u8 = 1 << 1;
 pub(crate) const USED_RECURSIVE: u8 = 1 << 2;
+/// Not a usage: the class was unregistered.
+const RETIRED: u8 = 1 << 7;
 
 pub(crate) fn usage_bit(mode: Mode) -> u8 {
     match mode {
@@ -89,6 +91,8 @@ pub(crate) struct Graph {
     after: Vec<Vec<u32>>,
     usage: Vec<u8>,
     edges: Vec<Edge>,
+    /// Slots of `edges` freed by [`Graph::remove_classes`], to reuse.
+    free: Vec<u32>,
     index: HashMap<(ClassId, ClassId), u32>,
     // Breadth-first search scratch space, reused between searches.
     generation: u32,
@@ -143,13 +147,23 @@ impl Graph {
             edge.dep |= dep;
             return Added::New;
         }
-        let e = u32::try_from(self.edges.len()).expect("more than 2^32 dependencies");
-        self.edges.push(Edge {
+        let edge = Edge {
             from,
             to,
             dep,
             trace,
-        });
+        };
+        let e = match self.free.pop() {
+            Some(e) => {
+                self.edges[e as usize] = edge;
+                e
+            }
+            None => {
+                let e = u32::try_from(self.edges.len()).expect("more than 2^32 dependencies");
+                self.edges.push(edge);
+                e
+            }
+        };
         self.index.insert((from, to), e);
         self.after[from.index()].push(e);
         Added::New
@@ -160,7 +174,33 @@ impl Graph {
     }
 
     pub(crate) fn edge_count(&self) -> usize {
-        self.edges.len()
+        self.edges.len() - self.free.len()
+    }
+
+    /// Forgets every dependency from or to the classes in `gone` (classes
+    /// unregistered for good), and their usage. Their slots are reused.
+    pub(crate) fn remove_classes(&mut self, gone: &[ClassId]) {
+        let doomed: Vec<((ClassId, ClassId), u32)> = self
+            .index
+            .iter()
+            .filter(|((from, to), _)| gone.contains(from) || gone.contains(to))
+            .map(|(&k, &e)| (k, e))
+            .collect();
+        for ((from, to), e) in doomed {
+            self.index.remove(&(from, to));
+            self.after[from.index()].retain(|&x| x != e);
+            self.edges[e as usize].dep = 0;
+            self.free.push(e);
+        }
+        for &c in gone {
+            self.ensure(c);
+            self.usage[c.index()] = RETIRED;
+        }
+    }
+
+    /// Was the class unregistered? Its locks add no dependencies.
+    pub(crate) fn retired(&self, class: ClassId) -> bool {
+        self.usage(class) & RETIRED != 0
     }
 
     pub(crate) fn class_count(&self) -> usize {
@@ -261,6 +301,25 @@ mod tests {
 
     fn edge(g: &mut Graph, a: u32, am: Mode, b: u32, bm: Mode) {
         g.add_edge(c(a), c(b), dep_bit(am, bm), TraceId::NONE);
+    }
+
+    #[test]
+    fn removed_classes_take_their_dependencies_along() {
+        let mut g = Graph::default();
+        let t = TraceId(0);
+        g.add_edge(c(0), c(1), DEP_EN, t);
+        g.add_edge(c(1), c(2), DEP_EN, t);
+        g.add_edge(c(2), c(3), DEP_EN, t);
+        assert!(g.find_cycle(c(3), Exclusive, c(0), Exclusive).is_some());
+        g.remove_classes(&[c(1)]);
+        assert_eq!(g.edge_count(), 1);
+        assert!(!g.has(c(0), c(1), DEP_EN) && !g.has(c(1), c(2), DEP_EN));
+        assert!(g.find_cycle(c(3), Exclusive, c(0), Exclusive).is_none());
+        assert!(g.retired(c(1)) && !g.retired(c(2)));
+        // Freed slots are reused.
+        g.add_edge(c(4), c(5), DEP_EN, t);
+        assert_eq!(g.edge_count(), 2);
+        assert!(g.has(c(4), c(5), DEP_EN) && g.has(c(2), c(3), DEP_EN));
     }
 
     #[test]

@@ -243,6 +243,7 @@ pub mod render;
 pub mod report;
 mod rwlock;
 mod shared;
+mod site;
 pub mod sync;
 pub mod thread;
 mod trace;
@@ -250,7 +251,7 @@ mod validator;
 mod workqueue;
 
 pub use active::{Active, ActiveRef};
-pub use class::{class_name, ClassId, ClassKey};
+pub use class::{class_name, ClassId, ClassKey, DynamicKey};
 pub use condvar::Condvar;
 pub use config::{set_action, set_enabled, Action};
 pub use held::Mode;

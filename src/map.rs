@@ -24,7 +24,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::Location;
 
-use crate::class::{ClassId, ClassKey, LazyClass, Prefix, Source};
+use crate::class::{type_of, ClassId, ClassKey, DynamicKey, LazyClass, Prefix, Source};
 use crate::held::Mode;
 use crate::validator;
 
@@ -41,21 +41,38 @@ impl LockMap {
     /// A map whose class is the call site.
     #[track_caller]
     pub const fn new() -> LockMap {
+        LockMap::of::<()>(Location::caller(), Prefix::None)
+    }
+
+    /// A map whose class is the call site and `name`, printed as `name`:
+    /// one line that builds maps with two names builds two classes.
+    #[track_caller]
+    pub const fn named(name: &'static str) -> LockMap {
+        LockMap::named_at(Location::caller(), name, Prefix::None)
+    }
+
+    /// A map of the class of a [`DynamicKey`].
+    pub fn with_dynamic_key(key: &DynamicKey) -> LockMap {
+        LockMap::from_source(key.source())
+    }
+
+    /// A map whose class is the site `at` and the type `T` (the protected
+    /// type of the primitive it stands for).
+    pub(crate) const fn of<T: ?Sized>(at: &'static Location<'static>, prefix: Prefix) -> LockMap {
         LockMap::from_source(Source::Site {
-            at: Location::caller(),
-            name: None,
-            prefix: Prefix::None,
+            at,
+            ty: type_of::<T>(),
+            prefix,
         })
     }
 
-    /// A map whose class is the call site, printed as `name`.
-    #[track_caller]
-    pub const fn named(name: &'static str) -> LockMap {
-        LockMap::from_source(Source::Site {
-            at: Location::caller(),
-            name: Some(name),
-            prefix: Prefix::None,
-        })
+    /// A map whose class is the site `at` and `name`.
+    pub(crate) const fn named_at(
+        at: &'static Location<'static>,
+        name: &'static str,
+        prefix: Prefix,
+    ) -> LockMap {
+        LockMap::from_source(Source::Named { at, name, prefix })
     }
 
     /// A map of the class of a static key.
@@ -124,8 +141,31 @@ impl LockMap {
 
     /// [`touch`](Self::touch) at an explicit call site.
     pub(crate) fn touch_at(&self, mode: Mode, at: &'static Location<'static>) {
-        let mut a = self.acquisition(mode, 0, false, at);
+        self.touch_nested_at(mode, 0, at);
+    }
+
+    /// [`touch_at`](Self::touch_at) of a subclass.
+    pub(crate) fn touch_nested_at(
+        &self,
+        mode: Mode,
+        subclass: u32,
+        at: &'static Location<'static>,
+    ) {
+        let mut a = self.acquisition(mode, subclass, false, at);
         self.end(&mut a);
+    }
+
+    /// [`hold`](Self::hold) of a subclass, at an explicit call site.
+    pub(crate) fn hold_nested_at(
+        &self,
+        mode: Mode,
+        subclass: u32,
+        at: &'static Location<'static>,
+    ) -> LockMapGuard<'_> {
+        LockMapGuard {
+            map: self,
+            acquisition: self.acquisition(mode, subclass, false, at),
+        }
     }
 
     /// Records an acquisition in `mode`. Returns whether it was recorded:

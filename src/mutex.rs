@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use lock_api::{RawMutex, RawMutexFair, RawMutexTimed};
 
-use crate::class::{ClassId, ClassKey};
+use crate::class::{ClassId, ClassKey, DynamicKey, Prefix};
 use crate::held::Mode;
 use crate::map::{Acquisition, AsLockMap, LockMap};
 
@@ -57,18 +57,26 @@ impl<R: RawMutex, T> Mutex<R, T> {
     /// line of code is one class.
     #[track_caller]
     pub const fn new(value: T) -> Self {
-        Self::from_map(LockMap::new(), value)
+        Self::from_map(LockMap::of::<T>(Location::caller(), Prefix::None), value)
     }
 
     /// A mutex whose class is the call site, printed as `name`.
     #[track_caller]
     pub const fn named(name: &'static str, value: T) -> Self {
-        Self::from_map(LockMap::named(name), value)
+        Self::from_map(
+            LockMap::named_at(Location::caller(), name, Prefix::None),
+            value,
+        )
     }
 
     /// A mutex of the class of a static key.
     pub const fn with_key(key: &'static ClassKey, value: T) -> Self {
         Self::from_map(LockMap::with_key(key), value)
+    }
+
+    /// A mutex of the class of a [`DynamicKey`], created at run time.
+    pub fn with_dynamic_key(key: &DynamicKey, value: T) -> Self {
+        Self::from_map(LockMap::with_dynamic_key(key), value)
     }
 
     const fn from_map(map: LockMap, value: T) -> Self {
@@ -92,7 +100,7 @@ impl<R, T> Mutex<R, T> {
     pub const fn from_raw(raw: R, value: T) -> Self {
         Mutex {
             raw,
-            map: LockMap::new(),
+            map: LockMap::of::<T>(Location::caller(), Prefix::None),
             data: UnsafeCell::new(value),
         }
     }

@@ -19,20 +19,19 @@ use std::ops::Deref;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::class::{Prefix, Source};
+use crate::class::{ClassKey, Prefix};
 use crate::held::Mode;
 use crate::map::LockMap;
 
-const fn site(at: &'static Location<'static>, name: Option<&'static str>) -> LockMap {
-    LockMap::from_source(Source::Site {
-        at,
-        name,
-        prefix: if name.is_some() {
-            Prefix::None
-        } else {
-            Prefix::Once
-        },
-    })
+/// The map of a cell built at `at`, of the value type `T`.
+pub(crate) const fn site<T: ?Sized>(
+    at: &'static Location<'static>,
+    name: Option<&'static str>,
+) -> LockMap {
+    match name {
+        Some(name) => LockMap::named_at(at, name, Prefix::None),
+        None => LockMap::of::<T>(at, Prefix::Once),
+    }
 }
 
 /// A one-time initialization, like `std::sync::Once`.
@@ -47,7 +46,15 @@ impl Once {
     pub const fn new() -> Once {
         Once {
             inner: std::sync::Once::new(),
-            map: site(Location::caller(), None),
+            map: site::<()>(Location::caller(), None),
+        }
+    }
+
+    /// A `Once` of the class of a static key.
+    pub const fn with_key(key: &'static ClassKey) -> Once {
+        Once {
+            inner: std::sync::Once::new(),
+            map: LockMap::with_key(key),
         }
     }
 
@@ -56,7 +63,7 @@ impl Once {
     pub const fn named(name: &'static str) -> Once {
         Once {
             inner: std::sync::Once::new(),
-            map: site(Location::caller(), Some(name)),
+            map: site::<()>(Location::caller(), Some(name)),
         }
     }
 
@@ -139,7 +146,15 @@ impl<T> OnceLock<T> {
     pub const fn new() -> OnceLock<T> {
         OnceLock {
             inner: std::sync::OnceLock::new(),
-            map: site(Location::caller(), None),
+            map: site::<T>(Location::caller(), None),
+        }
+    }
+
+    /// An empty cell of the class of a static key.
+    pub const fn with_key(key: &'static ClassKey) -> OnceLock<T> {
+        OnceLock {
+            inner: std::sync::OnceLock::new(),
+            map: LockMap::with_key(key),
         }
     }
 
@@ -148,7 +163,7 @@ impl<T> OnceLock<T> {
     pub const fn named(name: &'static str) -> OnceLock<T> {
         OnceLock {
             inner: std::sync::OnceLock::new(),
-            map: site(Location::caller(), Some(name)),
+            map: site::<T>(Location::caller(), Some(name)),
         }
     }
 
@@ -221,7 +236,7 @@ impl<T> From<T> for OnceLock<T> {
     fn from(value: T) -> Self {
         OnceLock {
             inner: std::sync::OnceLock::from(value),
-            map: site(Location::caller(), None),
+            map: site::<T>(Location::caller(), None),
         }
     }
 }
@@ -272,7 +287,16 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
         LazyLock {
             inner: std::sync::LazyLock::new(init),
             ready: AtomicBool::new(false),
-            map: site(Location::caller(), None),
+            map: site::<T>(Location::caller(), None),
+        }
+    }
+
+    /// A lazy value of the class of a static key.
+    pub const fn with_key(key: &'static ClassKey, init: F) -> LazyLock<T, F> {
+        LazyLock {
+            inner: std::sync::LazyLock::new(init),
+            ready: AtomicBool::new(false),
+            map: LockMap::with_key(key),
         }
     }
 
@@ -282,7 +306,7 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
         LazyLock {
             inner: std::sync::LazyLock::new(init),
             ready: AtomicBool::new(false),
-            map: site(Location::caller(), Some(name)),
+            map: site::<T>(Location::caller(), Some(name)),
         }
     }
 

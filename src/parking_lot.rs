@@ -113,7 +113,7 @@ use std::fmt;
 use std::panic::Location;
 use std::time::{Duration, Instant};
 
-use crate::class::{Prefix, Source};
+use crate::class::ClassKey;
 use crate::held::Mode;
 use crate::map::{LockMap, LockMapGuard};
 use crate::mutex::MutexGuard as GenericMutexGuard;
@@ -354,18 +354,18 @@ impl Once {
         Once::with_name(Location::caller(), Some(name))
     }
 
+    /// A `Once` of the class of a static key.
+    pub const fn with_key(key: &'static ClassKey) -> Once {
+        Once {
+            inner: ::parking_lot::Once::new(),
+            map: LockMap::with_key(key),
+        }
+    }
+
     const fn with_name(at: &'static Location<'static>, name: Option<&'static str>) -> Once {
         Once {
             inner: ::parking_lot::Once::new(),
-            map: LockMap::from_source(Source::Site {
-                at,
-                name,
-                prefix: if name.is_some() {
-                    Prefix::None
-                } else {
-                    Prefix::Once
-                },
-            }),
+            map: crate::once::site::<()>(at, name),
         }
     }
 

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use crate::report::{Frame, LockInfo, Problem, Report};
+use crate::report::{Frame, LockInfo, Problem, RecursionCause, Report, SiteOrigin};
 
 /// Column of the second thread in the scenario table.
 const SECOND_COLUMN: usize = 31;
@@ -72,6 +72,7 @@ pub fn text(report: &Report) -> String {
             acquiring,
             holding,
             comparison,
+            cause,
         } => {
             let _ = writeln!(out, "{thread} is trying to acquire lock:");
             lock_line(&mut out, " ", acquiring);
@@ -87,7 +88,7 @@ pub fn text(report: &Report) -> String {
             scenario(&mut out, 0, verb(holding), &holding.name);
             scenario(&mut out, 0, verb(acquiring), &acquiring.name);
             let _ = writeln!(out, "\n *** DEADLOCK ***\n");
-            let _ = writeln!(out, " May be due to missing lock nesting notation\n");
+            recursion_hint(&mut out, cause);
         }
         Problem::BadUnlockBalance { releasing } => {
             let _ = writeln!(
@@ -204,6 +205,49 @@ fn frames(out: &mut String, indent: &str, frames: &[Frame]) {
         }
         let _ = writeln!(out);
     }
+}
+
+/// What a recursion report says after the scenario: where an annotation
+/// could help, which one; where the class hides the locks' construction,
+/// why, and the one-line fix.
+fn recursion_hint(out: &mut String, cause: &RecursionCause) {
+    let text = match cause {
+        RecursionCause::SameLock => return,
+        RecursionCause::Disorder => {
+            " May be due to locks of an ordered class taken out of order\n".to_string()
+        }
+        RecursionCause::SameKey => " May be due to missing lock nesting notation\n \
+             (both locks have the class of one key: annotate the nesting with\n \
+             lock_nested(n), lock_under(&nest) or an ordered key, or give them\n \
+             different keys)\n"
+            .to_string(),
+        RecursionCause::SameSite { built_at, origin } => match origin {
+            SiteOrigin::Code => format!(
+                " May be due to missing lock nesting notation\n \
+                 (both locks were built at {built_at}. If they are one role, as a\n \
+                 lock in every node is, annotate the nesting: lock_nested(n),\n \
+                 lock_under(&nest) or an ordered key. If they play different roles\n \
+                 (two fields of one #[derive(Default)] struct, a macro, a helper\n \
+                 function), give each its own class: named(\"..\") or with_key(..)\n \
+                 where it is built, or #[track_caller] on the helper)\n"
+            ),
+            SiteOrigin::Toolchain => format!(
+                " Both locks were built inside the standard library, at\n \
+                 {built_at},\n \
+                 which hides the line that built them: two such locks are one class\n \
+                 when they protect one type. Build each at its own line, with a\n \
+                 closure: .map(|v| Mutex::new(v)), or_insert_with(|| Mutex::new(..)),\n \
+                 or give it a class: named(\"..\") or with_key(..)\n"
+            ),
+            SiteOrigin::Lockdep => format!(
+                " Both locks were built through a function pointer to a lockdep\n \
+                 constructor ({built_at}), which hides the line that built them.\n \
+                 Call the constructor from a closure, or give the lock a class:\n \
+                 named(\"..\") or with_key(..)\n"
+            ),
+        },
+    };
+    let _ = writeln!(out, "{text}");
 }
 
 #[cfg(test)]

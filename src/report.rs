@@ -130,6 +130,8 @@ pub enum Problem {
         /// For an ordered class: what its order function said of the held
         /// lock's key against the new one (anything but `Less` is disorder).
         comparison: Option<std::cmp::Ordering>,
+        /// Why the two acquisitions are one class, and what would fix it.
+        cause: RecursionCause,
     },
     /// Releasing a lock the thread does not hold.
     BadUnlockBalance {
@@ -164,6 +166,45 @@ pub enum Problem {
         /// The nest lock named for it.
         nest_lock: LockInfo,
     },
+}
+
+/// Why a recursive acquisition was reported: what makes the two locks one
+/// class, which says what would tell them apart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecursionCause {
+    /// The thread already holds this very lock: it would wait for itself.
+    SameLock,
+    /// An ordered class, nested out of order.
+    Disorder,
+    /// Two locks of the class of one key (a [`ClassKey`](crate::ClassKey),
+    /// a `DynamicKey`, a thread's key), nested without an annotation.
+    SameKey,
+    /// Two locks built at one construction site, for one type (or with one
+    /// name), nested without an annotation.
+    SameSite {
+        /// The construction site.
+        built_at: Site,
+        /// What the site is.
+        origin: SiteOrigin,
+    },
+}
+
+/// What a construction site is, as far as telling classes apart goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SiteOrigin {
+    /// A line of the program, or of a crate it uses. It may build the locks
+    /// of one role (one field, in every object), or of several (a
+    /// `#[derive(Default)]` struct whose lock fields have one type, a macro,
+    /// a helper function without `#[track_caller]`).
+    Code,
+    /// Inside the standard library: an adapter such as `map(Mutex::new)`,
+    /// `repeat_with(Mutex::default)`, `or_default()` or `Arc::default()`
+    /// built the lock, and hides the line that called it.
+    Toolchain,
+    /// Inside this crate: a constructor called through a function pointer.
+    Lockdep,
 }
 
 /// A complete report.

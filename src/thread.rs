@@ -1,11 +1,21 @@
 //! Threads whose joins are validated.
 //!
-//! A thread spawned here holds its own pseudo-lock (class: the spawn site,
-//! printed `(thread)file:line:column`) for as long as its body runs. Joining
-//! it is an acquisition of that pseudo-lock, and so is the end of a
-//! [`scope`], which joins every thread spawned in it. A join made while
+//! A thread spawned here holds its own pseudo-lock for as long as its body
+//! runs. Joining it is an acquisition of that pseudo-lock, and so is the end
+//! of a [`scope`], which joins every thread spawned in it. A join made while
 //! holding a lock that the thread takes is then reported as a cycle, the
 //! first time both have happened, whether or not the join actually waited.
+//!
+//! A thread's class is, in this order: the key given to
+//! [`Builder::key`]; else its spawn site and the name given to
+//! [`Builder::name`], printed `(thread)name`; else its spawn site and the
+//! type of its closure, printed `(thread)file:line:column (module)`. A
+//! helper that spawns workers for several closures thus gives each its own
+//! class. A thread spawned by a spawned thread holds its class one
+//! subclass deeper than its parent (`/1`, `/2`, ...), so a recursive
+//! fork-join, where each level joins the threads of the next, is not
+//! reported as recursive locking; threads of one class at one depth that
+//! join each other are.
 //!
 //! ```
 //! let handle = lockdep::thread::spawn(|| 6 * 7);
@@ -20,26 +30,70 @@
 //! assert_eq!(total, 3);
 //! ```
 
+use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 use std::panic::Location;
 use std::sync::Arc;
 
-use crate::class::{Prefix, Source};
+use crate::class::{self, ClassKey, Prefix, Source};
 use crate::held::Mode;
 use crate::map::LockMap;
 
-fn thread_map(at: &'static Location<'static>) -> Arc<LockMap> {
-    Arc::new(LockMap::from_source(Source::Site {
-        at,
-        name: None,
-        prefix: Prefix::Thread,
-    }))
+thread_local! {
+    /// How many spawned threads this one descends from (0 for a thread not
+    /// spawned here): the subclass its body holds its class as.
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// The deepest subclass a thread is given; deeper threads share it.
+const MAX_DEPTH: u32 = 48;
+
+/// A thread's pseudo-lock, and how its body holds it.
+struct ThreadMap {
+    map: LockMap,
+    /// The thread's depth: its body holds this subclass, a join takes it.
+    subclass: u32,
+    /// The spawn site, where the body's hold is recorded.
+    at: &'static Location<'static>,
+}
+
+impl ThreadMap {
+    fn new<F>(
+        at: &'static Location<'static>,
+        name: Option<&str>,
+        key: Option<&'static ClassKey>,
+    ) -> Arc<ThreadMap> {
+        let source = match key {
+            Some(key) => Source::Key(key),
+            None => Source::Id(class::site_class_named(
+                at,
+                name.map(|n| Cow::Owned(n.to_owned())),
+                class::type_of::<F>(),
+                Prefix::Thread,
+            )),
+        };
+        let parent = DEPTH.try_with(Cell::get).unwrap_or(0);
+        Arc::new(ThreadMap {
+            map: LockMap::from_source(source),
+            subclass: (parent + 1).min(MAX_DEPTH),
+            at,
+        })
+    }
+
+    /// A join at `at`: an instant acquisition of the thread's pseudo-lock.
+    fn join_at(&self, at: &'static Location<'static>) {
+        self.map.touch_nested_at(Mode::Exclusive, self.subclass, at);
+    }
 }
 
 /// Wraps a thread body so that it holds the thread's pseudo-lock.
-fn holding<F: FnOnce() -> T, T>(map: Arc<LockMap>, f: F) -> impl FnOnce() -> T {
+fn holding<F: FnOnce() -> T, T>(thread: Arc<ThreadMap>, f: F) -> impl FnOnce() -> T {
     move || {
-        let _running = map.hold(Mode::Exclusive);
+        let _ = DEPTH.try_with(|d| d.set(thread.subclass));
+        let _running = thread
+            .map
+            .hold_nested_at(Mode::Exclusive, thread.subclass, thread.at);
         f()
     }
 }
@@ -60,6 +114,8 @@ where
 #[derive(Debug)]
 pub struct Builder {
     inner: std::thread::Builder,
+    name: Option<String>,
+    key: Option<&'static ClassKey>,
 }
 
 impl Builder {
@@ -67,13 +123,27 @@ impl Builder {
     pub fn new() -> Builder {
         Builder {
             inner: std::thread::Builder::new(),
+            name: None,
+            key: None,
         }
     }
 
-    /// Names the thread (it appears in reports).
+    /// Names the thread. The name appears in reports, and with the spawn
+    /// site it is the thread's class, printed `(thread)name` (unless a
+    /// [`key`](Self::key) is given).
     pub fn name(self, name: String) -> Builder {
         Builder {
-            inner: self.inner.name(name),
+            inner: self.inner.name(name.clone()),
+            name: Some(name),
+            ..self
+        }
+    }
+
+    /// Gives the thread the class of a static key, wherever it is spawned.
+    pub fn key(self, key: &'static ClassKey) -> Builder {
+        Builder {
+            key: Some(key),
+            ..self
         }
     }
 
@@ -81,6 +151,7 @@ impl Builder {
     pub fn stack_size(self, size: usize) -> Builder {
         Builder {
             inner: self.inner.stack_size(size),
+            ..self
         }
     }
 
@@ -99,9 +170,29 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let map = thread_map(at);
+        let map = ThreadMap::new::<F>(at, self.name.as_deref(), self.key);
         let inner = self.inner.spawn(holding(map.clone(), f))?;
         Ok(JoinHandle { inner, map })
+    }
+
+    /// Spawns a thread in `scope`, like `std::thread::Builder::spawn_scoped`:
+    /// the scope joins it at its end.
+    #[track_caller]
+    pub fn spawn_scoped<'scope, 'env, F, T>(
+        self,
+        scope: &'scope Scope<'scope, 'env>,
+        f: F,
+    ) -> std::io::Result<ScopedJoinHandle<'scope, T>>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        let map = ThreadMap::new::<F>(Location::caller(), self.name.as_deref(), self.key);
+        let inner = self
+            .inner
+            .spawn_scoped(scope.inner, holding(map.clone(), f))?;
+        scope.spawned.lock().push(map.clone());
+        Ok(ScopedJoinHandle { inner, map })
     }
 }
 
@@ -114,14 +205,14 @@ impl Default for Builder {
 /// An owned permission to join a thread.
 pub struct JoinHandle<T> {
     inner: std::thread::JoinHandle<T>,
-    map: Arc<LockMap>,
+    map: Arc<ThreadMap>,
 }
 
 impl<T> JoinHandle<T> {
     /// Waits for the thread to finish: an acquisition of its pseudo-lock.
     #[track_caller]
     pub fn join(self) -> std::thread::Result<T> {
-        self.map.touch_at(Mode::Exclusive, Location::caller());
+        self.map.join_at(Location::caller());
         self.inner.join()
     }
 
@@ -161,7 +252,7 @@ where
         let result = f(&scope);
         // std joins every thread when this closure returns: that is the wait.
         for map in scope.spawned.lock().iter() {
-            map.touch_at(Mode::Exclusive, at);
+            map.join_at(at);
         }
         result
     })
@@ -170,7 +261,7 @@ where
 /// A scope to spawn threads in.
 pub struct Scope<'scope, 'env: 'scope> {
     inner: &'scope std::thread::Scope<'scope, 'env>,
-    spawned: parking_lot::Mutex<Vec<Arc<LockMap>>>,
+    spawned: parking_lot::Mutex<Vec<Arc<ThreadMap>>>,
 }
 
 impl<'scope, 'env> Scope<'scope, 'env> {
@@ -181,7 +272,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
     {
-        let map = thread_map(Location::caller());
+        let map = ThreadMap::new::<F>(Location::caller(), None, None);
         self.spawned.lock().push(map.clone());
         ScopedJoinHandle {
             inner: self.inner.spawn(holding(map.clone(), f)),
@@ -199,14 +290,14 @@ impl fmt::Debug for Scope<'_, '_> {
 /// A permission to join a scoped thread.
 pub struct ScopedJoinHandle<'scope, T> {
     inner: std::thread::ScopedJoinHandle<'scope, T>,
-    map: Arc<LockMap>,
+    map: Arc<ThreadMap>,
 }
 
 impl<T> ScopedJoinHandle<'_, T> {
     /// Waits for the thread to finish: an acquisition of its pseudo-lock.
     #[track_caller]
     pub fn join(self) -> std::thread::Result<T> {
-        self.map.touch_at(Mode::Exclusive, Location::caller());
+        self.map.join_at(Location::caller());
         self.inner.join()
     }
 

@@ -26,7 +26,9 @@ use crate::class::{self, ClassId, LazyClass};
 use crate::config::{self, Action};
 use crate::graph::{self, Graph};
 use crate::held::{self, HeldLock, Mode};
-use crate::report::{ChainLink, LockInfo, Problem, ProcessInfo, Report, Site, ThreadInfo};
+use crate::report::{
+    ChainLink, LockInfo, Problem, ProcessInfo, RecursionCause, Report, Site, SiteOrigin, ThreadInfo,
+};
 use crate::shared::{Facade, ParkingLot, Shared};
 use crate::trace::{self, TraceStore};
 
@@ -1066,16 +1068,21 @@ fn validate_in<F: Facade>(
                 });
             }
         }
-        // As the kernel does, an acquisition that deadlocks on itself adds no
-        // dependencies: its report is the recursion, not a cycle through it.
-        let edges_from = if recursion.is_some() {
+        // Unlike the kernel, which stops validating after any report, a
+        // recursive acquisition of another lock of the class still learns
+        // its dependencies on the other held locks: a recursion report never
+        // hides a later cycle through the class. Taking the very lock again
+        // waits on itself and learns nothing; nor does a class unregistered
+        // for good.
+        let self_deadlock = recursion.is_some_and(|prev| prev.instance == next.instance);
+        let edges_from = if self_deadlock || g.graph.retired(next.class) {
             &[][..]
         } else {
             &st.held[..]
         };
         for prev in edges_from.iter().rev() {
             g.graph.mark_used(prev.class, prev.mode);
-            if prev.class != next.class {
+            if prev.class != next.class && !g.graph.retired(prev.class) {
                 let dep = graph::dep_bit(prev.mode, next.mode);
                 if !g.graph.has(prev.class, next.class, dep) {
                     if let Some(path) = g
@@ -1255,6 +1262,35 @@ fn thread_info() -> ThreadInfo {
     }
 }
 
+/// What makes `next` and the held `prev` one class.
+fn recursion_cause(
+    next: &HeldLock,
+    prev: &HeldLock,
+    comparison: Option<std::cmp::Ordering>,
+) -> RecursionCause {
+    if comparison.is_some() {
+        return RecursionCause::Disorder;
+    }
+    if next.instance == prev.instance {
+        return RecursionCause::SameLock;
+    }
+    match class::info(next.class).site {
+        Some(site) => RecursionCause::SameSite {
+            built_at: Site {
+                file: crate::site::short_file(site.file).to_string(),
+                line: site.line,
+                column: site.column,
+            },
+            origin: match site.origin {
+                crate::site::Origin::Code => SiteOrigin::Code,
+                crate::site::Origin::Toolchain => SiteOrigin::Toolchain,
+                crate::site::Origin::Lockdep => SiteOrigin::Lockdep,
+            },
+        },
+        None => RecursionCause::SameKey,
+    }
+}
+
 /// Turns pending data into a report: names, usage strings and symbolized
 /// traces. Runs without any validator lock held.
 fn build(p: Pending) -> Report {
@@ -1274,6 +1310,7 @@ fn build(p: Pending) -> Report {
                 acquiring: held_lock_info(&next, &usage),
                 holding: held_lock_info(&prev, &usage),
                 comparison,
+                cause: recursion_cause(&next, &prev, comparison),
             },
             held: held_info(&held, &usage),
             backtrace: trace::symbolize(&current),
@@ -1350,6 +1387,12 @@ fn emit(report: Report, raised: Raised) {
             }
         }
     }
+}
+
+/// Forgets every dependency of classes unregistered for good (a
+/// [`DynamicKey`](crate::DynamicKey) dropped); their locks add none from now on.
+pub(crate) fn retire_classes(gone: &[ClassId]) {
+    with_global(|g| g.graph.remove_classes(gone));
 }
 
 /// Every report raised so far in this process, oldest first.
@@ -1448,9 +1491,9 @@ mod tests {
 
     #[track_caller]
     fn lazy(name: &'static str) -> LazyClass {
-        LazyClass::new(Source::Site {
+        LazyClass::new(Source::Named {
             at: Location::caller(),
-            name: Some(name),
+            name,
             prefix: Prefix::None,
         })
     }

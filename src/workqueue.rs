@@ -33,7 +33,7 @@ use std::panic::{AssertUnwindSafe, Location};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
-use crate::class::{ClassKey, Prefix, Source};
+use crate::class::{ClassKey, Prefix};
 use crate::held::Mode;
 use crate::map::LockMap;
 
@@ -97,11 +97,7 @@ impl Work {
     #[track_caller]
     pub fn new(func: impl Fn() + Send + Sync + 'static) -> Work {
         Self::from_map(
-            LockMap::from_source(Source::Site {
-                at: Location::caller(),
-                name: None,
-                prefix: Prefix::WorkCompletion,
-            }),
+            LockMap::of::<()>(Location::caller(), Prefix::WorkCompletion),
             func,
         )
     }
@@ -110,11 +106,7 @@ impl Work {
     #[track_caller]
     pub fn named(name: &'static str, func: impl Fn() + Send + Sync + 'static) -> Work {
         Self::from_map(
-            LockMap::from_source(Source::Site {
-                at: Location::caller(),
-                name: Some(name),
-                prefix: Prefix::WorkCompletion,
-            }),
+            LockMap::named_at(Location::caller(), name, Prefix::WorkCompletion),
             func,
         )
     }
@@ -336,11 +328,7 @@ impl WorkQueue {
         ordered: bool,
         at: &'static Location<'static>,
     ) -> WorkQueue {
-        let map = LockMap::from_source(Source::Site {
-            at,
-            name: Some(name),
-            prefix: Prefix::WqCompletion,
-        });
+        let map = LockMap::named_at(at, name, Prefix::WqCompletion);
         map.class();
         let shared = Arc::new(Shared {
             map,

@@ -524,10 +524,18 @@ fn exclusive_twice_is_recursive_locking() {
         text.contains("WARNING: possible recursive locking detected"),
         "{text}"
     );
+    // The very lock, twice: no annotation could help, so no hint.
     assert!(
-        text.contains("May be due to missing lock nesting notation"),
+        !text.contains("May be due to missing lock nesting notation"),
         "{text}"
     );
+    assert!(matches!(
+        &report.problem,
+        lockdep::report::Problem::RecursiveLocking {
+            cause: lockdep::report::RecursionCause::SameLock,
+            ..
+        }
+    ));
 }
 
 #[test]

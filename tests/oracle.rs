@@ -27,10 +27,13 @@
 //! - Recursion: a non-trylock acquisition of a class already held (by any
 //!   entry, trylocks included) is recursive locking unless it is a recursive
 //!   read and the held entry is a read. Subclasses are different classes.
-//! - A recursive acquisition is reported and adds no dependency at all: the
-//!   kernel's `validate_chain` returns after `check_deadlock` reports
-//!   (lockdep.md §1.3). The lock is still pushed, and is a `prev` for what
-//!   comes after it.
+//! - A recursive acquisition is reported. Of the very lock held, it adds no
+//!   dependency (it waits on itself: the kernel's `validate_chain` returns
+//!   after `check_deadlock` reports). Of another lock of the class, it still
+//!   adds its dependencies on the held locks as any acquisition does: where
+//!   the kernel stops validating after any report, lockdep goes on, and a
+//!   recursion report must not hide a later cycle through the class. The
+//!   lock is pushed, and is a `prev` for what comes after it.
 //! - Where the rules are ambiguous, chosen: no dependency links a class to
 //!   itself. The only one the rules allow, a recursive read after a read
 //!   (`SR`), can never be part of a strong cycle, so the kernel's self-edge
@@ -416,10 +419,13 @@ impl Oracle {
                 && !(next.mode == Mode::SharedRecursive && h.mode != Mode::Exclusive)
         });
         if recursive {
-            // As the kernel's validate_chain: a recursion report ends the
-            // validation of this acquisition; it adds no dependency.
             self.recursion.insert(next.node);
-            return;
+            if held
+                .iter()
+                .any(|h| h.node == next.node && h.slot == next.slot && h.slot.is_some())
+            {
+                return;
+            }
         }
         for h in held.iter().rev() {
             if h.node != next.node {
@@ -1662,9 +1668,9 @@ fn oracle_knows_the_classic_cases() {
         verdict(&twice(acq(0, 0, E), try_acq(1, 0, E))),
         (false, false)
     );
-    // A recursive acquisition adds no dependency: [A, B] + A is recursion,
-    // and gives no B -> A to close A -> B.
-    let recursion_adds_nothing = maps(
+    // A recursive acquisition still learns its dependencies: [A, B] + A is
+    // recursion, and its B -> A closes A -> B, so the cycle is found too.
+    let recursion_still_learns = maps(
         2,
         vec![plain(vec![
             acq(0, 0, E),
@@ -1675,7 +1681,7 @@ fn oracle_knows_the_classic_cases() {
             rel(0),
         ])],
     );
-    assert_eq!(verdict(&recursion_adds_nothing), (false, true));
+    assert_eq!(verdict(&recursion_still_learns), (true, true));
     // Subclasses are other classes.
     let nested = maps(
         1,

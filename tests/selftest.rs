@@ -104,6 +104,10 @@ enum Verdict {
     None,
     Circular,
     Recursive,
+    /// Recursive locking of another lock of the class, which also closes a
+    /// cycle through a lock held in between (reported too: a recursion
+    /// report must not hide a cycle).
+    RecursiveAndCircular,
     BadUnlock,
     Freed,
 }
@@ -114,6 +118,7 @@ impl Verdict {
             Verdict::None => "none",
             Verdict::Circular => "circular",
             Verdict::Recursive => "recursive",
+            Verdict::RecursiveAndCircular => "recursive+circular",
             Verdict::BadUnlock => "bad unlock",
             Verdict::Freed => "held lock freed",
         }
@@ -124,6 +129,7 @@ impl Verdict {
             Verdict::None => "none",
             Verdict::Circular => "circ",
             Verdict::Recursive => "rec",
+            Verdict::RecursiveAndCircular => "r+c",
             Verdict::BadUnlock => "unlk",
             Verdict::Freed => "free",
         }
@@ -342,6 +348,9 @@ enum Expect {
     Cycle(Vec<(usize, usize)>),
     /// Step `.1` re-acquires the class that step `.0` holds.
     Recursion(usize, usize),
+    /// Step `.2` takes another lock of the class that step `.0` holds, with
+    /// step `.1`'s lock (of another class) held in between.
+    RecursionOfAnother(usize, usize, usize),
     /// A fixed outcome.
     Fixed(Verdict),
 }
@@ -486,11 +495,12 @@ fn base_cases() -> Vec<Case> {
 
     // A-B-A: the class re-acquired with another lock in between, on the
     // same lock (a re-entrant mutex's owner re-locking it) and on another
-    // lock of the class. Recursive locking, and only that: the kernel adds
-    // no dependency for an acquisition it reports as recursive
-    // (`validate_chain` returns when `check_deadlock` fails, before
-    // `check_prevs_add`). At the time of writing the library also records
-    // B -> X and reports the cycle X -> B -> X: these cells show as MISS.
+    // lock of the class. On the same lock, recursive locking and only that:
+    // it waits on itself, and adds no dependency (as the kernel's
+    // `validate_chain` returns when `check_deadlock` fails). On another lock
+    // of the class, where the kernel would stop validating altogether,
+    // lockdep goes on: it records B -> X, and reports the cycle
+    // X -> B -> X too, so that a recursion report never hides a cycle.
     for (label, two) in [("A-B-A (X1,B,X1)", false), ("A-B-A (X1,B,X2)", true)] {
         let mut b = Builder::new(&["X", "B"]);
         let second = if two {
@@ -507,7 +517,12 @@ fn base_cases() -> Vec<Case> {
             Step::Unlock(1),
             Step::Unlock(0),
         ];
-        cases.push(b.case(label, Expect::Recursion(0, 2), None));
+        let expect = if two {
+            Expect::RecursionOfAnother(0, 1, 2)
+        } else {
+            Expect::Recursion(0, 2)
+        };
+        cases.push(b.case(label, expect, None));
     }
 
     // Trylocks (the kernel's rules; its selftest has no such rows). A held
@@ -854,6 +869,24 @@ fn applicable(front: Front, acts: &[Act]) -> bool {
     true
 }
 
+/// The expected outcome of taking `second` while `first`, of the same
+/// class, is held.
+fn expected_recursion(front: Front, first: (usize, M, bool), second: (usize, M, bool)) -> Verdict {
+    let ((l1, m1, _), (l2, m2, try2)) = (first, second);
+    if try2 {
+        // A trylock is never checked: it cannot block.
+        Verdict::None
+    } else if l1 == l2 && front == Front::PlReentrant {
+        // The owner re-locking a re-entrant mutex is no acquisition.
+        Verdict::None
+    } else if m2 == M::Rr && m1.shared() {
+        // A recursive read after a read.
+        Verdict::None
+    } else {
+        Verdict::Recursive
+    }
+}
+
 /// The expected outcome of a cell, by the kernel's rules.
 fn expected(case: &Case, front: Front, acts: &[Act]) -> Verdict {
     let lock_at = |i: usize| match acts[i] {
@@ -862,21 +895,23 @@ fn expected(case: &Case, front: Front, acts: &[Act]) -> Verdict {
     };
     match &case.expect {
         Expect::Fixed(v) => *v,
-        Expect::Recursion(first, second) => {
-            let (l1, m1, _) = lock_at(*first);
-            let (l2, m2, try2) = lock_at(*second);
-            if try2 {
-                // A trylock is never checked: it cannot block.
-                Verdict::None
-            } else if l1 == l2 && front == Front::PlReentrant {
-                // The owner re-locking a re-entrant mutex is no acquisition.
-                Verdict::None
-            } else if m2 == M::Rr && m1.shared() {
-                // A recursive read after a read.
-                Verdict::None
-            } else {
-                Verdict::Recursive
+        Expect::RecursionOfAnother(first, between, second) => {
+            let recursion = expected_recursion(front, lock_at(*first), lock_at(*second));
+            let (_, m1, _) = lock_at(*first);
+            let (_, mb, tryb) = lock_at(*between);
+            let (_, m2, try2) = lock_at(*second);
+            // The cycle X -> B -> X: X held when B was taken, B held when
+            // the second X is.
+            let cycle = !tryb && !try2 && strong(&[(m1, mb), (mb, m2)]);
+            match (recursion, cycle) {
+                (Verdict::Recursive, true) => Verdict::RecursiveAndCircular,
+                (Verdict::Recursive, false) => Verdict::Recursive,
+                (_, true) => Verdict::Circular,
+                (v, false) => v,
             }
+        }
+        Expect::Recursion(first, second) => {
+            expected_recursion(front, lock_at(*first), lock_at(*second))
         }
         Expect::Cycle(edges) => {
             let mut cycle = Vec::new();
@@ -1075,6 +1110,10 @@ fn run_section(
                     Some(want) => want.iter().map(|s| s.to_string()).eq(got.iter().cloned()),
                     None => true,
                 },
+                (
+                    Verdict::RecursiveAndCircular,
+                    [Seen::Verdict(Verdict::Recursive, _), Seen::Verdict(Verdict::Circular, _)],
+                ) => true,
                 (v, [Seen::Verdict(got, _)]) => v == *got && v != Verdict::Circular,
                 _ => false,
             };
