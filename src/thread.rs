@@ -12,7 +12,7 @@
 //! type of its closure, printed `(thread)file:line:column (module)`. A
 //! helper that spawns workers for several closures thus gives each its own
 //! class. A thread spawned by a spawned thread holds its class one
-//! subclass deeper than its parent (`/1`, `/2`, ...), so a recursive
+//! subclass deeper than its parent did (`/1`, `/2`, ...), so a recursive
 //! fork-join, where each level joins the threads of the next, is not
 //! reported as recursive locking; threads of one class at one depth that
 //! join each other are.
@@ -41,8 +41,9 @@ use crate::held::Mode;
 use crate::map::LockMap;
 
 thread_local! {
-    /// How many spawned threads this one descends from (0 for a thread not
-    /// spawned here): the subclass its body holds its class as.
+    /// How deep in a tree of spawned threads this one is: 0 for a thread
+    /// not spawned here, its subclass + 1 for one that is. A thread it
+    /// spawns holds its class as this subclass.
     static DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
@@ -76,7 +77,7 @@ impl ThreadMap {
         let parent = DEPTH.try_with(Cell::get).unwrap_or(0);
         Arc::new(ThreadMap {
             map: LockMap::from_source(source),
-            subclass: (parent + 1).min(MAX_DEPTH),
+            subclass: parent.min(MAX_DEPTH),
             at,
         })
     }
@@ -90,7 +91,7 @@ impl ThreadMap {
 /// Wraps a thread body so that it holds the thread's pseudo-lock.
 fn holding<F: FnOnce() -> T, T>(thread: Arc<ThreadMap>, f: F) -> impl FnOnce() -> T {
     move || {
-        let _ = DEPTH.try_with(|d| d.set(thread.subclass));
+        let _ = DEPTH.try_with(|d| d.set(thread.subclass + 1));
         let _running = thread
             .map
             .hold_nested_at(Mode::Exclusive, thread.subclass, thread.at);
