@@ -144,6 +144,21 @@ impl LockMap {
         self.touch_nested_at(mode, 0, at);
     }
 
+    /// A wait that did not block this time, but could have (a one-time
+    /// initialization already done): validated as [`touch_at`](Self::touch_at)
+    /// when the thread holds a lock, since the halves of a deadlock need not
+    /// overlap in time. With nothing held there is nothing to validate, and
+    /// it costs one thread-local read.
+    #[inline]
+    pub(crate) fn touch_if_holding(&self, mode: Mode, at: &'static Location<'static>) {
+        #[cfg(not(lockdep_off))]
+        if validator::holds_any() {
+            self.touch_at(mode, at);
+        }
+        #[cfg(lockdep_off)]
+        let _ = (mode, at);
+    }
+
     /// [`touch_at`](Self::touch_at) of a subclass.
     pub(crate) fn touch_nested_at(
         &self,

@@ -4,8 +4,15 @@
 //! acquisition of the cell's class for as long as it lasts. An initializer
 //! that takes a lock whose holder is waiting on the same cell is then the
 //! cycle `lock -> cell -> lock`, and an initializer that re-enters its own
-//! cell is recursive locking: both hang for real. Once the cell is
-//! initialized, reading it costs one check and touches nothing.
+//! cell is recursive locking: both hang for real.
+//!
+//! Once the cell is initialized, `get_or_init`, `force` (and a `LazyLock`'s
+//! deref), `call_once`, `set` and `wait` no longer block, but they would have
+//! had they run first: a thread that holds `L` and reaches an initialized
+//! cell whose initializer took `L` has the other half of the cycle. So they
+//! are still validated, as an instant acquisition of the cell's class, when
+//! the thread holds a lock. With nothing held they cost one check and one
+//! thread-local read, and touch nothing.
 //!
 //! The standard library's types do the work underneath, poisoning included.
 //!
@@ -72,6 +79,8 @@ impl Once {
     #[track_caller]
     pub fn call_once(&self, f: impl FnOnce()) {
         if self.inner.is_completed() {
+            self.map
+                .touch_if_holding(Mode::Exclusive, Location::caller());
             return;
         }
         let _init = self.map.hold(Mode::Exclusive);
@@ -82,6 +91,8 @@ impl Once {
     #[track_caller]
     pub fn call_once_force(&self, f: impl FnOnce(&std::sync::OnceState)) {
         if self.inner.is_completed() {
+            self.map
+                .touch_if_holding(Mode::Exclusive, Location::caller());
             return;
         }
         let _init = self.map.hold(Mode::Exclusive);
@@ -101,6 +112,8 @@ impl Once {
     #[track_caller]
     pub fn wait(&self) {
         if self.inner.is_completed() {
+            self.map
+                .touch_if_holding(Mode::Exclusive, Location::caller());
             return;
         }
         let _waiting = self.map.hold(Mode::Exclusive);
@@ -112,6 +125,8 @@ impl Once {
     #[track_caller]
     pub fn wait_force(&self) {
         if self.inner.is_completed() {
+            self.map
+                .touch_if_holding(Mode::Exclusive, Location::caller());
             return;
         }
         let _waiting = self.map.hold(Mode::Exclusive);
@@ -182,6 +197,8 @@ impl<T> OnceLock<T> {
     #[track_caller]
     pub fn get_or_init(&self, f: impl FnOnce() -> T) -> &T {
         if let Some(v) = self.inner.get() {
+            self.map
+                .touch_if_holding(Mode::Exclusive, Location::caller());
             return v;
         }
         let _init = self.map.hold(Mode::Exclusive);
@@ -192,6 +209,8 @@ impl<T> OnceLock<T> {
     #[track_caller]
     pub fn set(&self, value: T) -> Result<(), T> {
         if self.inner.get().is_some() {
+            self.map
+                .touch_if_holding(Mode::Exclusive, Location::caller());
             return Err(value);
         }
         let _init = self.map.hold(Mode::Exclusive);
@@ -211,6 +230,8 @@ impl<T> OnceLock<T> {
     #[track_caller]
     pub fn wait(&self) -> &T {
         if let Some(v) = self.inner.get() {
+            self.map
+                .touch_if_holding(Mode::Exclusive, Location::caller());
             return v;
         }
         let _waiting = self.map.hold(Mode::Exclusive);
@@ -314,6 +335,8 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
     #[track_caller]
     pub fn force(this: &LazyLock<T, F>) -> &T {
         if this.ready.load(Ordering::Acquire) {
+            this.map
+                .touch_if_holding(Mode::Exclusive, Location::caller());
             return &this.inner;
         }
         let _init = this.map.hold(Mode::Exclusive);

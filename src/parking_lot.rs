@@ -379,6 +379,8 @@ impl Once {
     #[track_caller]
     pub fn call_once<F: FnOnce()>(&self, f: F) {
         if self.inner.state().done() {
+            self.map
+                .touch_if_holding(Mode::Exclusive, Location::caller());
             return;
         }
         let _init = self.map.hold(Mode::Exclusive);
@@ -390,6 +392,8 @@ impl Once {
     #[track_caller]
     pub fn call_once_force<F: FnOnce(OnceState)>(&self, f: F) {
         if self.inner.state().done() {
+            self.map
+                .touch_if_holding(Mode::Exclusive, Location::caller());
             return;
         }
         let _init = self.map.hold(Mode::Exclusive);

@@ -316,6 +316,14 @@ fn fast_push(
     Some(true)
 }
 
+/// Does this thread hold any tracked lock? One thread-local read; false
+/// while the fast path is closed (the validator runs on this thread, or its
+/// state is gone).
+#[inline]
+pub(crate) fn holds_any() -> bool {
+    fast().is_some_and(|f| f.limit.get() != 0 && f.depth.get() != 0)
+}
+
 /// The locks this thread holds, as the fast path sees them; `None` while
 /// the fast path is closed.
 fn fast_held(fast: &Fast) -> Option<&[HeldLock]> {

@@ -30,7 +30,8 @@ fn initializer_taking_a_lock_whose_holder_waits_on_the_cell_is_reported() {
     let c = circular(&report);
     assert_eq!(c.acquiring.name, "ot_cell");
     assert_eq!(c.holding.name, "ot_config");
-    // Reading an initialized cell under the lock is free and silent.
+    // Reaching an initialized cell under the lock is validated (the halves
+    // need not overlap), and already known: no second report.
     let _c = config.lock();
     assert_eq!(second.get(), Some(&1));
     assert_eq!(*first.get_or_init(|| 0), 7);
@@ -108,4 +109,43 @@ fn end_of_scope_under_a_lock_the_threads_take_is_reported() {
     let c = circular(&report);
     assert_eq!(c.holding.name, "ot_scope_m");
     assert!(c.acquiring.name.starts_with("(thread)"));
+}
+
+#[test]
+fn an_initialized_cell_reached_under_a_lock_its_initializer_took_is_reported() {
+    silent();
+    // The initializer takes `ot_late_lock`; it runs first, on its own.
+    static LATE: OnceLock<u32> = OnceLock::named("ot_late_cell");
+    let lock = Mutex::named("ot_late_lock", 3u32);
+    common::on_thread("ot-late-init", || {
+        assert_eq!(*LATE.get_or_init(|| *lock.lock()), 3);
+    });
+    // Later, code holding the lock reaches the cell, initialized by then: it
+    // did not wait this time, but had it come first, both would hang.
+    common::on_thread("ot-late-reader", || {
+        let _l = lock.lock();
+        assert_eq!(*LATE.get_or_init(|| 0), 3);
+    });
+    let report = one_report(&["ot_late_cell", "ot_late_lock"]);
+    let c = circular(&report);
+    assert_eq!(c.acquiring.name, "ot_late_cell");
+    assert_eq!(c.holding.name, "ot_late_lock");
+    assert_eq!(report.thread.name, "ot-late-reader");
+}
+
+#[test]
+fn a_forced_lazy_value_reached_under_its_initializers_lock_is_reported() {
+    silent();
+    static CONFIG: Mutex<u32> = Mutex::named("ot_lazy_config", 9);
+    static DERIVED: lockdep::LazyLock<u32> =
+        lockdep::LazyLock::named("ot_lazy_value", || *CONFIG.lock() + 1);
+    common::on_thread("ot-lazy-init", || assert_eq!(*DERIVED, 10));
+    // Deref with nothing held: free, and nothing to report.
+    assert_no_reports(&["ot_lazy_value"]);
+    common::on_thread("ot-lazy-reader", || {
+        let _c = CONFIG.lock();
+        assert_eq!(*DERIVED, 10);
+    });
+    let report = one_report(&["ot_lazy_value", "ot_lazy_config"]);
+    assert_eq!(circular(&report).acquiring.name, "ot_lazy_value");
 }
