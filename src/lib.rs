@@ -63,16 +63,54 @@
 //!
 //! ## Classes and nesting
 //!
-//! Validation is per **class**, not per lock. By default a lock's class is
-//! the place in the source where it was constructed (through
-//! `#[track_caller]`): every mutex made by one line of code is one class, so
-//! one `struct Inode { lock: Mutex<..> }` teaches the validator about all
-//! inodes at once. Other ways to pick a class:
+//! Validation is per **class**, not per lock: what the validator learns
+//! about one lock holds for every lock of its class. A lock's class is
+//! chosen, in this order:
 //!
-//! - [`Mutex::named`]: the construction site, with a readable name.
-//! - [`Mutex::with_key`] with a static [`ClassKey`] (or the [`class!`] macro):
-//!   a class that is a *role*, independent of where locks are built.
-//!   Different keys may share a name; they print as `name`, `name#2`, ...
+//! 1. a key: [`Mutex::with_key`] with a static [`ClassKey`] (or the
+//!    [`class!`] macro), or [`Mutex::with_dynamic_key`] with a
+//!    [`DynamicKey`] made at run time (dropping the key unregisters the
+//!    class and its dependencies). A key is a *role*, wherever its locks
+//!    are built. Different keys may share a name; they print as `name`,
+//!    `name#2`, ...
+//! 2. a name: [`Mutex::named`]. The class is the construction site *and*
+//!    the name, so one helper called with two names builds two classes.
+//! 3. by default, the construction site (through `#[track_caller]`) *and*
+//!    the type the lock protects. Every mutex made by one line of code for
+//!    one type is one class, so one `struct Inode { lock: Mutex<..> }`
+//!    teaches the validator about all inodes at once; and the locks one
+//!    line builds for several types are told apart: the fields of a
+//!    `#[derive(Default)]` struct, the locks a macro builds, a crate's own
+//!    `fn new_mutex<T>(t: T) -> Mutex<T>`, `(0..n).map(Mutex::new)` and
+//!    `or_default()`. An unnamed class prints as its site, then its crate
+//!    and module and the type: `src/cache.rs:12:20 (app::cache, Vec<u8>)`.
+//!
+//! Threads spawned through [`thread`] have classes too: a
+//! [`thread::Builder::key`], else the spawn site and the
+//! [`thread::Builder::name`] (`(thread)io-worker`), else the spawn site and
+//! the closure's type. A thread spawned by a spawned thread is one subclass
+//! deeper, so a recursive fork-join is not mistaken for recursion.
+//!
+//! Where the program does not carry enough to tell two locks apart, they are
+//! one class, and nesting them is reported as recursive locking. The report
+//! says why and names the one-line fix:
+//!
+//! - two lock fields of one type in one `#[derive(Default)]` struct, or a
+//!   helper without `#[track_caller]` that builds locks of one type for
+//!   several roles: give each role a class where it is built (`named`,
+//!   `with_key`), or put `#[track_caller]` on the helper, so that each of
+//!   its call sites is a class;
+//! - two collections of one type built by a standard-library adapter
+//!   (`map(Mutex::new)`, `repeat_with(Mutex::default)`, `or_default()`,
+//!   `Arc::default()`): the adapter's line, inside `core` or `std`, is the
+//!   site of both. Build each at its own line with a closure,
+//!   `.map(|v| Mutex::new(v))`, `or_insert_with(|| Mutex::new(..))`;
+//! - a constructor called through a function pointer: call it from a
+//!   closure.
+//!
+//! A recursion report never blinds the validator: the acquisition still
+//! learns its dependencies on the other locks held, so a later cycle through
+//! the class is still found.
 //!
 //! Two locks of one class held together look like a lock taken twice. When
 //! that nesting is legitimate, say how:

@@ -594,6 +594,13 @@ impl Condvar {
         }
     }
 
+    /// A condition variable of the class of a static key.
+    pub const fn with_key(key: &'static crate::ClassKey) -> Condvar {
+        Condvar {
+            inner: crate::Condvar::with_key(key),
+        }
+    }
+
     /// Declares the current code as a notifier of this condition variable
     /// until the guard is dropped, so that waits on it are validated (see
     /// [`crate::Condvar`]).

@@ -322,13 +322,7 @@ pub struct WorkQueue {
 }
 
 impl WorkQueue {
-    fn build(
-        name: &'static str,
-        workers: usize,
-        ordered: bool,
-        at: &'static Location<'static>,
-    ) -> WorkQueue {
-        let map = LockMap::named_at(at, name, Prefix::WqCompletion);
+    fn build(name: &'static str, workers: usize, ordered: bool, map: LockMap) -> WorkQueue {
         map.class();
         let shared = Arc::new(Shared {
             map,
@@ -352,7 +346,18 @@ impl WorkQueue {
     /// site, printed as `(wq_completion)name`.
     #[track_caller]
     pub fn new(name: &'static str, workers: usize) -> WorkQueue {
-        Self::build(name, workers, false, Location::caller())
+        Self::build(name, workers, false, Self::site(name))
+    }
+
+    /// A queue with `workers` threads (at least one), of the class of a
+    /// static key; `name` names its worker threads.
+    pub fn with_key(key: &'static ClassKey, name: &'static str, workers: usize) -> WorkQueue {
+        Self::build(name, workers, false, LockMap::with_key(key))
+    }
+
+    #[track_caller]
+    fn site(name: &'static str) -> LockMap {
+        LockMap::named_at(Location::caller(), name, Prefix::WqCompletion)
     }
 
     /// A queue with one worker that runs items one at a time, in order.
@@ -360,7 +365,7 @@ impl WorkQueue {
     /// annotated that way.
     #[track_caller]
     pub fn ordered(name: &'static str) -> WorkQueue {
-        Self::build(name, 1, true, Location::caller())
+        Self::build(name, 1, true, Self::site(name))
     }
 
     /// Queues `work`. Returns false if it was already pending.

@@ -433,3 +433,58 @@ fn a_thread_is_of_its_builders_name_or_key_and_held_where_it_was_spawned() {
     });
     assert!(reports.is_empty(), "{}", text(&reports));
 }
+
+#[test]
+fn every_primitive_can_be_given_a_key() {
+    use lockdep::{ClassKey, LazyLock, Once, OnceLock};
+    static ONCE_KEY: ClassKey = ClassKey::new("classes_key_once");
+    static CELL_KEY: ClassKey = ClassKey::new("classes_key_cell");
+    static LAZY_KEY: ClassKey = ClassKey::new("classes_key_lazy");
+    static CONDVAR_KEY: ClassKey = ClassKey::new("classes_key_condvar");
+    static ACTIVE_KEY: ClassKey = ClassKey::new("classes_key_active");
+    static WORK_KEY: ClassKey = ClassKey::new("classes_key_work");
+    static QUEUE_KEY: ClassKey = ClassKey::new("classes_key_queue");
+    let names = || -> Vec<String> { lockdep::held_locks().into_iter().map(|l| l.name).collect() };
+
+    let once = Once::with_key(&ONCE_KEY);
+    let mut seen = Vec::new();
+    once.call_once(|| seen = names());
+    assert_eq!(seen, ["classes_key_once"]);
+    let cell: OnceLock<Vec<String>> = OnceLock::with_key(&CELL_KEY);
+    assert_eq!(*cell.get_or_init(names), ["classes_key_cell"]);
+    let lazy: LazyLock<Vec<String>, fn() -> Vec<String>> = LazyLock::with_key(&LAZY_KEY, || {
+        lockdep::held_locks().into_iter().map(|l| l.name).collect()
+    });
+    assert_eq!(*lazy, ["classes_key_lazy"]);
+    for condvar in [
+        lockdep::Condvar::with_key(&CONDVAR_KEY),
+        lockdep::Condvar::with_key(&CONDVAR_KEY),
+    ] {
+        let _notifier = condvar.notifier();
+        assert_eq!(names(), ["classes_key_condvar"]);
+    }
+    let std_condvar = lockdep::sync::Condvar::with_key(&CONDVAR_KEY);
+    drop(std_condvar.notifier());
+    let active = lockdep::Active::with_key(&ACTIVE_KEY);
+    {
+        let _r = active.get().expect("live");
+        assert_eq!(names(), ["classes_key_active"]);
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let work = lockdep::Work::with_key(&WORK_KEY, move || {
+        tx.send(
+            lockdep::held_locks()
+                .into_iter()
+                .map(|l| l.name)
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    });
+    let queue = lockdep::WorkQueue::with_key(&QUEUE_KEY, "classes-queue", 1);
+    queue.queue(&work);
+    queue.flush();
+    assert_eq!(
+        rx.recv().unwrap(),
+        ["classes_key_queue", "classes_key_work"]
+    );
+}
