@@ -324,8 +324,8 @@ impl LazyClass {
         let id = match self.source {
             Source::Key(key) => key.class(),
             Source::Id(id) => id,
-            Source::Site { at, ty, .. } => site_class(self.source, at, ty as usize),
-            Source::Named { at, name, .. } => site_class(self.source, at, name.as_ptr() as usize),
+            Source::Site { at, ty, .. } => site_class(self.source, at, Some(ty as usize)),
+            Source::Named { at, name, .. } => site_class(self.source, at, name_disc(name)),
         };
         assert!(id.0 < ORDERED, "more than 2^31 lock classes");
         let cached = id.0 | if self.order().is_some() { ORDERED } else { 0 };
@@ -346,13 +346,27 @@ impl LazyClass {
     }
 }
 
-/// The class of a site source, from the site cache or the registry.
-fn site_class(source: Source, at: &'static Location<'static>, disc: usize) -> ClassId {
-    site_cache::get(at, disc).unwrap_or_else(|| {
-        let id = registry_register(source);
+/// The class of a site source, from the site cache or the registry. `disc`
+/// identifies what tells the site's classes apart, when it fits a word.
+fn site_class(source: Source, at: &'static Location<'static>, disc: Option<usize>) -> ClassId {
+    if let Some(id) = disc.and_then(|disc| site_cache::get(at, disc)) {
+        return id;
+    }
+    let id = registry_register(source);
+    if let Some(disc) = disc {
         site_cache::put(at, disc, id);
-        id
-    })
+    }
+    id
+}
+
+/// A name's address and length in one word, where both fit (a name that is
+/// a prefix of another starts at the same address).
+fn name_disc(name: &'static str) -> Option<usize> {
+    let (addr, len) = (name.as_ptr() as usize as u64, name.len() as u64);
+    if addr >= 1 << 48 || len >= 1 << 16 {
+        return None;
+    }
+    usize::try_from(addr | (len << 48)).ok()
 }
 
 /// The classes of construction sites by the address of their `Location` and
@@ -707,7 +721,7 @@ mod tests {
     #[test]
     fn site_classes_are_cached_by_location() {
         let at = Location::caller();
-        let disc = "unit-sitecache".as_ptr() as usize;
+        let disc = name_disc("unit-sitecache").unwrap();
         assert_eq!(site_cache::get(at, disc), None);
         let first = LazyClass::new(site(at, Some("unit-sitecache"))).get(0);
         assert_eq!(
@@ -833,6 +847,12 @@ mod tests {
         assert_ne!(x, y, "another name, another class");
         assert_eq!(named("unit-one-site-x"), x);
         assert_eq!(class_name(y), "unit-one-site-y");
+        // A name that is a prefix of another starts at the same address.
+        let long: &'static str = "unit-one-site-prefix";
+        let (whole, prefix) = (named(long), named(&long[..16]));
+        assert_ne!(whole, prefix);
+        assert_eq!(class_name(prefix), "unit-one-site-pr");
+        assert_eq!(named(long), whole);
     }
 
     #[test]
