@@ -1,8 +1,6 @@
-//! `cfg(lockdep_off)` compiles validation out. It is set by the `off` feature,
-//! or directly with `RUSTFLAGS="--cfg lockdep_off"`.
+//! `cfg(lockdep_off)` compiles validation out. It is set only by the final
+//! build, with `RUSTFLAGS="--cfg lockdep_off"`: no Cargo feature sets it,
+//! since features are additive and one crate's choice would be everyone's.
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(lockdep_off)");
-    if std::env::var_os("CARGO_FEATURE_OFF").is_some() {
-        println!("cargo::rustc-cfg=lockdep_off");
-    }
 }

@@ -232,9 +232,9 @@ macro_rules! lockdep_impls {
 lockdep_impls!(lockdep, Some(lockdep::stats()));
 lockdep_impls!(lockdep_off, None);
 
-/// Is `lockdep` itself compiled out in this build (the `off` feature)?
+/// Is `lockdep` itself compiled out in this build (`--cfg lockdep_off`)?
 fn lockdep_compiled_out() -> bool {
-    <lockdep::Mutex<u64> as BenchMutex>::distinct().class() == lockdep::ClassId::PLACEHOLDER
+    lockdep::COMPILED_OUT
 }
 
 // ---------------------------------------------------------------------------
@@ -847,7 +847,7 @@ fn parent() {
     }
     if compiled_out {
         println!(
-            "NOTE: lockdep is compiled out in this build (feature `off`): \
+            "NOTE: lockdep is compiled out in this build (--cfg lockdep_off): \
              the lockdep column measures the plain wrappers"
         );
     }

@@ -129,45 +129,65 @@ impl Condvar {
         }
     }
 
-    /// Blocks until notified or until `timeout` has passed. Returns true if
-    /// it timed out.
+    /// Blocks until notified or until `timeout` has passed.
     #[track_caller]
     pub fn wait_for<R: RawMutex, T: ?Sized>(
         &self,
         guard: &mut MutexGuard<'_, R, T>,
         timeout: Duration,
-    ) -> bool {
+    ) -> WaitTimeoutResult {
         let deadline = Instant::now().checked_add(timeout);
-        self.wait_inner(guard, deadline, Location::caller())
+        WaitTimeoutResult(self.wait_inner(guard, deadline, Location::caller()))
     }
 
-    /// Blocks until notified or until `deadline`. Returns true if it timed out.
+    /// Blocks until notified or until `deadline`.
     #[track_caller]
     pub fn wait_until<R: RawMutex, T: ?Sized>(
         &self,
         guard: &mut MutexGuard<'_, R, T>,
         deadline: Instant,
-    ) -> bool {
-        self.wait_inner(guard, Some(deadline), Location::caller())
+    ) -> WaitTimeoutResult {
+        WaitTimeoutResult(self.wait_inner(guard, Some(deadline), Location::caller()))
     }
 
     /// Blocks until `condition` is false or until `timeout` has passed.
-    /// Returns true if it timed out with the condition still true.
+    /// Timed out means the time passed with the condition still true.
     #[track_caller]
     pub fn wait_while_for<R: RawMutex, T: ?Sized>(
         &self,
         guard: &mut MutexGuard<'_, R, T>,
-        mut condition: impl FnMut(&mut T) -> bool,
+        condition: impl FnMut(&mut T) -> bool,
         timeout: Duration,
-    ) -> bool {
-        let at = Location::caller();
+    ) -> WaitTimeoutResult {
         let deadline = Instant::now().checked_add(timeout);
+        self.wait_while_deadline(guard, condition, deadline, Location::caller())
+    }
+
+    /// Blocks until `condition` is false or until `deadline`. Timed out
+    /// means the deadline passed with the condition still true.
+    #[track_caller]
+    pub fn wait_while_until<R: RawMutex, T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, R, T>,
+        condition: impl FnMut(&mut T) -> bool,
+        deadline: Instant,
+    ) -> WaitTimeoutResult {
+        self.wait_while_deadline(guard, condition, Some(deadline), Location::caller())
+    }
+
+    fn wait_while_deadline<R: RawMutex, T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, R, T>,
+        mut condition: impl FnMut(&mut T) -> bool,
+        deadline: Option<Instant>,
+        at: &'static Location<'static>,
+    ) -> WaitTimeoutResult {
         while condition(&mut *guard) {
             if self.wait_inner(guard, deadline, at) {
-                return condition(&mut *guard);
+                return WaitTimeoutResult(condition(&mut *guard));
             }
         }
-        false
+        WaitTimeoutResult(false)
     }
 
     fn wait_inner<R: RawMutex, T: ?Sized>(
@@ -196,6 +216,27 @@ impl Condvar {
         drop(sequence);
         guard.reacquire_after_wait(at);
         timed_out
+    }
+}
+
+// As `parking_lot`'s and std's: a condition variable holds no user data to
+// break.
+impl std::panic::RefUnwindSafe for Condvar {}
+impl std::panic::UnwindSafe for Condvar {}
+
+/// Whether a timed wait on a condition variable timed out. Shared by every
+/// condition variable of this crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WaitTimeoutResult(bool);
+
+impl WaitTimeoutResult {
+    pub(crate) fn new(timed_out: bool) -> WaitTimeoutResult {
+        WaitTimeoutResult(timed_out)
+    }
+
+    /// Did the wait end because the time ran out?
+    pub fn timed_out(self) -> bool {
+        self.0
     }
 }
 
@@ -242,9 +283,13 @@ mod tests {
         let m = crate::Mutex::named("cv-unit-timeout-m", ());
         let cv = Condvar::new();
         let mut g = m.lock();
-        assert!(cv.wait_for(&mut g, Duration::from_millis(10)));
-        assert!(cv.wait_while_for(&mut g, |_| true, Duration::from_millis(10)));
-        assert!(!cv.wait_while_for(&mut g, |_| false, Duration::from_millis(10)));
+        assert!(cv.wait_for(&mut g, Duration::from_millis(10)).timed_out());
+        assert!(cv
+            .wait_while_for(&mut g, |_| true, Duration::from_millis(10))
+            .timed_out());
+        assert!(!cv
+            .wait_while_for(&mut g, |_| false, Duration::from_millis(10))
+            .timed_out());
         assert!(m.is_locked());
     }
 }

@@ -79,8 +79,24 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// `"panic"`, `"print"` or `"silent"`, in any case and with white space
+/// around it, as `LOCKDEP_ACTION` takes them.
+///
+/// ```
+/// let action: lockdep::Action = " Panic ".parse().unwrap();
+/// assert!(matches!(action, lockdep::Action::Panic));
+/// assert!("painc".parse::<lockdep::Action>().is_err());
+/// ```
+impl std::str::FromStr for Action {
+    type Err = ConfigError;
+
+    fn from_str(value: &str) -> Result<Action, ConfigError> {
+        parse_action(value)
+    }
+}
+
 /// Parses a value of [`ENV_ACTION`]. Case and surrounding space are ignored.
-pub fn parse_action(value: &str) -> Result<Action, ConfigError> {
+pub(crate) fn parse_action(value: &str) -> Result<Action, ConfigError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "panic" => Ok(Action::Panic),
         "print" => Ok(Action::Print),

@@ -224,10 +224,13 @@
 //!
 //! - At run time: [`set_enabled(false)`](set_enabled). Locks keep working;
 //!   acquisitions are neither recorded nor checked while it is off.
-//! - At compile time: the `off` feature (or `RUSTFLAGS="--cfg lockdep_off"`)
-//!   compiles validation out. Every wrapper is then the plain lock underneath,
-//!   with the same size and code: a `lockdep::Mutex<T>` is a
-//!   `parking_lot::Mutex<T>`. Keep the `use` lines; flip the switch per build.
+//! - At compile time: `RUSTFLAGS="--cfg lockdep_off"` compiles validation
+//!   out of the whole build. It is the final binary's choice, so no Cargo
+//!   feature does it: features are additive, and a library that enabled one
+//!   would turn validation off for every crate in the graph. Every wrapper
+//!   is then the plain lock underneath, with the same size and code: a
+//!   `lockdep::Mutex<T>` is a `parking_lot::Mutex<T>`. Keep the `use` lines;
+//!   flip the switch per build.
 //!
 //! ## Limitations
 //!
@@ -290,7 +293,7 @@ mod workqueue;
 
 pub use active::{Active, ActiveRef};
 pub use class::{class_name, ClassId, ClassKey, DynamicKey};
-pub use condvar::Condvar;
+pub use condvar::{Condvar, WaitTimeoutResult};
 pub use config::{set_action, set_enabled, Action};
 pub use held::Mode;
 pub use map::{AsLockMap, LockMap, LockMapGuard, Pinned};
@@ -315,6 +318,10 @@ pub mod generic {
         rwlock::{ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard},
     };
 }
+
+/// Is validation compiled out of this build (`--cfg lockdep_off`)? Then every
+/// lock is the plain lock underneath, and nothing is recorded.
+pub const COMPILED_OUT: bool = cfg!(lockdep_off);
 
 /// An instrumented mutex, with `parking_lot` underneath.
 pub type Mutex<T> = mutex::Mutex<::parking_lot::RawMutex, T>;

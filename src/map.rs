@@ -30,7 +30,7 @@ use crate::validator;
 
 /// A pseudo-lock: a class and an instance, without any lock behind them.
 ///
-/// With validation compiled out (`cfg(lockdep_off)`, or the `off` feature),
+/// With validation compiled out (`--cfg lockdep_off`),
 /// a map is zero-sized and every method does nothing.
 pub struct LockMap {
     #[cfg(not(lockdep_off))]

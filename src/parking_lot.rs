@@ -111,14 +111,15 @@
 
 use std::fmt;
 use std::panic::Location;
-use std::time::{Duration, Instant};
 
 use crate::class::ClassKey;
 use crate::held::Mode;
-use crate::map::{LockMap, LockMapGuard};
-use crate::mutex::MutexGuard as GenericMutexGuard;
+use crate::map::LockMap;
 
-pub use crate::sync::WaitTimeoutResult;
+pub use crate::condvar::WaitTimeoutResult;
+/// A condition variable shaped like `parking_lot::Condvar`: [`crate::Condvar`]
+/// itself. Works with the guards of [`Mutex`] and [`FairMutex`].
+pub use crate::Condvar;
 pub use ::parking_lot::OnceState;
 
 /// The raw locks underneath, as `parking_lot` exports them: they name the
@@ -198,146 +199,6 @@ pub const fn const_rwlock<T>(value: T) -> RwLock<T> {
 #[track_caller]
 pub const fn const_reentrant_mutex<T>(value: T) -> ReentrantMutex<T> {
     ReentrantMutex::new(value)
-}
-
-/// A condition variable shaped like `parking_lot::Condvar`, validated as
-/// [`crate::Condvar`] is (it is one underneath). Works with the guards of
-/// [`Mutex`] and [`FairMutex`].
-pub struct Condvar {
-    inner: crate::Condvar,
-}
-
-impl Condvar {
-    /// A condition variable whose class is the call site.
-    #[track_caller]
-    pub const fn new() -> Condvar {
-        Condvar {
-            inner: crate::Condvar::new(),
-        }
-    }
-
-    /// A condition variable whose class is the call site, printed as `name`.
-    #[track_caller]
-    pub const fn named(name: &'static str) -> Condvar {
-        Condvar {
-            inner: crate::Condvar::named(name),
-        }
-    }
-
-    /// A condition variable of the class of a static key.
-    pub const fn with_key(key: &'static crate::ClassKey) -> Condvar {
-        Condvar {
-            inner: crate::Condvar::with_key(key),
-        }
-    }
-
-    /// Declares the current code as a notifier of this condition variable
-    /// until the guard is dropped, so that waits on it are validated (see
-    /// [`crate::Condvar`]).
-    #[track_caller]
-    pub fn notifier(&self) -> LockMapGuard<'_> {
-        self.inner.notifier()
-    }
-
-    /// Wakes one waiter. Returns whether there may have been one.
-    pub fn notify_one(&self) -> bool {
-        self.inner.notify_one()
-    }
-
-    /// Wakes every waiter. Returns how many were woken.
-    pub fn notify_all(&self) -> usize {
-        self.inner.notify_all()
-    }
-
-    /// Blocks until notified, releasing the mutex meanwhile.
-    #[track_caller]
-    pub fn wait<R: lock_api::RawMutex, T: ?Sized>(&self, guard: &mut GenericMutexGuard<'_, R, T>) {
-        self.inner.wait(guard);
-    }
-
-    /// Blocks until notified or until `deadline`.
-    #[track_caller]
-    pub fn wait_until<R: lock_api::RawMutex, T: ?Sized>(
-        &self,
-        guard: &mut GenericMutexGuard<'_, R, T>,
-        deadline: Instant,
-    ) -> WaitTimeoutResult {
-        WaitTimeoutResult::new(self.inner.wait_until(guard, deadline))
-    }
-
-    /// Blocks until notified or until `timeout` has passed.
-    #[track_caller]
-    pub fn wait_for<R: lock_api::RawMutex, T: ?Sized>(
-        &self,
-        guard: &mut GenericMutexGuard<'_, R, T>,
-        timeout: Duration,
-    ) -> WaitTimeoutResult {
-        WaitTimeoutResult::new(self.inner.wait_for(guard, timeout))
-    }
-
-    /// Blocks until `condition` is false, releasing the mutex while waiting.
-    #[track_caller]
-    pub fn wait_while<R: lock_api::RawMutex, T: ?Sized, F>(
-        &self,
-        guard: &mut GenericMutexGuard<'_, R, T>,
-        condition: F,
-    ) where
-        F: FnMut(&mut T) -> bool,
-    {
-        self.inner.wait_while(guard, condition);
-    }
-
-    /// Blocks until `condition` is false or until `deadline`. Timed out means
-    /// the deadline passed with the condition still true.
-    #[track_caller]
-    pub fn wait_while_until<R: lock_api::RawMutex, T: ?Sized, F>(
-        &self,
-        guard: &mut GenericMutexGuard<'_, R, T>,
-        mut condition: F,
-        deadline: Instant,
-    ) -> WaitTimeoutResult
-    where
-        F: FnMut(&mut T) -> bool,
-    {
-        while condition(&mut *guard) {
-            if self.inner.wait_until(guard, deadline) {
-                return WaitTimeoutResult::new(condition(&mut *guard));
-            }
-        }
-        WaitTimeoutResult::new(false)
-    }
-
-    /// Blocks until `condition` is false or until `timeout` has passed.
-    /// Timed out means the time passed with the condition still true.
-    #[track_caller]
-    pub fn wait_while_for<R: lock_api::RawMutex, T: ?Sized, F>(
-        &self,
-        guard: &mut GenericMutexGuard<'_, R, T>,
-        condition: F,
-        timeout: Duration,
-    ) -> WaitTimeoutResult
-    where
-        F: FnMut(&mut T) -> bool,
-    {
-        WaitTimeoutResult::new(self.inner.wait_while_for(guard, condition, timeout))
-    }
-}
-
-// As `parking_lot`'s (there by its fields): a condition variable holds no
-// user data to break.
-impl std::panic::RefUnwindSafe for Condvar {}
-
-impl Default for Condvar {
-    #[track_caller]
-    fn default() -> Self {
-        Condvar::new()
-    }
-}
-
-impl fmt::Debug for Condvar {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Condvar").finish_non_exhaustive()
-    }
 }
 
 /// A one-time initialization shaped like `parking_lot::Once`. Running the

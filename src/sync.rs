@@ -554,21 +554,7 @@ impl<T: ?Sized + fmt::Display> fmt::Display for RwLockWriteGuard<'_, T> {
 // Condvar
 // ---------------------------------------------------------------------------
 
-/// Whether a timed wait on a condition variable timed out. Shared by
-/// [`Condvar`] and [`crate::parking_lot::Condvar`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct WaitTimeoutResult(bool);
-
-impl WaitTimeoutResult {
-    pub(crate) fn new(timed_out: bool) -> WaitTimeoutResult {
-        WaitTimeoutResult(timed_out)
-    }
-
-    /// Did the wait end because the time ran out?
-    pub fn timed_out(self) -> bool {
-        self.0
-    }
-}
+pub use crate::condvar::WaitTimeoutResult;
 
 /// A condition variable shaped like `std::sync::Condvar`, validated as
 /// [`crate::Condvar`] is (it is one underneath). Waits take and give back the
@@ -654,9 +640,9 @@ impl Condvar {
         mut guard: MutexGuard<'a, T>,
         timeout: Duration,
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
-        let timed_out = self.inner.wait_for(&mut guard.inner, timeout);
+        let timed_out = self.inner.wait_for(&mut guard.inner, timeout).timed_out();
         let poisoned = guard.poison.poisoned();
-        poison_result(poisoned, (guard, WaitTimeoutResult(timed_out)))
+        poison_result(poisoned, (guard, WaitTimeoutResult::new(timed_out)))
     }
 
     /// Blocks until `condition` is false or until `timeout` has passed.
@@ -674,10 +660,10 @@ impl Condvar {
         let start = Instant::now();
         loop {
             if !condition(&mut *guard) {
-                return Ok((guard, WaitTimeoutResult(false)));
+                return Ok((guard, WaitTimeoutResult::new(false)));
             }
             let Some(left) = timeout.checked_sub(start.elapsed()) else {
-                return Ok((guard, WaitTimeoutResult(true)));
+                return Ok((guard, WaitTimeoutResult::new(true)));
             };
             guard = self.wait_timeout(guard, left)?.0;
         }

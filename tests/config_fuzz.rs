@@ -2,7 +2,7 @@
 //! `LOCKDEP_ACTION` value). Runs in the normal test run; `PROPTEST_CASES=N`
 //! runs more cases.
 
-use lockdep::config::{parse_action, ConfigError, ENV_ACTION};
+use lockdep::config::{ConfigError, ENV_ACTION};
 use lockdep::Action;
 use proptest::prelude::*;
 
@@ -14,6 +14,10 @@ fn cases() -> u32 {
 }
 
 /// What a value should parse to, decided independently of the parser.
+fn parse_action(value: &str) -> Result<Action, ConfigError> {
+    value.parse()
+}
+
 fn expected(value: &str) -> Option<&'static str> {
     match value.trim().to_ascii_lowercase().as_str() {
         "panic" => Some("Panic"),

@@ -60,7 +60,7 @@ use std::sync::{mpsc, Arc, Mutex as StdMutex, OnceLock, Weak};
 use std::time::Instant;
 
 use lockdep::report::Problem;
-use lockdep::{Active, ActiveRef, ClassId, ClassKey, LockMap, Mode, Report, Work, WorkQueue};
+use lockdep::{Active, ActiveRef, ClassKey, LockMap, Mode, Report, Work, WorkQueue};
 
 const DEFAULT_CASES: usize = 4000;
 const DEFAULT_SEED: u64 = 0x5EED_10C4_DE90_0001;
@@ -1314,8 +1314,7 @@ fn explain(prog: &Program) -> String {
 // ---------------------------------------------------------------------------
 
 fn validation_compiled_out() -> bool {
-    static PROBE: ClassKey = ClassKey::new("oracle_probe");
-    LockMap::with_key(&PROBE).class() == ClassId::PLACEHOLDER
+    lockdep::COMPILED_OUT
 }
 
 fn env_number(name: &str) -> Option<u64> {

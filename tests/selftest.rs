@@ -1182,7 +1182,6 @@ fn run_section(
 }
 
 #[test]
-#[cfg_attr(feature = "off", ignore = "validation is compiled out")]
 fn locking_selftest() {
     lockdep::set_action(lockdep::Action::Silent);
     let started = std::time::Instant::now();
