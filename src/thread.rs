@@ -37,8 +37,11 @@ fn thread_map(at: &'static Location<'static>) -> Arc<LockMap> {
 }
 
 /// Wraps a thread body so that it holds the thread's pseudo-lock.
+/// It inherits the spawning thread's report watches ([`crate::watch`]).
 fn holding<F: FnOnce() -> T, T>(map: Arc<LockMap>, f: F) -> impl FnOnce() -> T {
+    let watches = crate::watch::inherit();
     move || {
+        let _watched = watches.adopt();
         let _running = map.hold(Mode::Exclusive);
         f()
     }

@@ -147,3 +147,16 @@ pub fn on_thread<F: FnOnce() + Send>(name: &str, f: F) {
             .expect("thread panicked");
     });
 }
+
+/// The message of a panic caught by `catch_unwind` (a `String` or `&str`
+/// payload); fails the test if there was none.
+pub fn panic_text<T>(result: std::thread::Result<T>) -> String {
+    let Err(payload) = result else {
+        panic!("expected a panic");
+    };
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
