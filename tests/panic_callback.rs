@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
-use common::panic_text;
+use common::{close_two_cycles, held_names, panic_text};
 use lockdep::{Action, Mutex};
 
 static CALLS: AtomicUsize = AtomicUsize::new(0);
@@ -21,10 +21,6 @@ fn panicking_callback() {
         CALLS.fetch_add(1, Ordering::SeqCst);
         panic!("callback: {}", report.title());
     }));
-}
-
-fn held() -> Vec<String> {
-    lockdep::held_locks().into_iter().map(|l| l.name).collect()
 }
 
 fn reports_about(class: &str) -> usize {
@@ -48,14 +44,14 @@ fn at_a_release_the_panic_is_contained_and_raised_at_the_next_acquisition() {
             "the callback's panic does not leave the destructor"
         );
         assert!(!PINNED.is_locked(), "the raw lock was unlocked");
-        assert!(held().is_empty(), "and the held stack is right");
+        assert!(held_names().is_empty(), "and the held stack is right");
         assert_eq!(reports_about("pc_pinned"), 1);
         let text = panic_text(catch_unwind(|| {
             let _n = NEXT.lock();
         }));
         assert_eq!(text, "callback: releasing a pinned lock!");
         assert!(!NEXT.is_locked());
-        assert!(held().is_empty());
+        assert!(held_names().is_empty());
         *NEXT.lock() += 1;
     })
     .join()
@@ -69,16 +65,8 @@ fn at_an_acquisition_every_report_reaches_the_callback_then_it_panics() {
     static Z: Mutex<u32> = Mutex::named("pc_two_z", 0);
     panicking_callback();
     std::thread::spawn(|| {
-        for other in [&X, &Y] {
-            let _z = Z.lock();
-            let _o = other.lock();
-        }
         let before = CALLS.load(Ordering::SeqCst);
-        let text = panic_text(catch_unwind(|| {
-            let _x = X.lock();
-            let _y = Y.try_lock().expect("free");
-            let _z = Z.lock(); // closes Y -> Z -> Y and X -> Z -> X
-        }));
+        let text = close_two_cycles(&X, &Y, &Z);
         assert_eq!(
             text,
             "callback: possible circular locking dependency detected"
@@ -88,7 +76,7 @@ fn at_an_acquisition_every_report_reaches_the_callback_then_it_panics() {
             "called for both"
         );
         assert_eq!(reports_about("pc_two_z"), 2, "both logged");
-        assert!(held().is_empty());
+        assert!(held_names().is_empty());
         assert!(!X.is_locked() && !Y.is_locked() && !Z.is_locked());
     })
     .join()

@@ -8,12 +8,8 @@ mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use common::panic_text;
+use common::{close_two_cycles, held_names, panic_text};
 use lockdep::{Action, Mutex};
-
-fn held() -> Vec<String> {
-    lockdep::held_locks().into_iter().map(|l| l.name).collect()
-}
 
 fn count(title: &str, class: &str) -> usize {
     lockdep::reports()
@@ -35,7 +31,7 @@ fn a_report_at_release_is_raised_at_the_next_blocking_acquisition() {
         let dropped = catch_unwind(AssertUnwindSafe(|| drop(guard)));
         assert!(dropped.is_ok(), "no panic inside a destructor");
         assert!(!PINNED.is_locked());
-        assert!(held().is_empty());
+        assert!(held_names().is_empty());
         assert_eq!(count("releasing a pinned lock!", "pr_pinned"), 1);
         // A trylock records its lock once it holds it: it raises nothing.
         drop(NEXT.try_lock().expect("free"));
@@ -50,7 +46,7 @@ fn a_report_at_release_is_raised_at_the_next_blocking_acquisition() {
         );
         assert!(text.contains("WARNING: releasing a pinned lock!"), "{text}");
         assert!(!NEXT.is_locked());
-        assert!(held().is_empty());
+        assert!(held_names().is_empty());
         // Raised once: the thread goes on.
         *NEXT.lock() += 1;
         *PINNED.lock() += 1;
@@ -87,11 +83,11 @@ fn guards_in_a_vec_are_all_unlocked_by_the_unwinding() {
         for m in &LOCKS {
             assert!(!m.is_locked());
         }
-        assert!(held().is_empty());
+        assert!(held_names().is_empty());
         // A Vec dropped first to last releases out of order: no panic.
         let guards: Vec<_> = LOCKS.iter().map(|m| m.lock()).collect();
         drop(guards);
-        assert!(held().is_empty());
+        assert!(held_names().is_empty());
         assert!(LOCKS.iter().all(|m| !m.is_locked()));
     })
     .join()
@@ -107,15 +103,7 @@ fn one_acquisition_that_closes_two_cycles_logs_and_raises_both() {
     static Z: Mutex<u32> = Mutex::named("pr_two_z", 0);
     lockdep::set_action(Action::Panic);
     std::thread::spawn(|| {
-        for other in [&X, &Y] {
-            let _z = Z.lock();
-            let _o = other.lock();
-        }
-        let text = panic_text(catch_unwind(|| {
-            let _x = X.lock();
-            let _y = Y.try_lock().expect("free");
-            let _z = Z.lock();
-        }));
+        let text = close_two_cycles(&X, &Y, &Z);
         assert!(
             text.starts_with(
                 "lockdep: 2 reports: possible circular locking dependency detected; \
@@ -145,7 +133,7 @@ fn one_acquisition_that_closes_two_cycles_logs_and_raises_both() {
             cycles.contains(&vec!["pr_two_y".into(), "pr_two_z".into()]),
             "{cycles:?}"
         );
-        assert!(held().is_empty());
+        assert!(held_names().is_empty());
         assert!(!X.is_locked() && !Y.is_locked() && !Z.is_locked());
     })
     .join()
