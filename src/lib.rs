@@ -261,6 +261,13 @@
 //! - Waits that are not annotated (a condition variable without a declared
 //!   notifier, a channel, a barrier, a spin on a trylock) are invisible.
 //! - Locks taken inside a report callback are not validated.
+//! - In panic mode, a report raised where no panic may be raised (a release,
+//!   a dropped lock) panics at the thread's next blocking acquisition, which
+//!   may belong to other code: in a worker that catches panics around its
+//!   jobs only, the next job, or the worker's own next lock.
+//! - [`reset`] reaches a thread that is running at that moment at its next
+//!   new chain (or out-of-order release); until then, the chains it had
+//!   validated before the reset pass as known.
 //! - Guards are not `Send`: a held lock belongs to its thread, whose held
 //!   stack records it. (They are `Sync` when the data is, as `lock_api`'s
 //!   and std's are.)

@@ -1560,11 +1560,10 @@ fn emit(report: Report, raised: Raised) {
             }
         }
         Action::Panic => {
-            if !now {
+            let owed = due && owe(Some(report.clone()), None);
+            // Raised now, the panic's message shows it; else show it now.
+            if !(now && owed) {
                 print(&report.to_string());
-            }
-            if due {
-                owe(Some(report), None);
             }
         }
     }

@@ -139,3 +139,35 @@ fn one_acquisition_that_closes_two_cycles_logs_and_raises_both() {
     .join()
     .expect("the thread ends normally");
 }
+
+/// A sharded map that takes every shard (one class: one construction site)
+/// without a nesting annotation: the second shard's acquisition is reported
+/// as recursive locking and panics; the first shard, already taken, is
+/// unlocked by the unwinding, and the map stays usable.
+#[test]
+fn a_panic_after_one_shard_was_taken_leaves_no_shard_locked() {
+    use lockdep::RwLock;
+    lockdep::set_action(Action::Panic);
+    std::thread::spawn(|| {
+        let shards: Vec<RwLock<u32>> = (0..4).map(|_| RwLock::new(0)).collect();
+        let text = panic_text(catch_unwind(AssertUnwindSafe(|| {
+            let all: Vec<_> = shards.iter().map(|s| s.write()).collect();
+            all.len()
+        })));
+        assert!(
+            text.starts_with("lockdep: possible recursive locking detected\n"),
+            "{text}"
+        );
+        assert!(
+            shards.iter().all(|s| !s.is_locked()),
+            "no shard left locked"
+        );
+        assert!(held_names().is_empty());
+        for s in &shards {
+            *s.write() += 1;
+        }
+        assert!(shards.iter().all(|s| *s.read() == 1));
+    })
+    .join()
+    .expect("the thread ends normally");
+}
