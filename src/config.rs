@@ -23,18 +23,34 @@ pub type Callback = Arc<dyn Fn(&Report) + Send + Sync>;
 /// [`crate::reports`] returns, so none is lost.
 #[derive(Clone, Default)]
 pub enum Action {
-    /// Print the report to standard error and panic in the thread that
-    /// triggered it, before it blocks. A report raised while *releasing* a
-    /// lock (releases run in destructors) or while already panicking is
-    /// printed instead.
+    /// Panic in the thread that raised the report, with the report in full
+    /// as the panic's message (what a test harness shows as the failure).
+    ///
+    /// A panic is raised only by a blocking acquisition, before its lock is
+    /// taken and before anything is recorded. A report raised anywhere else
+    /// (a release or a dropped lock, which run in destructors, an
+    /// assertion, an acquisition while the thread is already panicking) is
+    /// printed at once, and its panic is raised by the thread's next
+    /// blocking acquisition. A report at a thread's exit is printed only.
+    /// One acquisition that raises several reports panics once, with all
+    /// of them.
     Panic,
     /// Print the report to standard error and continue. The default.
+    /// The text is written to the process's standard error itself, so that
+    /// a test harness's output capture does not hide it.
     #[default]
     Print,
     /// Only record the report in the log.
     Silent,
     /// Call a function with the report, then continue. Locks the callback
     /// takes are not validated (the validator does not recurse into itself).
+    ///
+    /// A callback that panics is treated as [`Action::Panic`] is: its panic
+    /// is caught, every other report is still delivered, and the panic is
+    /// resumed where a panic may be raised (the blocking acquisition that
+    /// raised the report, else the thread's next one); at a thread's exit
+    /// it is dropped, with a line on standard error. (Inside a panic hook
+    /// Rust itself aborts on any panic: a callback must not panic there.)
     Callback(Callback),
 }
 

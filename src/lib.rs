@@ -197,6 +197,55 @@
 //! report is also kept, see [`reports`]. Each distinct cycle is reported
 //! once, and validation goes on after a report.
 //!
+//! ## In test suites
+//!
+//! - **Panic mode.** With `LOCKDEP_ACTION=panic` (or [`Action::Panic`]) a
+//!   report fails the test that raised it, with the report in full as the
+//!   failure's message, and the other tests go on: under `cargo test`, whose
+//!   tests run on threads of their own, and under cargo-nextest, whose
+//!   tests run in processes of their own, it is an ordinary panic.
+//! - **Where it panics.** Only at a blocking acquisition, before its lock is
+//!   taken: nothing is recorded, and the guards that unwinding drops unlock
+//!   their locks. A report raised where a panic is not safe (a release or a
+//!   lock dropped while held, both in destructors; an assertion; anything
+//!   while the thread already panics) is printed at once, and panics at the
+//!   thread's next blocking acquisition. A report at a thread's exit is
+//!   printed only. So no raw lock stays locked, no held stack goes wrong,
+//!   and no panic leaves a destructor (which, while unwinding, would abort
+//!   the process). A report callback that panics gets the same treatment.
+//! - **Visible reports.** `print` mode writes to the process's standard
+//!   error itself: test harnesses capture `print!` and `eprint!`, and show
+//!   their output only for failing tests, but not that.
+//! - **Asserting.** [`assert_no_reports`] runs a block and panics with the
+//!   reports it raised; [`watch`] returns a guard that does the same when
+//!   dropped (say, at the end of a test), or hands them over
+//!   ([`Watch::take`]). Both see the calling thread and the threads it
+//!   spawns with [`thread`]; [`watch_all`] sees every thread.
+//! - **Isolation.** [`reset`] makes the validator forget what it learned
+//!   (dependencies, validated chains, the report log), also while other
+//!   threads hold locks; see its docs for what it means for them.
+//!
+//! ```
+//! use lockdep::Mutex;
+//!
+//! static A: Mutex<()> = Mutex::named("doc_watch_a", ());
+//! static B: Mutex<()> = Mutex::named("doc_watch_b", ());
+//! lockdep::set_action(lockdep::Action::Silent);
+//!
+//! lockdep::assert_no_reports(|| {
+//!     let _a = A.lock();
+//!     let _b = B.lock();
+//! });
+//!
+//! let watch = lockdep::watch();
+//! {
+//!     let _b = B.lock();
+//!     let _a = A.lock(); // closes A -> B -> A
+//! }
+//! let seen = watch.take();
+//! assert_eq!(seen[0].title(), "possible circular locking dependency detected");
+//! ```
+//!
 //! ## Read/write semantics
 //!
 //! Every acquisition has a [`Mode`]: exclusive, shared (a reader that a
@@ -253,6 +302,13 @@
 //! - Waits that are not annotated (a condition variable without a declared
 //!   notifier, a channel, a barrier, a spin on a trylock) are invisible.
 //! - Locks taken inside a report callback are not validated.
+//! - In panic mode, a report raised where no panic may be raised (a release,
+//!   a dropped lock) panics at the thread's next blocking acquisition, which
+//!   may belong to other code: in a worker that catches panics around its
+//!   jobs only, the next job, or the worker's own next lock.
+//! - [`reset`] reaches a thread that is running at that moment at its next
+//!   new chain (or out-of-order release); until then, the chains it had
+//!   validated before the reset pass as known.
 //! - Guards are not `Send`: a held lock belongs to its thread, whose held
 //!   stack records it. (They are `Sync` when the data is, as `lock_api`'s
 //!   and std's are.)
@@ -289,6 +345,7 @@ pub mod sync;
 pub mod thread;
 mod trace;
 mod validator;
+mod watch;
 mod workqueue;
 
 pub use active::{Active, ActiveRef};
@@ -299,7 +356,8 @@ pub use held::Mode;
 pub use map::{AsLockMap, LockMap, LockMapGuard, Pinned};
 pub use once::{LazyLock, Once, OnceLock};
 pub use report::Report;
-pub use validator::{held_locks, reports, stats, Stats};
+pub use validator::{held_locks, reports, reset, stats, Stats};
+pub use watch::{assert_no_reports, watch, watch_all, Watch};
 pub use workqueue::{Work, WorkQueue};
 
 /// Instrumented locks generic over any `lock_api` raw lock.

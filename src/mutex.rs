@@ -371,9 +371,9 @@ macro_rules! mutex_guard {
             /// [`unlock_fair`](Self::unlock_fair), giving the handle back.
             fn release_fair(s: Self) -> $handle {
                 let (mutex, mut acquisition) = Self::into_parts(s);
-                mutex.map.end(&mut acquisition);
                 // SAFETY: the guard, now gone, held the raw lock.
                 unsafe { mutex.raw.unlock_fair() };
+                mutex.map.end(&mut acquisition);
                 mutex
             }
 
@@ -432,10 +432,12 @@ macro_rules! mutex_guard {
         impl<$($lt,)? R: RawMutex, T: ?Sized> Drop for $guard<$($lt,)? R, T> {
             #[inline]
             fn drop(&mut self) {
-                self.mutex.map.end(&mut self.acquisition);
                 // SAFETY: the guard was created after this thread locked the
                 // raw lock.
                 unsafe { self.mutex.raw.unlock() };
+                // Unlocked first: whatever the validator does on the release,
+                // the raw lock is free.
+                self.mutex.map.end(&mut self.acquisition);
             }
         }
 
@@ -667,9 +669,9 @@ impl<R: RawMutexFair, T: ?Sized> MappedMutexGuard<'_, R, T> {
     /// Validated as a release, like dropping the guard.
     pub fn unlock_fair(s: Self) {
         let (raw, map, mut acquisition) = Self::into_parts(s);
-        map.end(&mut acquisition);
         // SAFETY: the guard, now gone, held the raw lock.
         unsafe { raw.unlock_fair() };
+        map.end(&mut acquisition);
     }
 }
 
@@ -692,10 +694,10 @@ impl<R: RawMutex, T: ?Sized> DerefMut for MappedMutexGuard<'_, R, T> {
 
 impl<R: RawMutex, T: ?Sized> Drop for MappedMutexGuard<'_, R, T> {
     fn drop(&mut self) {
-        self.map.end(&mut self.acquisition);
         // SAFETY: the guard took over the lock of the guard it was mapped
         // from, which this thread locked.
         unsafe { self.raw.unlock() };
+        self.map.end(&mut self.acquisition);
     }
 }
 
@@ -792,9 +794,9 @@ impl<R: RawMutex, T: ?Sized> ArcMutexGuard<R, T> {
     /// as a release, like dropping the guard.
     pub fn into_arc(s: Self) -> Arc<Mutex<R, T>> {
         let (mutex, mut acquisition) = Self::into_parts(s);
-        mutex.map.end(&mut acquisition);
         // SAFETY: the guard, now gone, held the raw lock.
         unsafe { mutex.raw.unlock() };
+        mutex.map.end(&mut acquisition);
         mutex
     }
 }

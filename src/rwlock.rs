@@ -591,9 +591,9 @@ macro_rules! guard_common {
             /// [`unlock_fair`](Self::unlock_fair), giving the handle back.
             fn release_fair(s: Self) -> $handle {
                 let (lock, mut acquisition) = Self::into_parts(s);
-                lock.map.end(&mut acquisition);
                 // SAFETY: the guard, now gone, held the raw lock in this mode.
                 unsafe { lock.raw.$unlock_fair() };
+                lock.map.end(&mut acquisition);
                 lock
             }
 
@@ -642,10 +642,12 @@ macro_rules! guard_common {
         impl<$($lt,)? R: $bound, T: ?Sized> Drop for $guard<$($lt,)? R, T> {
             #[inline]
             fn drop(&mut self) {
-                self.lock.map.end(&mut self.acquisition);
                 // SAFETY: the guard was created after this thread took the raw
                 // lock in this mode.
                 unsafe { self.lock.raw.$unlock() };
+                // Unlocked first: whatever the validator does on the release,
+                // the raw lock is free.
+                self.lock.map.end(&mut self.acquisition);
             }
         }
 
@@ -1045,9 +1047,9 @@ macro_rules! mapped_guard {
             /// one. Validated as a release, like dropping the guard.
             pub fn unlock_fair(s: Self) {
                 let (raw, map, mut acquisition) = Self::into_parts(s);
-                map.end(&mut acquisition);
                 // SAFETY: the guard, now gone, held the raw lock in this mode.
                 unsafe { raw.$unlock_fair() };
+                map.end(&mut acquisition);
             }
         }
 
@@ -1081,10 +1083,10 @@ macro_rules! mapped_guard {
 
         impl<R: RawRwLock, T: ?Sized> Drop for $guard<'_, R, T> {
             fn drop(&mut self) {
-                self.map.end(&mut self.acquisition);
                 // SAFETY: the guard took over the lock of the guard it was
                 // mapped from, which this thread took in this mode.
                 unsafe { self.raw.$unlock() };
+                self.map.end(&mut self.acquisition);
             }
         }
 
@@ -1493,9 +1495,9 @@ macro_rules! arc_guard {
             /// Validated as a release, like dropping the guard.
             pub fn into_arc(s: Self) -> Arc<RwLock<R, T>> {
                 let (lock, mut acquisition) = Self::into_parts(s);
-                lock.map.end(&mut acquisition);
                 // SAFETY: the guard, now gone, held the raw lock in this mode.
                 unsafe { lock.raw.$unlock() };
+                lock.map.end(&mut acquisition);
                 lock
             }
         }

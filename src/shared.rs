@@ -67,6 +67,13 @@ impl<F: Facade> GlobalChains<F> {
         F::write(self.shard(key), |s| s.insert(key));
     }
 
+    /// Forgets every key ([`crate::reset`]).
+    pub(crate) fn clear(&self) {
+        for shard in &self.shards {
+            F::write(shard, |s| *s = KeySet::with_hasher(Default::default()));
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|s| F::read(s, |s| s.len())).sum()
     }

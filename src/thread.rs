@@ -89,8 +89,11 @@ impl ThreadMap {
 }
 
 /// Wraps a thread body so that it holds the thread's pseudo-lock.
+/// It inherits the spawning thread's report watches ([`crate::watch`]).
 fn holding<F: FnOnce() -> T, T>(thread: Arc<ThreadMap>, f: F) -> impl FnOnce() -> T {
+    let watches = crate::watch::inherit();
     move || {
+        let _watched = watches.adopt();
         let _ = DEPTH.try_with(|d| d.set(thread.subclass + 1));
         let _running = thread
             .map

@@ -14,6 +14,10 @@
 //! tracked; the guard remembers that, so its release is not tracked either.
 //! A release of a lock taken *before* (a guard dropped by the callback) is
 //! queued and applied when the session ends.
+//!
+//! Reports are delivered by `emit`, which never unwinds: a panic that
+//! `Action::Panic` or a callback owes is raised by `raise_due`, at a
+//! blocking acquisition only (see [`Raised`]).
 
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::{HashMap, HashSet};
@@ -39,6 +43,36 @@ struct ThreadState {
     /// Order keys given explicitly (`lock_ordered`) for held locks of ordered
     /// classes, by instance; any other lock's order key is its address.
     order_keys: Vec<(usize, u64)>,
+    /// The [`reset`] this state last caught up with.
+    generation: u64,
+}
+
+/// How many times [`reset`] ran. A thread whose state is of an older
+/// generation forgets its validated chains at its next session, and takes
+/// a new base for its chain keys, so that neither its cache nor any lock's
+/// memo of a chain validated before the reset matches again.
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The chain key of an empty stack in a generation.
+fn base_key(generation: u64) -> u64 {
+    match generation {
+        0 => chain::INITIAL_KEY,
+        g => chain::mix(chain::INITIAL_KEY, g),
+    }
+}
+
+/// Catches a thread's state up with a [`reset`]: a new, empty chain cache,
+/// and the held entries' chain keys recomputed from the new base.
+#[cold]
+fn catch_up(st: &mut ThreadState, generation: u64) {
+    st.generation = generation;
+    st.chains = LocalChains::new();
+    let mut key = base_key(generation);
+    for h in &mut st.held {
+        h.prev_key = key;
+        key = chain::mix(key, h.chain_id());
+    }
+    st.key = key;
 }
 
 thread_local! {
@@ -48,6 +82,7 @@ thread_local! {
             key: chain::INITIAL_KEY,
             chains: LocalChains::new(),
             order_keys: Vec::new(),
+            generation: 0,
         }))
     };
     /// What the thread did to its held locks while a session ran on it (a
@@ -221,6 +256,10 @@ impl<'a> Session<'a> {
                 st.key = fast.key.get();
             }
         });
+        let generation = GENERATION.load(Ordering::Acquire);
+        if st.generation != generation {
+            catch_up(&mut st, generation);
+        }
         Session { st }
     }
 }
@@ -231,6 +270,11 @@ impl Drop for Session<'_> {
         apply_deferred(st);
         if st.held.capacity() == 0 {
             st.held.reserve(16);
+        }
+        if is_due(false) {
+            // A panic is owed: the fast path stays closed, so that the
+            // next acquisition comes to the slow path and raises it.
+            return;
         }
         let (chains, chains_len) = st.chains.slots();
         let _ = FAST.try_with(|fast| {
@@ -509,8 +553,14 @@ fn acquire_slow(
     if !config::is_enabled() {
         return false;
     }
+    if !trylock {
+        // A report deferred from where no panic could be raised is raised
+        // here, before the lock is taken (a trylock is recorded once it
+        // holds its lock: it raises nothing).
+        raise_due();
+    }
     let (id, ordered) = class.get_with_order(subclass);
-    with_state(|st| {
+    let pushed = with_state(|st| {
         if ordered {
             if let Some(order) = class.order() {
                 let key = order_key.unwrap_or(instance as u64);
@@ -529,8 +579,18 @@ fn acquire_slow(
             at,
         };
         push(st, new, Some(&class.memo))
-    })
-    .is_some()
+    });
+    tracked_or_raise(pushed)
+}
+
+/// The end of a slow acquisition: `pushed` is `None` when untracked,
+/// `Some(false)` when a report raised by it must panic now, before the
+/// caller takes its lock.
+fn tracked_or_raise(pushed: Option<bool>) -> bool {
+    if pushed == Some(false) {
+        raise_due();
+    }
+    pushed == Some(true)
 }
 
 /// For an ordered class, the chain cache cannot tell two orders of the same
@@ -615,9 +675,10 @@ pub(crate) fn acquire_under(
             }
         }
     }
+    raise_due();
     let memo = &class.memo;
     let class = class.get(0);
-    with_state(|st| {
+    let pushed = with_state(|st| {
         let nested = held::find(&st.held, nest_instance).is_some();
         if !nested {
             let lock = NewEntry::plain(class, instance, mode, at).held(st.key);
@@ -636,9 +697,9 @@ pub(crate) fn acquire_under(
             may_nest: nested,
             at,
         };
-        push(st, new, Some(memo));
-    })
-    .is_some()
+        push(st, new, Some(memo))
+    });
+    tracked_or_raise(pushed)
 }
 
 /// What a new held entry is made of (its chain key comes from the stack).
@@ -685,8 +746,12 @@ impl NewEntry {
 /// The acquisition itself, on the slow path: validation when the chain is
 /// new, then the push. Inlined into its callers, for the same reason as
 /// [`acquire_slow`].
+///
+/// Returns false, and pushes nothing, when the acquisition raised a report
+/// that must panic now: the caller raises it ([`raise_due`]) once the
+/// session is over, before its lock is taken.
 #[inline(always)]
-fn push(st: &mut ThreadState, new: NewEntry, memo: Option<&std::sync::atomic::AtomicU64>) {
+fn push(st: &mut ThreadState, new: NewEntry, memo: Option<&std::sync::atomic::AtomicU64>) -> bool {
     let id = HeldLock::id(new.class, new.mode, new.trylock, new.may_nest);
     let prev_key = st.key;
     let key = chain::mix(prev_key, id);
@@ -703,8 +768,12 @@ fn push(st: &mut ThreadState, new: NewEntry, memo: Option<&std::sync::atomic::At
             }
         }
     }
+    if is_due(true) {
+        return false;
+    }
     st.held.push(new.held(prev_key));
     st.key = key;
+    true
 }
 
 /// Records a release of a tracked acquisition of `instance`.
@@ -724,9 +793,10 @@ fn release_slow_path(class: &LazyClass, instance: usize, at: Option<&'static Loc
     });
 }
 
-/// The slow half of an acquisition: validate, then emit. Emitting comes
-/// before the push, so under `Action::Panic` the lock is neither taken nor
-/// recorded.
+/// The slow half of an acquisition: validate, then emit. A report that
+/// must panic now (`Action::Panic`, a panicking callback) makes [`push`]
+/// skip the entry, and the panic comes once the session is over: the lock
+/// is neither taken nor recorded.
 #[cold]
 #[inline(never)]
 fn check_new_chain(st: &mut ThreadState, entry: HeldLock, key: u64) {
@@ -762,7 +832,7 @@ fn release_slow(
 ) {
     let Some(i) = held::find(&st.held, instance) else {
         if let Some(report) = contained("report building", || bad_unlock(st, class, at)) {
-            emit_all(vec![report], Raised::AtRelease);
+            emit_all(vec![report], Raised::Deferred);
         }
         return;
     };
@@ -792,7 +862,7 @@ fn reacquire(st: &mut ThreadState, entries: Vec<HeldLock>) {
         st.held.push(h);
         st.key = key;
     }
-    emit_all(pending, Raised::AtRelease);
+    emit_all(pending, Raised::Deferred);
 }
 
 /// Changes the mode of a held lock in place (a downgrade: it cannot block, so
@@ -901,8 +971,12 @@ fn misuse(st: &ThreadState, kind: MisuseKind, lock: &HeldLock, at: &'static Loca
             backtrace,
         })
     });
+    let raised = match kind {
+        MisuseKind::HeldAtThreadExit => Raised::AtExit,
+        _ => Raised::Deferred,
+    };
     if let Some(report) = report {
-        emit_all(vec![report], Raised::AtRelease);
+        emit_all(vec![report], raised);
     }
 }
 
@@ -1364,15 +1438,120 @@ fn build(p: Pending) -> Report {
     }
 }
 
-/// Where a report is raised: `Action::Panic` panics only at an acquisition.
-/// Releases run in destructors, where a panic would skip the unlock, so a
-/// report raised while releasing is printed instead.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Where a report is raised, which decides whether it may panic there.
+///
+/// The rule: a panic is raised only by a blocking acquisition, before its
+/// lock is taken and before anything is recorded, outside the validator's
+/// session, and not while the thread is already panicking. Never by a
+/// release, a lock being dropped, an assertion or the thread's exit: they
+/// run, or may run, in destructors, where a panic skips an unlock, or
+/// aborts the process.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Raised {
+    /// By the acquisition being validated: it panics, and is not pushed.
     AtAcquire,
-    AtRelease,
+    /// Where no panic may be raised: the report is printed now, and the
+    /// panic is deferred to the thread's next blocking acquisition.
+    Deferred,
+    /// At the thread's exit: printed and recorded, never raised.
+    AtExit,
 }
 
+/// What this thread owes a panic: under `Action::Panic`, the reports raised
+/// since it last could panic; with a callback, the first panic it raised.
+/// While anything is due, the fast path stays closed, so that the next
+/// acquisition comes to [`raise_due`].
+struct Due {
+    reports: Vec<Arc<Report>>,
+    payload: Option<Box<dyn std::any::Any + Send>>,
+    /// Something raised by the acquisition under validation: it must not
+    /// be pushed.
+    now: bool,
+}
+
+thread_local! {
+    static DUE: RefCell<Due> = const {
+        RefCell::new(Due { reports: Vec::new(), payload: None, now: false })
+    };
+}
+
+/// Is a panic owed by this thread? `now`: only one raised by the
+/// acquisition under validation.
+fn is_due(now: bool) -> bool {
+    DUE.try_with(|d| {
+        d.try_borrow()
+            .is_ok_and(|d| (d.now || !now) && (d.payload.is_some() || !d.reports.is_empty()))
+    })
+    .unwrap_or(false)
+}
+
+/// Forgets what this thread owes.
+pub(crate) fn clear_due() {
+    let _ = DUE.try_with(|d| {
+        if let Ok(mut d) = d.try_borrow_mut() {
+            d.reports.clear();
+            d.payload = None;
+            d.now = false;
+        }
+    });
+}
+
+/// Raises what this thread owes, if anything: called by blocking
+/// acquisitions only, before the lock is taken and outside any session.
+fn raise_due() {
+    if std::thread::panicking() {
+        return;
+    }
+    let Some((reports, payload, now)) = DUE
+        .try_with(|d| {
+            let mut d = d.try_borrow_mut().ok()?;
+            if d.payload.is_none() && d.reports.is_empty() {
+                return None;
+            }
+            let now = std::mem::take(&mut d.now);
+            Some((std::mem::take(&mut d.reports), d.payload.take(), now))
+        })
+        .ok()
+        .flatten()
+    else {
+        return;
+    };
+    if let Some(payload) = payload {
+        std::panic::resume_unwind(payload);
+    }
+    std::panic::panic_any(panic_message(&reports, !now));
+}
+
+/// The message of `Action::Panic`'s panic: a title line, then every
+/// report in full, so that a test harness shows them as the failure.
+pub(crate) fn panic_message(reports: &[Arc<Report>], deferred: bool) -> String {
+    let mut message = match reports {
+        [one] => format!("lockdep: {}", one.title()),
+        _ => format!(
+            "lockdep: {} reports: {}",
+            reports.len(),
+            reports
+                .iter()
+                .map(|r| r.title())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    };
+    if deferred {
+        message.push_str(
+            " (raised earlier on this thread, where no panic may be raised; \
+             raised at its next blocking acquisition)",
+        );
+    }
+    message.push('\n');
+    for r in reports {
+        message.push_str(&r.to_string());
+    }
+    message
+}
+
+/// Builds and delivers every pending report: none is skipped, whatever the
+/// action does with the ones before it.
 fn emit_all(pending: Vec<Pending>, raised: Raised) {
     for p in pending {
         if let Some(report) = contained("report building", || build(p)) {
@@ -1381,17 +1560,55 @@ fn emit_all(pending: Vec<Pending>, raised: Raised) {
     }
 }
 
+/// Writes a report to standard error itself, not through `eprint!`: a test
+/// harness captures `eprint!`'s output, and shows it only for tests that
+/// fail.
+fn print(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// Delivers one report: the log, the watches, then the action. Nothing
+/// here unwinds: `Action::Panic`'s panic and a callback's are recorded as
+/// due, and raised (or not) by [`raise_due`].
 fn emit(report: Report, raised: Raised) {
     let report = Arc::new(report);
     LOG.lock().push(report.clone());
+    crate::watch::collect(&report);
+    // Can a panic be raised for it, now or at the thread's next acquisition?
+    // (One raised by an acquisition while the thread panics is deferred.)
+    let due = raised != Raised::AtExit;
+    let now = raised == Raised::AtAcquire && !std::thread::panicking();
+    let owe = |report: Option<Arc<Report>>, payload: Option<Box<dyn std::any::Any + Send>>| {
+        DUE.try_with(|d| {
+            let Ok(mut d) = d.try_borrow_mut() else {
+                return false;
+            };
+            d.now |= now;
+            d.reports.extend(report);
+            if d.payload.is_none() {
+                d.payload = payload;
+            }
+            true
+        })
+        .unwrap_or(false)
+    };
     match config::action() {
-        Action::Print => eprint!("{report}"),
+        Action::Print => print(&report.to_string()),
         Action::Silent => {}
-        Action::Callback(f) => f(&report),
+        Action::Callback(f) => {
+            let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&report)));
+            if let Err(payload) = called {
+                if !(due && owe(None, Some(payload))) {
+                    print("lockdep: the report callback panicked where no panic may be raised\n");
+                }
+            }
+        }
         Action::Panic => {
-            eprint!("{report}");
-            if raised == Raised::AtAcquire && !std::thread::panicking() {
-                panic!("lockdep: {}", report.title());
+            let owed = due && owe(Some(report.clone()), None);
+            // Raised now, the panic's message shows it; else show it now.
+            if !(now && owed) {
+                print(&report.to_string());
             }
         }
     }
@@ -1403,9 +1620,43 @@ pub(crate) fn retire_classes(gone: &[ClassId]) {
     with_global(|g| g.graph.remove_classes(gone));
 }
 
-/// Every report raised so far in this process, oldest first.
+/// Every report raised so far in this process (since the last [`reset`]),
+/// oldest first.
 pub fn reports() -> Vec<Arc<Report>> {
     LOG.lock().clone()
+}
+
+/// Forgets everything the validator learned, for tests that want to be
+/// isolated from the tests that ran before them in the same process: the
+/// dependency graph and its stack traces, the validated chains, which
+/// problems were already reported, the report log, and any panic owed by
+/// the calling thread (see [`crate::config::Action::Panic`]). Lock classes
+/// stay, and so do the locks each thread holds.
+///
+/// Safe at any moment, also while other threads hold locks or validate:
+/// - a lock held across the reset stays held and is released as usual
+///   (no report); the dependencies it formed before the reset are
+///   forgotten, and those formed by locks taken under it afterwards are
+///   learned again;
+/// - the calling thread, and any thread that starts afterwards, validate
+///   every chain again; another thread that is running catches up at its
+///   next visit to the validator's slow path (a new chain, an
+///   out-of-order release), and until then takes the chains it had
+///   validated as known;
+/// - it is process-wide: tests that run in parallel forget each other's
+///   dependencies too (run them with `--test-threads=1`, or with
+///   cargo-nextest, which runs each test in a process of its own and needs
+///   no reset).
+pub fn reset() {
+    with_global(|g| {
+        *g = Global::default();
+        shared().chains.clear();
+        GENERATION.fetch_add(1, Ordering::AcqRel);
+    });
+    LOG.lock().clear();
+    clear_due();
+    // The calling thread catches up at once.
+    with_state(|_| ());
 }
 
 /// Counters describing the validator's state.
@@ -1928,6 +2179,7 @@ mod model {
             key: prefix,
             chains: LocalChains::new(),
             order_keys: Vec::new(),
+            generation: 0,
         };
         let pending = validate_in(shared, &mut st, &next, key, no_trace);
         let circular = pending

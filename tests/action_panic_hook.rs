@@ -1,7 +1,8 @@
-//! `Action::Panic` unwinds out of the validator while it runs on the
-//! thread, through a panic hook that itself takes a validated lock: the hook's
-//! lock is untracked, nothing deadlocks, and afterwards the thread's held
-//! stack is right and its known chains take the fast path again.
+//! `Action::Panic` panics through a panic hook that itself takes a
+//! validated lock: the panic is raised once the validator is done with the
+//! thread, so the hook's lock is validated like any other, nothing
+//! deadlocks, and afterwards the thread's held stack is right and its known
+//! chains take the fast path again.
 
 use lockdep::{Action, Mutex};
 
@@ -51,7 +52,7 @@ fn a_panic_out_of_the_validator_leaves_the_thread_state_right() {
     assert_eq!(
         reports.len(),
         1,
-        "only the cycle; the hook's lock is untracked"
+        "only the cycle; the hook's lock closes nothing"
     );
     assert_eq!(
         reports[0].title(),

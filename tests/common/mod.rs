@@ -147,3 +147,38 @@ pub fn on_thread<F: FnOnce() + Send>(name: &str, f: F) {
             .expect("thread panicked");
     });
 }
+
+/// The message of a panic caught by `catch_unwind` (a `String` or `&str`
+/// payload); fails the test if there was none.
+pub fn panic_text<T>(result: std::thread::Result<T>) -> String {
+    let Err(payload) = result else {
+        panic!("expected a panic");
+    };
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+/// Learns `z -> x` and `z -> y`, then, holding `x` and a trylock of `y`,
+/// takes `z`: one acquisition that closes two cycles (`y -> z -> y` and
+/// `x -> z -> x`). Returns the panic it raises, as text (the action must
+/// panic).
+pub fn close_two_cycles(
+    x: &lockdep::Mutex<u32>,
+    y: &lockdep::Mutex<u32>,
+    z: &lockdep::Mutex<u32>,
+) -> String {
+    for other in [x, y] {
+        let _z = z.lock();
+        let _o = other.lock();
+    }
+    panic_text(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+        || {
+            let _x = x.lock();
+            let _y = y.try_lock().expect("free");
+            let _z = z.lock();
+        },
+    )))
+}
