@@ -21,18 +21,7 @@ use lockdep::{Mutex, Report};
 /// threads whose name starts with `name`.
 fn reports_of(name: &str, f: impl FnOnce() + Send) -> Vec<Arc<Report>> {
     silent();
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name(name.to_string())
-            .spawn_scoped(s, f)
-            .expect("spawn")
-            .join()
-            .expect("the pattern panicked")
-    });
-    lockdep::reports()
-        .into_iter()
-        .filter(|r| r.thread.name.starts_with(name))
-        .collect()
+    common::reports_on_thread(name, f)
 }
 
 fn titles(reports: &[Arc<Report>]) -> Vec<&'static str> {
@@ -72,6 +61,15 @@ where
 
 fn text(reports: &[Arc<Report>]) -> String {
     reports.iter().map(|r| r.to_string()).collect()
+}
+
+/// Where the locks of a single recursion report about one site were built,
+/// and what that site is.
+fn same_site(reports: &[Arc<Report>]) -> (&lockdep::report::Site, SiteOrigin) {
+    match cause(reports) {
+        RecursionCause::SameSite { built_at, origin } => (built_at, *origin),
+        other => panic!("not one site: {other:?}\n{}", text(reports)),
+    }
 }
 
 /// The cause of a single recursion report.
@@ -117,10 +115,8 @@ fn an_adapter_that_hides_the_site_says_why_and_names_the_fix() {
         let _l = left[0].lock();
         let _r = right[0].lock();
     });
-    let RecursionCause::SameSite { built_at, origin } = cause(&reports) else {
-        panic!("{}", text(&reports))
-    };
-    assert_eq!(*origin, SiteOrigin::Toolchain);
+    let (built_at, origin) = same_site(&reports);
+    assert_eq!(origin, SiteOrigin::Toolchain);
     assert!(built_at.file.starts_with("core/src/"), "{built_at}");
     let text = reports[0].to_string();
     assert!(text.contains("inside the standard library"), "{text}");
@@ -141,10 +137,8 @@ fn a_constructor_through_a_function_pointer_says_why() {
         let _a = a.lock();
         let _b = b.lock();
     });
-    let RecursionCause::SameSite { origin, .. } = cause(&reports) else {
-        panic!("{}", text(&reports))
-    };
-    assert_eq!(*origin, SiteOrigin::Lockdep);
+    let (_, origin) = same_site(&reports);
+    assert_eq!(origin, SiteOrigin::Lockdep);
     assert!(reports[0].to_string().contains("function pointer"));
 }
 
@@ -180,10 +174,8 @@ fn derived_default_fields_of_one_type_say_why_and_name_the_fix() {
         let _l = t.left.lock();
         let _r = t.right.lock();
     });
-    let RecursionCause::SameSite { built_at, origin } = cause(&reports) else {
-        panic!("{}", text(&reports))
-    };
-    assert_eq!(*origin, SiteOrigin::Code);
+    let (built_at, origin) = same_site(&reports);
+    assert_eq!(origin, SiteOrigin::Code);
     assert_eq!(built_at.file, "tests/classes.rs");
     let text = reports[0].to_string();
     assert!(text.contains("#[derive(Default)]"), "{text}");
@@ -249,13 +241,7 @@ fn a_helper_of_one_type_says_why_and_names_the_fix() {
         let _a = a.lock();
         let _b = b.lock();
     });
-    assert!(matches!(
-        cause(&reports),
-        RecursionCause::SameSite {
-            origin: SiteOrigin::Code,
-            ..
-        }
-    ));
+    assert_eq!(same_site(&reports).1, SiteOrigin::Code);
     assert!(reports[0]
         .to_string()
         .contains("#[track_caller] on the helper"));
@@ -282,13 +268,7 @@ fn locks_in_a_loop_at_one_site_stay_one_class() {
         let _a = inodes[0].lock.lock();
         let _b = inodes[1].lock.lock();
     });
-    assert!(matches!(
-        cause(&reports),
-        RecursionCause::SameSite {
-            origin: SiteOrigin::Code,
-            ..
-        }
-    ));
+    assert_eq!(same_site(&reports).1, SiteOrigin::Code);
     assert!(reports[0]
         .to_string()
         .contains("missing lock nesting notation"));

@@ -3,22 +3,13 @@
 //! the kernel's `lockdep_unregister_key` does. A binary of its own, since it
 //! counts the validator's dependencies.
 
+mod common;
+
 use lockdep::{DynamicKey, Mutex};
 
 fn reports_on_thread(name: &str, f: impl FnOnce() + Send) -> usize {
     lockdep::set_action(lockdep::Action::Silent);
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name(name.to_string())
-            .spawn_scoped(s, f)
-            .expect("spawn")
-            .join()
-            .expect("panicked")
-    });
-    lockdep::reports()
-        .iter()
-        .filter(|r| r.thread.name == name)
-        .count()
+    common::reports_on_thread(name, f).len()
 }
 
 #[test]

@@ -14,6 +14,8 @@
 //! report is logged and each one's panic reached the job that raised it;
 //! the validator's own code never panicked.
 
+mod common;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
@@ -111,12 +113,8 @@ fn reports_in_panic_mode_never_hang_abort_or_leak_a_lock() {
                             unreachable!("the owed panic was not raised");
                         }
                     }));
-                    if let Err(payload) = outcome {
-                        let message = payload
-                            .downcast_ref::<String>()
-                            .map(String::as_str)
-                            .or_else(|| payload.downcast_ref::<&str>().copied())
-                            .unwrap_or("");
+                    if outcome.is_err() {
+                        let message = common::panic_text(outcome);
                         assert!(
                             message.starts_with("lockdep"),
                             "{job:?} panicked, but not with a report: {message}"

@@ -148,6 +148,16 @@ pub fn on_thread<F: FnOnce() + Send>(name: &str, f: F) {
     });
 }
 
+/// Runs `f` on a new thread called `name` (see [`on_thread`]), then returns
+/// every report raised on threads whose name starts with `name`.
+pub fn reports_on_thread<F: FnOnce() + Send>(name: &str, f: F) -> Vec<Arc<Report>> {
+    on_thread(name, f);
+    lockdep::reports()
+        .into_iter()
+        .filter(|r| r.thread.name.starts_with(name))
+        .collect()
+}
+
 /// The message of a panic caught by `catch_unwind` (a `String` or `&str`
 /// payload); fails the test if there was none.
 pub fn panic_text<T>(result: std::thread::Result<T>) -> String {
