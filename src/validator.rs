@@ -612,21 +612,8 @@ pub(crate) fn acquire_under(
     if !config::is_enabled() {
         return false;
     }
-    if let Some(fast) = fast() {
-        if let (Some(held), Some(id)) = (fast_held(fast), class.cached_unordered(0)) {
-            let nest = match cover(held, id, mode, nest_instance) {
-                Cover::Covered => Some(Nest::Covered),
-                Cover::Plain => Some(Nest::No),
-                Cover::NotHeld => None,
-            };
-            if let Some(nest) = nest {
-                if let Some(tracked) =
-                    fast_push(fast, id, &class.memo, instance, mode, false, nest, at)
-                {
-                    return tracked;
-                }
-            }
-        }
+    if let Some(tracked) = fast_acquire_under(class, instance, mode, at, nest_instance) {
+        return tracked;
     }
     let memo = &class.memo;
     let order = class.order();
@@ -661,6 +648,28 @@ pub(crate) fn acquire_under(
         push(st, new, Some(memo));
     })
     .is_some()
+}
+
+/// The fast path of an acquisition under a nest lock the thread holds, of a
+/// lock of an unordered class at subclass 0: a known chain, covered or
+/// plain, is pushed. `None` when it does not apply.
+#[inline]
+fn fast_acquire_under(
+    class: &LazyClass,
+    instance: usize,
+    mode: Mode,
+    at: &'static Location<'static>,
+    nest_instance: usize,
+) -> Option<bool> {
+    let fast = fast()?;
+    let held = fast_held(fast)?;
+    let id = class.cached_unordered(0)?;
+    let nest = match cover(held, id, mode, nest_instance) {
+        Cover::Covered => Nest::Covered,
+        Cover::Plain => Nest::No,
+        Cover::NotHeld => return None,
+    };
+    fast_push(fast, id, &class.memo, instance, mode, false, nest, at)
 }
 
 /// What a nest lock does for an acquisition.
@@ -1722,6 +1731,50 @@ mod tests {
         assert_eq!(pair(0), None, "subclass 0 under this parent: a new chain");
         assert_eq!(pair(0), Some(true));
         assert!(current_key_and_stack().1.is_empty());
+    }
+
+    /// Under a nest lock, known chains take the fast path: the first lock
+    /// of the class as a plain entry, the next ones covered; a nest lock
+    /// that is not held, or taken too late, leaves the entry plain.
+    #[test]
+    fn acquisitions_under_a_nest_lock_take_the_fast_path() {
+        let nest = lazy("unit-fastnest-parent");
+        let child = lazy("unit-fastnest-child");
+        let at = Location::caller();
+        let (n, c1, c2) = (51, 52, 53);
+        let nests = || -> Vec<Nest> { current_key_and_stack().1.iter().map(|h| h.nest).collect() };
+        std::thread::spawn(move || {
+            for round in 0..2 {
+                assert!(acquire(&nest, 0, n, Mode::Exclusive, false, at));
+                for c in [c1, c2] {
+                    let fast = fast_acquire_under(&child, c, Mode::Exclusive, at, n);
+                    match round {
+                        0 => {
+                            assert_eq!(fast, None, "a new chain: the slow path");
+                            assert!(acquire_under(&child, c, Mode::Exclusive, at, &nest, n));
+                        }
+                        _ => assert_eq!(fast, Some(true), "a known chain: the fast path"),
+                    }
+                }
+                assert_eq!(nests(), [Nest::No, Nest::No, Nest::Covered]);
+                release(&child, c2, Some(at));
+                release(&child, c1, Some(at));
+                release(&nest, n, Some(at));
+            }
+            // The nest lock not held: the slow path, which reports it.
+            assert!(acquire(&child, 0, c1, Mode::Exclusive, false, at));
+            assert_eq!(fast_acquire_under(&child, c2, Mode::Exclusive, at, n), None);
+            // Taken after the first child: a plain entry (the recursion
+            // was reported by the slow path).
+            assert!(acquire(&nest, 0, n, Mode::Exclusive, false, at));
+            assert!(acquire_under(&child, c2, Mode::Exclusive, at, &nest, n));
+            assert_eq!(nests(), [Nest::No, Nest::No, Nest::No]);
+            release(&child, c2, Some(at));
+            release(&nest, n, Some(at));
+            release(&child, c1, Some(at));
+        })
+        .join()
+        .unwrap();
     }
 
     /// An ordered class's known chain takes the fast path only in order:
