@@ -691,19 +691,20 @@ enum Cover {
 /// Thread-local data only: the fast path runs it.
 #[inline]
 fn cover(held: &[HeldLock], class: ClassId, mode: Mode, nest: usize) -> Cover {
-    let Some(first) = held
-        .iter()
-        .position(|h| h.instance == nest || blocks_on(h, class, mode))
-    else {
-        return Cover::NotHeld;
-    };
-    let rest = &held[first..];
-    if held[first].instance == nest {
-        match rest.iter().any(|h| blocks_on(h, class, mode)) {
-            true => Cover::Covered,
-            false => Cover::Plain,
+    let mut nest_held = false;
+    for (i, h) in held.iter().enumerate() {
+        nest_held |= h.instance == nest;
+        if blocks_on(h, class, mode) {
+            return if nest_held {
+                Cover::Covered
+            } else if held[i..].iter().any(|h| h.instance == nest) {
+                Cover::Plain
+            } else {
+                Cover::NotHeld
+            };
         }
-    } else if rest.iter().any(|h| h.instance == nest) {
+    }
+    if nest_held {
         Cover::Plain
     } else {
         Cover::NotHeld
