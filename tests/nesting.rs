@@ -2,7 +2,10 @@
 
 mod common;
 
-use common::{assert_no_reports, circular, held_names, on_thread, one_report, recursive, silent};
+use common::{
+    assert_no_reports, circular, held_names, on_thread, one_report, recursive, reports_about,
+    silent,
+};
 use lockdep::report::Problem;
 use lockdep::{ClassKey, LockMap, Mode, Mutex};
 
@@ -260,11 +263,17 @@ fn a_nest_lock_taken_after_the_first_lock_of_the_class_is_recursion() {
         let _p = parent.lock();
         let _c2 = c2.lock_under(&parent);
     }
-    let report = one_report(&["nest_late_child"]);
-    let (acquiring, holding) = recursive(&report);
+    // (Where a recursive acquisition still learns its dependencies, the
+    // cycle child -> parent -> child it closes is reported too: a real one.)
+    let recursions: Vec<_> = reports_about(&["nest_late_child"])
+        .into_iter()
+        .filter(|r| matches!(r.problem, Problem::RecursiveLocking { .. }))
+        .collect();
+    assert_eq!(recursions.len(), 1, "the recursion is reported once");
+    let (acquiring, holding) = recursive(&recursions[0]);
     assert_eq!(acquiring.name, "nest_late_child");
     assert_eq!(holding.name, "nest_late_child");
-    assert_eq!(report.held.len(), 2, "child and parent held");
+    assert_eq!(recursions[0].held.len(), 2, "child and parent held");
 }
 
 static RW_CHILD: ClassKey = ClassKey::new("nest_rw_child");
