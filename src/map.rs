@@ -493,6 +493,8 @@ impl LockMap {
     ///
     /// A lock taken back later (a condvar wait, a guard's `unlocked` or
     /// `bump`) is taken as the subclass of its acquisition, not this one.
+    /// The re-validation works as a release's does: under `Action::Panic`
+    /// its reports are printed, not raised as panics.
     #[track_caller]
     pub fn set_subclass(&self, subclass: u32) -> bool {
         #[cfg(not(lockdep_off))]
