@@ -861,7 +861,7 @@ fn release_slow(
 fn reacquire(st: &mut ThreadState, entries: Vec<HeldLock>) {
     let mut pending = Vec::new();
     for mut h in entries {
-        h.nest = still_covered(&st.held, h);
+        h.nest = reacquired_nest(&st.held, h);
         let key = chain::mix(st.key, h.chain_id());
         h.prev_key = st.key;
         if !st.held.is_empty() && !h.trylock && !st.chains.contains(key) {
@@ -876,7 +876,7 @@ fn reacquire(st: &mut ThreadState, entries: Vec<HeldLock>) {
 /// What excuses a re-acquired entry: a covered one stays covered while a
 /// lock of its class it could deadlock on is still held below it (its nest
 /// lock is not looked for again: the entry does not record which it was).
-fn still_covered(held: &[HeldLock], h: HeldLock) -> Nest {
+fn reacquired_nest(held: &[HeldLock], h: HeldLock) -> Nest {
     match h.nest {
         Nest::Covered if !held.iter().any(|b| blocks_on(b, h.class, h.mode)) => Nest::No,
         nest => nest,
