@@ -53,10 +53,11 @@ const IMPLS: [&str; 5] = [
 ];
 
 /// Scenarios, in row order.
-const SCENARIOS: [&str; 10] = [
+const SCENARIOS: [&str; 11] = [
     "single",
     "nested2",
     "nested4",
+    "under4",
     "threads2",
     "graph10000",
     "newedge_leaf10000",
@@ -96,6 +97,16 @@ trait BenchMutex: Send + Sync + Sized + 'static {
     /// A lock from the ordinary constructor.
     fn plain() -> Self;
     fn lock(&self) -> Self::Guard<'_>;
+    /// `n` locks of one class (for the validators that have classes).
+    fn family(n: usize) -> Vec<Self> {
+        (0..n).map(|_| Self::distinct()).collect()
+    }
+    /// Locks this one under the held `nest` (a nest lock, for lockdep;
+    /// a plain lock for the others).
+    fn lock_under<'a>(&'a self, nest: &Self) -> Self::Guard<'a> {
+        let _ = nest;
+        self.lock()
+    }
     /// The validator's statistics, for lockdep.
     fn stats() -> Option<lockdep::Stats> {
         None
@@ -208,6 +219,15 @@ macro_rules! lockdep_impls {
             #[inline]
             fn lock(&self) -> Self::Guard<'_> {
                 $krate::Mutex::lock(self)
+            }
+            fn family(n: usize) -> Vec<Self> {
+                let key: &'static $krate::ClassKey =
+                    Box::leak(Box::new($krate::ClassKey::new("bench-family")));
+                (0..n).map(|_| $krate::Mutex::with_key(key, 0)).collect()
+            }
+            #[inline]
+            fn lock_under<'a>(&'a self, nest: &Self) -> Self::Guard<'a> {
+                $krate::Mutex::lock_under(self, nest)
             }
             fn stats() -> Option<lockdep::Stats> {
                 $stats
@@ -384,6 +404,24 @@ fn nested4<M: BenchMutex>(m: &[M; 4]) {
     let mut g1 = black_box(&m[1]).lock();
     let mut g2 = black_box(&m[2]).lock();
     let mut g3 = black_box(&m[3]).lock();
+    *g0 += 1;
+    *g1 += 1;
+    *g2 += 1;
+    *g3 += 1;
+    drop(g3);
+    drop(g2);
+    drop(g1);
+    drop(g0);
+}
+
+/// A parent, then three locks of one class under it: for lockdep the first
+/// is a plain acquisition, the other two are covered by the nest lock.
+#[inline(never)]
+fn under4<M: BenchMutex>(parent: &M, children: &[M]) {
+    let mut g0 = black_box(parent).lock();
+    let mut g1 = black_box(&children[0]).lock_under(parent);
+    let mut g2 = black_box(&children[1]).lock_under(parent);
+    let mut g3 = black_box(&children[2]).lock_under(parent);
     *g0 += 1;
     *g1 += 1;
     *g2 += 1;
@@ -628,6 +666,10 @@ fn child<M: BenchMutex, R: BenchRwLock>(scenario: &str) {
         "nested4" => {
             let m: [M; 4] = std::array::from_fn(|_| M::distinct());
             print_samples(&batched(|| nested4(&m)));
+        }
+        "under4" => {
+            let (parent, children) = (M::distinct(), M::family(3));
+            print_samples(&batched(|| under4(&parent, &children)));
         }
         "threads2" => print_samples(&threads2::<M>()),
         "graph10000" => {
@@ -998,6 +1040,12 @@ fn parent() {
     check(
         "nested4 lockdep/parking_lot".into(),
         ratio("nested4", "lockdep", "parking_lot"),
+        1.5,
+        "x",
+    );
+    check(
+        "under4 lockdep/parking_lot".into(),
+        ratio("under4", "lockdep", "parking_lot"),
         1.5,
         "x",
     );

@@ -55,10 +55,8 @@ pub(crate) struct HeldLock {
     pub(crate) trylock: bool,
     /// How many times the holder pinned it (see `LockMap::pin`).
     pub(crate) pins: u8,
-    /// Other locks of its class may be held with it: it was acquired under a
-    /// held nest lock, or its class is ordered (and the order is checked on
-    /// every acquisition instead).
-    pub(crate) may_nest: bool,
+    /// Why other locks of its class may be held with it, if they may.
+    pub(crate) nest: Nest,
     /// The chain key before this entry was pushed.
     pub(crate) prev_key: u64,
     pub(crate) at: &'static Location<'static>,
@@ -77,8 +75,27 @@ impl HeldLock {
     /// What this entry contributes to the chain key.
     #[inline]
     pub(crate) fn chain_id(&self) -> u64 {
-        Self::id(self.class, self.mode, self.trylock, self.may_nest)
+        Self::id(
+            self.class,
+            self.mode,
+            self.trylock,
+            self.nest == Nest::Covered,
+        )
     }
+}
+
+/// What excuses an entry from the recursion check.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Nest {
+    /// Nothing: a held lock of its class is recursive locking.
+    No,
+    /// Its class is ordered: the order is checked on every acquisition
+    /// instead, and its dependencies are recorded as usual.
+    Ordered,
+    /// A held nest lock covers it (it was taken under the nest lock, after
+    /// the first held lock of its class, which was taken after the nest
+    /// lock): no recursion, and no dependencies. In the chain key.
+    Covered,
 }
 
 /// Finds the topmost entry for `instance`.
@@ -122,7 +139,7 @@ mod tests {
             mode: Mode::Exclusive,
             trylock: false,
             pins: 0,
-            may_nest: false,
+            nest: Nest::No,
             prev_key: 0,
             at,
         };

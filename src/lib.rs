@@ -117,9 +117,26 @@
 //!
 //! - [`Mutex::lock_nested`]: a **subclass** per level (parent 0, child 1,
 //!   ...); subclass `n` prints as `name/n`.
-//! - [`Mutex::lock_under`]: a **nest lock**. While the thread holds the nest
-//!   lock, any number of locks of the class may be held, in any order: the
-//!   nest lock serializes everyone who takes them.
+//! - [`Mutex::lock_under`] (and [`RwLock::read_under`] /
+//!   [`RwLock::write_under`]): a **nest lock**, as the kernel's
+//!   `mutex_lock_nest_lock`. The nest lock covers the locks of the class
+//!   taken after it: while the thread holds it, any number of them may be
+//!   held, in any order, since it serializes everyone who takes them. The
+//!   exact rule: walking the held locks from the oldest, if the nest lock
+//!   comes before the first lock of the class, the acquisition is
+//!   *covered*, and adds no dependency at all (not even from the lock held
+//!   just below it); if no lock of the class is held, it is a plain
+//!   acquisition with its dependencies (the first child depends on the
+//!   nest lock); if the first lock of the class was taken before the nest
+//!   lock, it is recursive locking. Not holding the nest lock is reported.
+//! - `set_subclass` on a held lock: a **re-annotation**, as the kernel's
+//!   `lock_set_subclass`. The held lock becomes subclass `n`, and it and
+//!   every lock held above it are validated again, as new acquisitions.
+//!   Hand-over-hand locking over one class (a linked list walked by lock
+//!   coupling) needs it: lock the next node with `lock_nested(1)`, release
+//!   the previous one, then `set_subclass(0)` on the next one (or set the
+//!   held node to 1 before taking the next one plainly; see
+//!   `examples/hand_over_hand.rs`).
 //! - [`ClassKey::ordered`] / [`ClassKey::ordered_by`]: an **ordered class**.
 //!   Its locks nest in increasing order of address, or of the key given to
 //!   [`Mutex::lock_ordered`]; out of order is reported.
@@ -313,9 +330,14 @@
 //!   stack records it. (They are `Sync` when the data is, as `lock_api`'s
 //!   and std's are.)
 //! - A lock taken back after a condvar wait, a guard's `unlocked` or `bump`
-//!   is validated as a plain acquisition of its class and subclass: one
+//!   is validated as a plain acquisition of its class and subclass (the
+//!   subclass it was acquired as, not one set later by `set_subclass`): one
 //!   first taken with `lock_under` or `lock_ordered` loses its nest lock or
 //!   order key at the re-take.
+//! - A held entry does not record which nest lock covered it. When the
+//!   entries above a lock released out of order or re-annotated are
+//!   validated again, a covered one stays covered while a lock of its class
+//!   is still held below it, even if its nest lock was the lock released.
 //! - A timed acquisition (`try_lock_for` and the like) is validated as a
 //!   trylock, since it cannot wait forever: an order that closes a cycle
 //!   only through timed acquisitions is not reported.

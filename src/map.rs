@@ -457,6 +457,15 @@ macro_rules! contract_methods {
             crate::map::AsLockMap::as_lock_map(&self.$($field).+).assert_not_held();
         }
 
+        /// Re-annotates this thread's hold on the lock as subclass
+        /// `subclass` of its class, re-validating the locks held above it:
+        /// for hand-over-hand locking (see
+        /// [`LockMap::set_subclass`](crate::LockMap::set_subclass)).
+        #[track_caller]
+        pub fn set_subclass(&self, subclass: u32) -> bool {
+            crate::map::AsLockMap::as_lock_map(&self.$($field).+).set_subclass(subclass)
+        }
+
         /// Pins this thread's hold on the lock until the returned value is
         /// dropped; releasing it meanwhile is reported (see
         /// [`LockMap::pin`](crate::LockMap::pin)).
@@ -482,9 +491,12 @@ impl AsLockMap for LockMap {
 
 impl LockMap {
     /// Acquires this map under a *nest lock*: while the thread holds `nest`,
-    /// it may hold any number of maps of this class at once (the nest lock
-    /// serializes everyone who takes them, so their order cannot deadlock).
-    /// If the thread does not hold `nest`, that is reported.
+    /// it may hold any number of maps of this class taken after it (the nest
+    /// lock serializes everyone who takes them, so their order cannot
+    /// deadlock). Such an acquisition adds no dependency; the first map of
+    /// the class under `nest` is validated as usual. If the thread does not
+    /// hold `nest`, that is reported; if it took a map of this class before
+    /// `nest`, this one is recursive locking.
     #[track_caller]
     pub fn acquire_under(&self, mode: Mode, nest: &impl AsLockMap) -> bool {
         #[cfg(not(lockdep_off))]
@@ -521,6 +533,30 @@ impl LockMap {
         #[cfg(lockdep_off)]
         {
             let _ = (mode, key);
+            false
+        }
+    }
+
+    /// Re-annotates the calling thread's hold on this map as subclass
+    /// `subclass` of its class (the kernel's `lock_set_subclass`): the held
+    /// entry and every one above it are re-acquired, and any order that
+    /// makes new is validated. This is the fix for hand-over-hand locking
+    /// of one class: take the next node as subclass 1, release the previous
+    /// one, and set the next one back to subclass 0. Returns false if the
+    /// thread does not hold the map, which is reported as a bad unlock
+    /// balance.
+    ///
+    /// A lock taken back later (a condvar wait, a guard's `unlocked` or
+    /// `bump`) is taken as the subclass of its acquisition, not this one.
+    /// The re-validation works as a release's does: under `Action::Panic`
+    /// its reports are printed, not raised as panics.
+    #[track_caller]
+    pub fn set_subclass(&self, subclass: u32) -> bool {
+        #[cfg(not(lockdep_off))]
+        return validator::set_subclass(&self.class, self.instance(), subclass, Location::caller());
+        #[cfg(lockdep_off)]
+        {
+            let _ = subclass;
             false
         }
     }

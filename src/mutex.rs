@@ -150,9 +150,10 @@ impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
     }
 
     /// Acquires the mutex under a *nest lock* held by this thread: any number
-    /// of mutexes of this class may then be held together, since `nest`
-    /// serializes everyone who takes them (the kernel's
-    /// `mutex_lock_nest_lock`). Not holding `nest` is reported.
+    /// of mutexes of this class taken after `nest` may then be held
+    /// together, since `nest` serializes everyone who takes them (the
+    /// kernel's `mutex_lock_nest_lock`). Not holding `nest` is reported, and
+    /// so is a nest lock taken after the first mutex of the class.
     #[track_caller]
     pub fn lock_under(&self, nest: &impl AsLockMap) -> MutexGuard<'_, R, T> {
         let tracked = self.map.acquire_under(Mode::Exclusive, nest);

@@ -27,6 +27,7 @@
 //! | `force_unlock`, `force_unlock_fair`, `force_unlock_read`, `force_unlock_write` (+ `_fair`) | unsafe; releases the calling thread's acquisition of the lock (a forgotten guard's). If the thread holds none, a bad unlock balance is reported |
 //! | `raw` | unsafe; nothing: locking the raw lock directly bypasses the validator |
 //! | `assert_held`, `assert_not_held`, `pin` | not acquisitions: checks on what the calling thread holds (see [`crate::Mutex::assert_held`]) |
+//! | `set_subclass` | re-annotates the held acquisition, re-validating the locks held above it (see [`crate::LockMap::set_subclass`]) |
 //! | `is_locked`, `is_locked_exclusive`, `is_owned_by_current_thread`, `data_ptr`, `get_mut`, `into_inner` | nothing: not acquisitions |
 //! | with the `arc_lock` feature, on a lock in an `Arc`: `lock_arc`, `read_arc`, `write_arc`, `upgradable_read_arc`, `read_arc_recursive`, and their `try_` and timed forms (`try_lock_arc_for`, `try_write_arc_until`, ...) | as the method without `arc`; the guard (`ArcMutexGuard`, `ArcRwLockReadGuard`, `ArcRwLockWriteGuard`, `ArcRwLockUpgradableReadGuard`, `ArcReentrantMutexGuard`) owns an `Arc` of the lock, and its methods (`unlocked`, `bump`, `upgrade`, `downgrade`, ...) are validated as the borrowed guard's |
 //! | arc guards' `into_arc`, `into_arc_fair` | a release, like dropping the guard; the `Arc` is given back |
@@ -35,8 +36,10 @@
 //! [`crate::generic::ReentrantMutex`] for the details of each method.
 //!
 //! Beyond `parking_lot`'s API, every lock has `named(..)` and `with_key(..)`
-//! constructors to choose its class (see the crate docs), and `Mutex` and
-//! `RwLock` have `lock_nested` / `write_nested` for nesting within a class.
+//! constructors to choose its class (see the crate docs), `Mutex` and
+//! `RwLock` have `lock_nested` / `write_nested` and `lock_under` /
+//! `read_under` / `write_under` for nesting within a class, and every lock
+//! has `set_subclass` to re-annotate a held acquisition.
 //! Not provided: the unsafe `make_guard_unchecked` family (with its arc
 //! forms, `make_arc_read_guard_unchecked` and the like), `serde` support, and
 //! `parking_lot::deadlock` (this crate's reports replace it).

@@ -18,7 +18,7 @@ use lock_api::{
 
 use crate::class::{ClassId, ClassKey, DynamicKey, Prefix};
 use crate::held::Mode;
-use crate::map::{Acquisition, Defer, LockMap};
+use crate::map::{Acquisition, AsLockMap, Defer, LockMap};
 use crate::mutex::MapRef;
 
 /// A reader-writer lock whose order against other locks is validated.
@@ -27,8 +27,9 @@ use crate::mutex::MapRef;
 ///
 /// | method | mode | why |
 /// |---|---|---|
-/// | `write`, `try_write` | exclusive | blocks and is blocked by everyone |
+/// | `write`, `try_write`, `write_nested` | exclusive | blocks and is blocked by everyone |
 /// | `read`, `try_read` | shared (non-recursive) | a reader queues behind a *waiting* writer, so a second read can deadlock |
+/// | `write_under`, `read_under` | exclusive, shared (non-recursive), under a nest lock | as `Mutex::lock_under`: covered by the nest lock once a lock of the class is held above it |
 /// | `read_recursive` | recursive shared | ignores waiting writers; only a writer that holds the lock blocks it |
 /// | `upgradable_read` | shared (non-recursive) | compatible with readers, but blocked by a waiting writer, like `read` |
 /// | `upgrade` | exclusive, acquired at the upgrade | it waits for every reader to leave |
@@ -189,6 +190,26 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
         let at = Location::caller();
         let acquisition = self.blocking(Mode::Exclusive, subclass, at, R::lock_exclusive);
         RwLockWriteGuard::new(self, acquisition)
+    }
+
+    /// Locks for reading under a *nest lock* held by this thread (see
+    /// [`Mutex::lock_under`](crate::mutex::Mutex::lock_under)): a
+    /// non-recursive shared acquisition that the nest lock covers once a
+    /// lock of this class is held above it. Not holding `nest` is reported.
+    #[track_caller]
+    pub fn read_under(&self, nest: &impl AsLockMap) -> RwLockReadGuard<'_, R, T> {
+        let tracked = self.map.acquire_under(Mode::Shared, nest);
+        self.raw.lock_shared();
+        RwLockReadGuard::new(self, Acquisition::recorded(tracked))
+    }
+
+    /// Locks for writing under a *nest lock* held by this thread, as
+    /// [`read_under`](Self::read_under) does for reading.
+    #[track_caller]
+    pub fn write_under(&self, nest: &impl AsLockMap) -> RwLockWriteGuard<'_, R, T> {
+        let tracked = self.map.acquire_under(Mode::Exclusive, nest);
+        self.raw.lock_exclusive();
+        RwLockWriteGuard::new(self, Acquisition::recorded(tracked))
     }
 
     /// Locks for writing if the lock is free.

@@ -17,6 +17,7 @@
 //! | `OnceLock::wait`, `Once::wait`, `Once::wait_force` | waiting for another thread's initializer: the same exclusive acquisition, held while waiting; nothing once initialized |
 //! | `OnceLock::get`, `get_mut`, `take`, `into_inner`, `Clone`, `PartialEq`, `Debug` | nothing: they never wait (a clone is a new cell of the original's class) |
 //! | `assert_held`, `assert_not_held`, `pin` on [`Mutex`] and [`RwLock`] | not acquisitions: the checks of [`crate::Mutex::assert_held`], [`crate::Mutex::assert_not_held`] and [`crate::Mutex::pin`] |
+//! | `set_subclass` on [`Mutex`] and [`RwLock`] | re-annotates the held acquisition, re-validating the locks held above it (see [`crate::LockMap::set_subclass`]) |
 //! | `is_poisoned`, `clear_poison`, `get_mut`, `into_inner` | nothing: not acquisitions |
 //!
 //! [`Arc`], [`Barrier`], [`mpsc`], [`atomic`] and the result types are the

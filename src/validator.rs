@@ -29,7 +29,7 @@ use crate::chain::{self, LocalChains};
 use crate::class::{self, ClassId, LazyClass};
 use crate::config::{self, Action};
 use crate::graph::{self, Graph};
-use crate::held::{self, HeldLock, Mode};
+use crate::held::{self, HeldLock, Mode, Nest};
 use crate::report::{
     ChainLink, LockInfo, Problem, ProcessInfo, RecursionCause, Report, Site, SiteOrigin, ThreadInfo,
 };
@@ -309,7 +309,7 @@ fn fast_acquire(
 ) -> Option<bool> {
     let fast = fast()?;
     let id = class.cached_unordered(subclass)?;
-    fast_push(fast, id, &class.memo, instance, mode, trylock, false, at)
+    fast_push(fast, id, &class.memo, instance, mode, trylock, Nest::No, at)
 }
 
 /// The fast path's push: the held stack has room, and the chain is the
@@ -323,7 +323,7 @@ fn fast_push(
     instance: usize,
     mode: Mode,
     trylock: bool,
-    may_nest: bool,
+    nest: Nest,
     at: &'static Location<'static>,
 ) -> Option<bool> {
     let depth = fast.depth.get();
@@ -331,7 +331,10 @@ fn fast_push(
         return None;
     }
     let prev_key = fast.key.get();
-    let key = chain::mix(prev_key, HeldLock::id(id, mode, trylock, may_nest));
+    let key = chain::mix(
+        prev_key,
+        HeldLock::id(id, mode, trylock, nest == Nest::Covered),
+    );
     if depth != 0 && !trylock && memo.load(Ordering::Relaxed) != key {
         // SAFETY: the fast path is open (`depth < limit`), so by `Fast`'s
         // invariant these are the live slots of this thread's chain cache,
@@ -348,7 +351,7 @@ fn fast_push(
         mode,
         trylock,
         pins: 0,
-        may_nest,
+        nest,
         prev_key,
         at,
     };
@@ -407,7 +410,16 @@ fn fast_acquire_ordered(
             return None;
         }
     }
-    fast_push(fast, id, &class.memo, instance, mode, trylock, true, at)
+    fast_push(
+        fast,
+        id,
+        &class.memo,
+        instance,
+        mode,
+        trylock,
+        Nest::Ordered,
+        at,
+    )
 }
 
 /// The fast path of a release: `instance` is the top entry, and not pinned.
@@ -575,7 +587,7 @@ fn acquire_slow(
             instance,
             mode,
             trylock,
-            may_nest: ordered,
+            nest: if ordered { Nest::Ordered } else { Nest::No },
             at,
         };
         push(st, new, Some(&class.memo))
@@ -635,7 +647,7 @@ fn check_order(
         return;
     }
     let next = NewEntry {
-        may_nest: true,
+        nest: Nest::Ordered,
         ..NewEntry::plain(class, instance, Mode::Exclusive, at)
     }
     .held(st.key);
@@ -650,10 +662,15 @@ fn check_order(
     emit_all(vec![pending], Raised::AtAcquire);
 }
 
-/// Records an acquisition made under a nest lock: while the thread holds the
-/// nest lock, any number of locks of one class may be held together (the nest
-/// lock serializes whoever takes them). If the thread does not hold the nest
-/// lock, that is reported and the acquisition is validated as usual.
+/// Records an acquisition made under a nest lock, with the kernel's rule
+/// (`check_deadlock` given a `nest_lock`). The nest lock covers the locks of
+/// the class taken after it: if the thread holds the nest lock below its
+/// first held lock of the class, the acquisition is neither a recursion nor a
+/// dependency (the nest lock serializes everyone who holds several locks of
+/// the class). Otherwise it is validated as a plain acquisition: the first
+/// lock of its class gets its dependencies, and one whose class was held
+/// before the nest lock was taken is recursive locking. Not holding the nest
+/// lock at all is reported too.
 pub(crate) fn acquire_under(
     class: &LazyClass,
     instance: usize,
@@ -665,22 +682,16 @@ pub(crate) fn acquire_under(
     if !config::is_enabled() {
         return false;
     }
-    if let Some(fast) = fast() {
-        let nested =
-            fast_held(fast).is_some_and(|held| held.iter().any(|h| h.instance == nest_instance));
-        if let (true, Some(id)) = (nested, class.cached_unordered(0)) {
-            if let Some(tracked) = fast_push(fast, id, &class.memo, instance, mode, false, true, at)
-            {
-                return tracked;
-            }
-        }
+    if let Some(tracked) = fast_acquire_under(class, instance, mode, at, nest_instance) {
+        return tracked;
     }
     raise_due();
     let memo = &class.memo;
-    let class = class.get(0);
+    let order = class.order();
+    let (class, ordered) = class.get_with_order(0);
     let pushed = with_state(|st| {
-        let nested = held::find(&st.held, nest_instance).is_some();
-        if !nested {
+        let cover = cover(&st.held, class, mode, nest_instance);
+        if cover == Cover::NotHeld {
             let lock = NewEntry::plain(class, instance, mode, at).held(st.key);
             let nest = HeldLock {
                 class: nest_class.get(0),
@@ -689,17 +700,93 @@ pub(crate) fn acquire_under(
             };
             misuse(st, MisuseKind::NestLockNotHeld(nest.into()), &lock, at);
         }
+        let nest = match (cover, order) {
+            (Cover::Covered, _) => Nest::Covered,
+            (_, Some(order)) if ordered => {
+                check_order(st, class, instance, instance as u64, order, false, at);
+                Nest::Ordered
+            }
+            _ => Nest::No,
+        };
         let new = NewEntry {
             class,
             instance,
             mode,
             trylock: false,
-            may_nest: nested,
+            nest,
             at,
         };
         push(st, new, Some(memo))
     });
     tracked_or_raise(pushed)
+}
+
+/// The fast path of an acquisition under a nest lock the thread holds, of a
+/// lock of an unordered class at subclass 0: a known chain, covered or
+/// plain, is pushed. `None` when it does not apply.
+#[inline]
+fn fast_acquire_under(
+    class: &LazyClass,
+    instance: usize,
+    mode: Mode,
+    at: &'static Location<'static>,
+    nest_instance: usize,
+) -> Option<bool> {
+    let fast = fast()?;
+    let held = fast_held(fast)?;
+    let id = class.cached_unordered(0)?;
+    let nest = match cover(held, id, mode, nest_instance) {
+        Cover::Covered => Nest::Covered,
+        Cover::Plain => Nest::No,
+        Cover::NotHeld => return None,
+    };
+    fast_push(fast, id, &class.memo, instance, mode, false, nest, at)
+}
+
+/// What a nest lock does for an acquisition.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Cover {
+    /// The thread does not hold the nest lock.
+    NotHeld,
+    /// It covers the acquisition: no recursion, no dependencies.
+    Covered,
+    /// It is held, but no lock of the class is, or the first one was taken
+    /// before it: a plain acquisition.
+    Plain,
+}
+
+/// The kernel's `check_deadlock` with a nest lock: walking the held locks
+/// from the bottom, whichever comes first decides, the nest lock (covered
+/// if a lock of the class is held above it) or a lock of `class` the
+/// acquisition could deadlock on (then the nest lock came too late).
+/// Thread-local data only: the fast path runs it.
+#[inline]
+fn cover(held: &[HeldLock], class: ClassId, mode: Mode, nest: usize) -> Cover {
+    let mut nest_held = false;
+    for (i, h) in held.iter().enumerate() {
+        nest_held |= h.instance == nest;
+        if blocks_on(h, class, mode) {
+            return if nest_held {
+                Cover::Covered
+            } else if held[i..].iter().any(|h| h.instance == nest) {
+                Cover::Plain
+            } else {
+                Cover::NotHeld
+            };
+        }
+    }
+    if nest_held {
+        Cover::Plain
+    } else {
+        Cover::NotHeld
+    }
+}
+
+/// Could an acquisition of `class` in `mode` deadlock on the held `h`? Only
+/// a recursive read after a read of the class cannot.
+#[inline(always)]
+fn blocks_on(h: &HeldLock, class: ClassId, mode: Mode) -> bool {
+    h.class == class && !(mode == Mode::SharedRecursive && h.mode.is_shared())
 }
 
 /// What a new held entry is made of (its chain key comes from the stack).
@@ -709,7 +796,7 @@ struct NewEntry {
     instance: usize,
     mode: Mode,
     trylock: bool,
-    may_nest: bool,
+    nest: Nest,
     at: &'static Location<'static>,
 }
 
@@ -722,7 +809,7 @@ impl NewEntry {
             instance,
             mode,
             trylock: false,
-            may_nest: false,
+            nest: Nest::No,
             at,
         }
     }
@@ -736,7 +823,7 @@ impl NewEntry {
             mode: self.mode,
             trylock: self.trylock,
             pins: 0,
-            may_nest: self.may_nest,
+            nest: self.nest,
             prev_key,
             at: self.at,
         }
@@ -752,7 +839,7 @@ impl NewEntry {
 /// session is over, before its lock is taken.
 #[inline(always)]
 fn push(st: &mut ThreadState, new: NewEntry, memo: Option<&std::sync::atomic::AtomicU64>) -> bool {
-    let id = HeldLock::id(new.class, new.mode, new.trylock, new.may_nest);
+    let id = HeldLock::id(new.class, new.mode, new.trylock, new.nest == Nest::Covered);
     let prev_key = st.key;
     let key = chain::mix(prev_key, id);
     // A lone lock has no chain to check; a trylock is never a dependency's
@@ -854,6 +941,7 @@ fn release_slow(
 fn reacquire(st: &mut ThreadState, entries: Vec<HeldLock>) {
     let mut pending = Vec::new();
     for mut h in entries {
+        h.nest = reacquired_nest(&st.held, h);
         let key = chain::mix(st.key, h.chain_id());
         h.prev_key = st.key;
         if !st.held.is_empty() && !h.trylock && !st.chains.contains(key) {
@@ -863,6 +951,48 @@ fn reacquire(st: &mut ThreadState, entries: Vec<HeldLock>) {
         st.key = key;
     }
     emit_all(pending, Raised::Deferred);
+}
+
+/// What excuses a re-acquired entry: a covered one stays covered while a
+/// lock of its class it could deadlock on is still held below it (its nest
+/// lock is not looked for again: the entry does not record which it was).
+fn reacquired_nest(held: &[HeldLock], h: HeldLock) -> Nest {
+    match h.nest {
+        Nest::Covered if !held.iter().any(|b| blocks_on(b, h.class, h.mode)) => Nest::No,
+        nest => nest,
+    }
+}
+
+/// Re-annotates this thread's acquisition of `instance` as subclass
+/// `subclass` of its class, as the kernel's `lock_set_subclass`: the entry
+/// and every entry above it are re-acquired, and any chain that makes new is
+/// validated. Hand-over-hand locking takes the next node as subclass 1, lets
+/// the previous one go, and sets the next one back to 0. A lock the thread
+/// does not hold is reported as a bad unlock balance, as the kernel does.
+pub(crate) fn set_subclass(
+    class: &LazyClass,
+    instance: usize,
+    subclass: u32,
+    at: &'static Location<'static>,
+) -> bool {
+    if !config::is_enabled() {
+        return false;
+    }
+    let id = class.get(subclass);
+    with_state(|st| {
+        let Some(i) = held::find(&st.held, instance) else {
+            if let Some(report) = contained("report building", || bad_unlock(st, id, Some(at))) {
+                emit_all(vec![report], Raised::Deferred);
+            }
+            return false;
+        };
+        let mut entries = st.held.split_off(i);
+        entries[0].class = id;
+        st.key = entries[0].prev_key;
+        reacquire(st, entries);
+        true
+    })
+    .unwrap_or(false)
 }
 
 /// Changes the mode of a held lock in place (a downgrade: it cannot block, so
@@ -1131,13 +1261,13 @@ fn validate_in<F: Facade>(
         g.graph.mark_used(next.class, next.mode);
         let mut trace_id = None;
         // A recursive read after any read of the same class cannot block on
-        // itself; anything else can.
-        // Under a held nest lock, locks of one class may be held together.
-        let recursion = st.held.iter().rev().find(|h| {
-            h.class == next.class
-                && !next.may_nest
-                && !(next.mode == Mode::SharedRecursive && h.mode.is_shared())
-        });
+        // itself; anything else can, unless a nest lock covers it or its
+        // class is ordered.
+        let recursion = st
+            .held
+            .iter()
+            .rev()
+            .find(|h| next.nest == Nest::No && blocks_on(h, next.class, next.mode));
         if let Some(prev) = recursion {
             if g.reported.insert(Reported::Recursion(next.class)) {
                 pending.push(Pending::Recursive {
@@ -1157,11 +1287,13 @@ fn validate_in<F: Facade>(
         // waits on itself and learns nothing; nor does a class unregistered
         // for good.
         let self_deadlock = recursion.is_some_and(|prev| prev.instance == next.instance);
-        let edges_from = if self_deadlock || g.graph.retired(next.class) {
-            &[][..]
-        } else {
-            &st.held[..]
-        };
+        // Nor does one a nest lock covers: the nest lock serializes it.
+        let edges_from =
+            if self_deadlock || g.graph.retired(next.class) || next.nest == Nest::Covered {
+                &[][..]
+            } else {
+                &st.held[..]
+            };
         for prev in edges_from.iter().rev() {
             g.graph.mark_used(prev.class, prev.mode);
             if prev.class != next.class && !g.graph.retired(prev.class) {
@@ -1903,6 +2035,50 @@ mod tests {
         assert_eq!(pair(0), None, "subclass 0 under this parent: a new chain");
         assert_eq!(pair(0), Some(true));
         assert!(current_key_and_stack().1.is_empty());
+    }
+
+    /// Under a nest lock, known chains take the fast path: the first lock
+    /// of the class as a plain entry, the next ones covered; a nest lock
+    /// that is not held, or taken too late, leaves the entry plain.
+    #[test]
+    fn acquisitions_under_a_nest_lock_take_the_fast_path() {
+        let nest = lazy("unit-fastnest-parent");
+        let child = lazy("unit-fastnest-child");
+        let at = Location::caller();
+        let (n, c1, c2) = (51, 52, 53);
+        let nests = || -> Vec<Nest> { current_key_and_stack().1.iter().map(|h| h.nest).collect() };
+        std::thread::spawn(move || {
+            for round in 0..2 {
+                assert!(acquire(&nest, 0, n, Mode::Exclusive, false, at));
+                for c in [c1, c2] {
+                    let fast = fast_acquire_under(&child, c, Mode::Exclusive, at, n);
+                    match round {
+                        0 => {
+                            assert_eq!(fast, None, "a new chain: the slow path");
+                            assert!(acquire_under(&child, c, Mode::Exclusive, at, &nest, n));
+                        }
+                        _ => assert_eq!(fast, Some(true), "a known chain: the fast path"),
+                    }
+                }
+                assert_eq!(nests(), [Nest::No, Nest::No, Nest::Covered]);
+                release(&child, c2, Some(at));
+                release(&child, c1, Some(at));
+                release(&nest, n, Some(at));
+            }
+            // The nest lock not held: the slow path, which reports it.
+            assert!(acquire(&child, 0, c1, Mode::Exclusive, false, at));
+            assert_eq!(fast_acquire_under(&child, c2, Mode::Exclusive, at, n), None);
+            // Taken after the first child: a plain entry (the recursion
+            // was reported by the slow path).
+            assert!(acquire(&nest, 0, n, Mode::Exclusive, false, at));
+            assert!(acquire_under(&child, c2, Mode::Exclusive, at, &nest, n));
+            assert_eq!(nests(), [Nest::No, Nest::No, Nest::No]);
+            release(&child, c2, Some(at));
+            release(&nest, n, Some(at));
+            release(&child, c1, Some(at));
+        })
+        .join()
+        .unwrap();
     }
 
     /// An ordered class's known chain takes the fast path only in order:

@@ -2,7 +2,10 @@
 
 mod common;
 
-use common::{assert_no_reports, held_names, one_report, recursive, silent};
+use common::{
+    assert_no_reports, circular, held_names, on_thread, one_report, recursive, reports_about,
+    silent,
+};
 use lockdep::report::Problem;
 use lockdep::{ClassKey, LockMap, Mode, Mutex};
 
@@ -185,4 +188,265 @@ fn front_end_and_reentrant_locks_can_be_nest_locks() {
     }
     assert!(held_names().is_empty());
     assert_no_reports(&["nest_fe_std", "nest_fe_rw", "nest_fe_re", "nest_fe_child"]);
+}
+
+// ---- the kernel's nest-lock rule, exactly ----------------------------------
+
+static COVER_CHILD: ClassKey = ClassKey::new("nest_cover_child");
+
+/// A covered acquisition (a lock of the class is already held, taken after
+/// the nest lock) adds no dependency at all: not even from the held lock
+/// right below it. `B -> child` is never recorded, so the cycle
+/// `child -> B -> child` is not reported; a plain `B -> child` later is.
+#[test]
+fn a_covered_acquisition_adds_no_dependency() {
+    silent();
+    let parent = Mutex::named("nest_cover_parent", ());
+    let b = Mutex::named("nest_cover_b", ());
+    let (c1, c2) = (child(&COVER_CHILD), child(&COVER_CHILD));
+    for _ in 0..2 {
+        let _p = parent.lock();
+        let _c1 = c1.lock_under(&parent);
+        let _b = b.lock(); // child -> B
+        let _c2 = c2.lock_under(&parent); // covered: no B -> child
+        assert_eq!(held_names().len(), 4);
+    }
+    assert_no_reports(&["nest_cover_child", "nest_cover_b"]);
+    {
+        let _b = b.lock();
+        let _c = c1.lock(); // B -> child, plain: closes child -> B -> child
+    }
+    let report = one_report(&["nest_cover_child", "nest_cover_b"]);
+    let c = circular(&report);
+    assert_eq!(c.acquiring.name, "nest_cover_child");
+    assert_eq!(c.holding.name, "nest_cover_b");
+}
+
+static FIRST_CHILD: ClassKey = ClassKey::new("nest_first_child");
+
+/// The first lock of the class taken under the nest lock covers nothing
+/// yet: it is validated as a plain acquisition, and its dependency on the
+/// nest lock is recorded.
+#[test]
+fn the_first_lock_under_a_nest_lock_gets_its_dependencies() {
+    silent();
+    let parent = Mutex::named("nest_first_parent", ());
+    let c = child(&FIRST_CHILD);
+    on_thread("nest-first-1", || {
+        let _p = parent.lock();
+        let _c = c.lock_under(&parent); // parent -> child
+    });
+    assert_no_reports(&["nest_first_parent", "nest_first_child"]);
+    on_thread("nest-first-2", || {
+        let _c = c.lock();
+        let _p = parent.lock(); // child -> parent: the cycle
+    });
+    let report = one_report(&["nest_first_parent", "nest_first_child"]);
+    let cycle = circular(&report);
+    assert_eq!(cycle.acquiring.name, "nest_first_parent");
+    assert_eq!(cycle.holding.name, "nest_first_child");
+}
+
+static LATE_CHILD: ClassKey = ClassKey::new("nest_late_child");
+
+/// A nest lock covers only the locks of its class taken after it: one
+/// taken after the first lock of the class does not make a second one
+/// legitimate (the kernel's `check_deadlock` meets the held lock of the
+/// class before the nest lock). The chain is reported once.
+#[test]
+fn a_nest_lock_taken_after_the_first_lock_of_the_class_is_recursion() {
+    silent();
+    let parent = Mutex::named("nest_late_parent", ());
+    let (c1, c2) = (child(&LATE_CHILD), child(&LATE_CHILD));
+    for _ in 0..3 {
+        let _c1 = c1.lock();
+        let _p = parent.lock();
+        let _c2 = c2.lock_under(&parent);
+    }
+    // (Where a recursive acquisition still learns its dependencies, the
+    // cycle child -> parent -> child it closes is reported too: a real one.)
+    let recursions: Vec<_> = reports_about(&["nest_late_child"])
+        .into_iter()
+        .filter(|r| matches!(r.problem, Problem::RecursiveLocking { .. }))
+        .collect();
+    assert_eq!(recursions.len(), 1, "the recursion is reported once");
+    let (acquiring, holding) = recursive(&recursions[0]);
+    assert_eq!(acquiring.name, "nest_late_child");
+    assert_eq!(holding.name, "nest_late_child");
+    assert_eq!(recursions[0].held.len(), 2, "child and parent held");
+}
+
+static RW_CHILD: ClassKey = ClassKey::new("nest_rw_child");
+static RW_BARE: ClassKey = ClassKey::new("nest_rw_bare");
+
+/// `RwLock` readers and writers under a nest lock: any mix of one class is
+/// covered (whichever front end the nest lock is). The same reads without
+/// it are recursive locking: a second non-recursive read can deadlock
+/// behind a waiting writer.
+#[test]
+fn rwlock_reads_and_writes_under_a_nest_lock() {
+    silent();
+    let parent = lockdep::sync::RwLock::named("nest_rw_parent", ());
+    let children: Vec<_> = (0..4)
+        .map(|_| lockdep::RwLock::with_key(&RW_CHILD, 0u32))
+        .collect();
+    for _ in 0..2 {
+        let _p = parent.write().unwrap();
+        let mut w0 = children[0].write_under(&parent);
+        let r1 = children[1].read_under(&parent);
+        let mut w2 = children[2].write_under(&parent);
+        let r3 = children[3].read_under(&parent);
+        *w0 += *r1 + 1;
+        *w2 += *r3 + 2;
+        assert_eq!(held_names().len(), 5);
+    }
+    assert_eq!(*children[0].read(), 2);
+    assert_no_reports(&["nest_rw_parent", "nest_rw_child"]);
+
+    let pl: Vec<lockdep::parking_lot::RwLock<()>> = (0..2)
+        .map(|_| lockdep::parking_lot::RwLock::with_key(&RW_BARE, ()))
+        .collect();
+    {
+        let _a = pl[0].read();
+        let _b = pl[1].read();
+    }
+    let report = one_report(&["nest_rw_bare"]);
+    let (acquiring, holding) = recursive(&report);
+    assert_eq!((acquiring.mode, holding.mode), (Mode::Shared, Mode::Shared));
+}
+
+// ---- re-annotating a held lock: hand-over-hand -----------------------------
+
+/// A singly linked list in an arena: node `i`'s lock holds the index of the
+/// next node. Every node lock is one class.
+fn list(key: &'static ClassKey, len: usize) -> Vec<Mutex<Option<usize>>> {
+    (0..len)
+        .map(|i| Mutex::with_key(key, (i + 1 < len).then_some(i + 1)))
+        .collect()
+}
+
+#[derive(Clone, Copy)]
+enum Walk {
+    /// Every node locked plainly.
+    Plain,
+    /// The next node as subclass 1, never set back.
+    Nested,
+    /// The next node as subclass 1, set back to 0 once the previous one is
+    /// released (the kernel's `lock_set_subclass` idiom).
+    Reannotated,
+}
+
+/// Walks the list hand over hand (the next node is locked before the
+/// current one is released); returns the number of nodes visited.
+fn walk(nodes: &[Mutex<Option<usize>>], how: Walk) -> usize {
+    let mut visited = 1;
+    let mut current = nodes[0].lock();
+    while let Some(next) = *current {
+        let guard = match how {
+            Walk::Plain => nodes[next].lock(),
+            Walk::Nested | Walk::Reannotated => nodes[next].lock_nested(1),
+        };
+        drop(current);
+        if let Walk::Reannotated = how {
+            assert!(nodes[next].set_subclass(0));
+        }
+        assert_eq!(held_names().len(), 1, "hand over hand: one node held");
+        current = guard;
+        visited += 1;
+    }
+    visited
+}
+
+static HOH_PLAIN: ClassKey = ClassKey::new("nest_hoh_plain");
+static HOH_NESTED: ClassKey = ClassKey::new("nest_hoh_nested");
+static HOH_FIXED: ClassKey = ClassKey::new("nest_hoh_fixed");
+
+/// Hand-over-hand locking of one class: without an annotation, or with only
+/// a subclass for the next node, the walk is reported as recursive locking
+/// (falsely: one walker at a time holds two nodes, always in list order).
+/// Setting the next node back to subclass 0 once the previous one is let go
+/// is the fix, and nothing is reported.
+#[test]
+fn hand_over_hand_needs_the_reannotation() {
+    silent();
+    let plain = list(&HOH_PLAIN, 5);
+    assert_eq!(walk(&plain, Walk::Plain), 5);
+    let report = one_report(&["nest_hoh_plain"]);
+    let (acquiring, holding) = recursive(&report);
+    assert_eq!(
+        (acquiring.name.as_str(), holding.name.as_str()),
+        ("nest_hoh_plain", "nest_hoh_plain")
+    );
+
+    let nested = list(&HOH_NESTED, 5);
+    assert_eq!(walk(&nested, Walk::Nested), 5);
+    let report = one_report(&["nest_hoh_nested"]);
+    let (acquiring, holding) = recursive(&report);
+    assert_eq!(acquiring.name, "nest_hoh_nested/1");
+    assert_eq!(holding.name, "nest_hoh_nested/1");
+
+    let fixed = list(&HOH_FIXED, 5);
+    for _ in 0..3 {
+        assert_eq!(walk(&fixed, Walk::Reannotated), 5);
+    }
+    assert!(held_names().is_empty());
+    assert_no_reports(&["nest_hoh_fixed"]);
+}
+
+/// A re-annotation re-validates the held entry and every one above it, as
+/// the kernel's re-acquisition does: the order it makes is recorded (here
+/// `X/1 -> B`, which closes a cycle with `B -> X/1`), and a re-annotation
+/// that makes two held locks one class is recursive locking.
+#[test]
+fn a_reannotation_revalidates_the_locks_above_it() {
+    silent();
+    let x = Mutex::named("nest_reann_x", ());
+    let b = Mutex::named("nest_reann_b", ());
+    on_thread("nest-reann-1", || {
+        let _b = b.lock();
+        let _x = x.lock_nested(1); // B -> X/1
+    });
+    on_thread("nest-reann-2", || {
+        let _x = x.lock(); // X/0
+        let _b = b.lock(); // X/0 -> B
+        assert_eq!(held_names(), ["nest_reann_x", "nest_reann_b"]);
+        assert!(x.set_subclass(1)); // X/1 -> B: the cycle
+        assert_eq!(held_names(), ["nest_reann_x/1", "nest_reann_b"]);
+    });
+    let report = one_report(&["nest_reann_x", "nest_reann_b"]);
+    let cycle = circular(&report);
+    assert_eq!(cycle.acquiring.name, "nest_reann_b");
+    assert_eq!(cycle.holding.name, "nest_reann_x/1");
+
+    static Z: ClassKey = ClassKey::new("nest_reann_z");
+    let (z1, z2) = (Mutex::with_key(&Z, ()), Mutex::with_key(&Z, ()));
+    on_thread("nest-reann-3", || {
+        let _z1 = z1.lock_nested(1);
+        let _z2 = z2.lock(); // Z/1 -> Z: fine
+        assert_no_reports(&["nest_reann_z"]);
+        assert!(z1.set_subclass(0)); // now Z then Z
+    });
+    let report = one_report(&["nest_reann_z"]);
+    let (acquiring, holding) = recursive(&report);
+    assert_eq!(
+        (acquiring.name.as_str(), holding.name.as_str()),
+        ("nest_reann_z", "nest_reann_z")
+    );
+}
+
+/// Re-annotating a lock the thread does not hold is reported as the kernel
+/// reports it, as a bad unlock balance; nothing changes.
+#[test]
+fn reannotating_a_lock_not_held_is_reported() {
+    silent();
+    let m = Mutex::named("nest_reann_missing", ());
+    assert!(!m.set_subclass(1));
+    let report = one_report(&["nest_reann_missing"]);
+    match &report.problem {
+        Problem::BadUnlockBalance { releasing } => {
+            assert_eq!(releasing.name, "nest_reann_missing/1");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(held_names().is_empty());
 }

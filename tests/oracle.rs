@@ -41,6 +41,14 @@
 //!   ends the walk down the held stack, as the kernel's does.
 //! - Out-of-order release removes the entry and re-acquires (re-validates)
 //!   every entry above it, which can add dependencies.
+//! - Under a nest lock (the kernel's `check_deadlock`): walking the held
+//!   locks from the bottom, a lock the acquisition could deadlock on (as
+//!   above) met after the nest lock makes it *covered*: no recursion and no
+//!   dependency at all; met before it, recursion; none, a plain acquisition.
+//!   Re-acquired after an out-of-order release, a covered entry stays
+//!   covered while such a lock is still held below it, and any other is a
+//!   plain acquisition (the validator's entries do not record their nest
+//!   lock: docs/ARCHITECTURE.md).
 //! - A wait (flush, join, drain, touch) is a non-trylock acquisition released
 //!   at once. A spawned thread holds its `(thread)` class (exclusive) while
 //!   its body runs; a work item's body runs holding the queue's class, then
@@ -60,7 +68,7 @@ use std::sync::{mpsc, Arc, Mutex as StdMutex, OnceLock, Weak};
 use std::time::Instant;
 
 use lockdep::report::Problem;
-use lockdep::{Active, ActiveRef, ClassKey, LockMap, Mode, Report, Work, WorkQueue};
+use lockdep::{Active, ActiveRef, AsLockMap, ClassKey, LockMap, Mode, Report, Work, WorkQueue};
 
 const DEFAULT_CASES: usize = 4000;
 const DEFAULT_SEED: u64 = 0x5EED_10C4_DE90_0001;
@@ -136,6 +144,8 @@ enum Step {
         sub: u32,
         mode: Mode,
         trylock: bool,
+        /// Under the nest lock held as this slot (`lock_under`).
+        nest: Option<usize>,
     },
     Release {
         slot: usize,
@@ -334,6 +344,23 @@ fn generate(rng: &mut Rng) -> Program {
                     lockable[rng.below(lockable.len())]
                 };
                 let (sub, mode, trylock) = pick_acquire(rng, kinds[class], same);
+                // Sometimes under a nest lock, mostly a second lock of a held
+                // class: any held lock that has the API, below or above the
+                // first of the class.
+                let under_ok = !trylock
+                    && sub == 0
+                    && match kinds[class] {
+                        Kind::Map => true,
+                        Kind::Rw | Kind::Mx => mode != Mode::SharedRecursive,
+                        Kind::Active | Kind::Work => false,
+                    };
+                let nests: Vec<usize> = held
+                    .iter()
+                    .filter(|h| kinds[h.1] != Kind::Active)
+                    .map(|h| h.0)
+                    .collect();
+                let nest = (under_ok && !nests.is_empty() && rng.chance(if same { 60 } else { 8 }))
+                    .then(|| nests[rng.below(nests.len())]);
                 let slot = next_slot;
                 next_slot += 1;
                 held.push((slot, class, sub));
@@ -343,6 +370,7 @@ fn generate(rng: &mut Rng) -> Program {
                     sub,
                     mode,
                     trylock,
+                    nest,
                 });
             }
         }
@@ -398,6 +426,10 @@ struct Held {
     mode: Mode,
     trylock: bool,
     slot: Option<usize>,
+    /// The slot of the nest lock it is acquired under.
+    nest: Option<usize>,
+    /// Covered by its nest lock when it was acquired.
+    covered: bool,
 }
 
 #[derive(Default, Debug)]
@@ -406,25 +438,40 @@ struct Oracle {
     edges: BTreeMap<(Node, Node), u8>,
     /// Classes acquired recursively.
     recursion: BTreeSet<Node>,
+    /// Acquisitions a nest lock covered.
+    covered: usize,
 }
 
 impl Oracle {
+    /// Could acquiring `next` deadlock on the held `h`?
+    fn blocks(h: &Held, next: &Held) -> bool {
+        h.node == next.node && !(next.mode == Mode::SharedRecursive && h.mode != Mode::Exclusive)
+    }
+
     /// Validates acquiring `next` on top of `held` (not pushed here).
-    fn acquire(&mut self, held: &[Held], next: Held) {
+    /// Returns whether its nest lock covers it.
+    fn acquire(&mut self, held: &[Held], next: Held) -> bool {
         if next.trylock {
-            return;
+            return false;
         }
-        let recursive = held.iter().any(|h| {
-            h.node == next.node
-                && !(next.mode == Mode::SharedRecursive && h.mode != Mode::Exclusive)
-        });
-        if recursive {
-            self.recursion.insert(next.node);
-            if held
-                .iter()
-                .any(|h| h.node == next.node && h.slot == next.slot && h.slot.is_some())
-            {
-                return;
+        // The kernel's check_deadlock, from the bottom of the stack.
+        let mut nest_seen = false;
+        for h in held {
+            nest_seen |= next.nest.is_some() && h.slot == next.nest;
+            if Self::blocks(h, &next) {
+                if nest_seen {
+                    // Covered: no recursion, and no dependency at all.
+                    self.covered += 1;
+                    return true;
+                }
+                // Recursion. Of the very lock held, it waits on itself and
+                // adds no dependency; of another lock of the class, it still
+                // learns its dependencies on the held locks below.
+                self.recursion.insert(next.node);
+                if next.slot.is_some() && h.slot == next.slot {
+                    return false;
+                }
+                break;
             }
         }
         for h in held.iter().rev() {
@@ -436,10 +483,11 @@ impl Oracle {
                 break;
             }
         }
+        false
     }
 
-    fn push(&mut self, held: &mut Vec<Held>, next: Held) {
-        self.acquire(held, next);
+    fn push(&mut self, held: &mut Vec<Held>, mut next: Held) {
+        next.covered = self.acquire(held, next);
         held.push(next);
     }
 
@@ -452,6 +500,8 @@ impl Oracle {
                 mode: Mode::Exclusive,
                 trylock: false,
                 slot: None,
+                nest: None,
+                covered: false,
             };
             match t.kind {
                 ThreadKind::Plain => {}
@@ -469,6 +519,7 @@ impl Oracle {
                         sub,
                         mode,
                         trylock,
+                        nest,
                     } => o.push(
                         &mut held,
                         Held {
@@ -476,27 +527,43 @@ impl Oracle {
                             mode,
                             trylock,
                             slot: Some(slot),
+                            nest,
+                            covered: false,
                         },
                     ),
                     Step::Release { slot } => {
                         if let Some(i) = held.iter().rposition(|h| h.slot == Some(slot)) {
                             let above = held.split_off(i + 1);
                             held.pop();
-                            for h in above {
-                                o.push(&mut held, h);
+                            for mut h in above {
+                                // Re-acquired, a covered entry stays covered
+                                // while a lock of its class is held below it;
+                                // any other is a plain acquisition.
+                                if h.covered && held.iter().any(|b| Oracle::blocks(b, &h)) {
+                                    held.push(h);
+                                } else {
+                                    h.nest = None;
+                                    o.push(&mut held, h);
+                                }
                             }
                         }
                     }
-                    Step::Wait { class, sub, mode } => o.acquire(
-                        &held,
-                        Held {
-                            node: Node::Class(class, sub),
-                            mode,
-                            trylock: false,
-                            slot: None,
-                        },
-                    ),
-                    Step::Join => o.acquire(&held, base(Node::Thread)),
+                    Step::Wait { class, sub, mode } => {
+                        o.acquire(
+                            &held,
+                            Held {
+                                node: Node::Class(class, sub),
+                                mode,
+                                trylock: false,
+                                slot: None,
+                                nest: None,
+                                covered: false,
+                            },
+                        );
+                    }
+                    Step::Join => {
+                        o.acquire(&held, base(Node::Thread));
+                    }
                 }
             }
         }
@@ -744,6 +811,26 @@ impl Runtime {
         }
     }
 
+    /// Acquires slot `slot` in `mode` under the lock of slot `nest`.
+    fn acquire_under(&self, slot: usize, mode: Mode, nest: usize) -> Guard<'_> {
+        let nest: &LockMap = match self.insts[nest].as_ref().expect("instance of nest slot") {
+            Inst::Map(m) => m,
+            Inst::Rw(l) => l.as_lock_map(),
+            Inst::Mx(l) => l.as_lock_map(),
+            Inst::Act(_) => unreachable!("an Active is never a nest lock"),
+        };
+        match (self.insts[slot].as_ref().expect("instance of slot"), mode) {
+            (Inst::Map(m), mode) => {
+                m.acquire_under(mode, nest);
+                Guard::Map(m)
+            }
+            (Inst::Rw(l), Mode::Exclusive) => Guard::Write(l.write_under(nest)),
+            (Inst::Rw(l), Mode::Shared) => Guard::Read(l.read_under(nest)),
+            (Inst::Mx(l), _) => Guard::Mx(l.lock_under(nest)),
+            _ => unreachable!("no nest-lock acquisition in {mode:?}"),
+        }
+    }
+
     fn wait(&self, class: usize, sub: u32, mode: Mode) {
         let key = self.keys[class];
         match self.prog.kinds[class] {
@@ -790,8 +877,15 @@ fn run_steps(rt: &Runtime, t: usize) {
                 sub,
                 mode,
                 trylock,
+                nest,
                 ..
-            } => held.push((slot, rt.acquire(slot, sub, mode, trylock))),
+            } => held.push((
+                slot,
+                match nest {
+                    Some(n) => rt.acquire_under(slot, mode, n),
+                    None => rt.acquire(slot, sub, mode, trylock),
+                },
+            )),
             Step::Release { slot } => {
                 if let Some(i) = held.iter().rposition(|(s, _)| *s == slot) {
                     held.remove(i).1.release();
@@ -1101,6 +1195,14 @@ fn without_step(prog: &Program, t: usize, i: usize) -> Program {
         p.threads[t]
             .steps
             .retain(|s| !matches!(s, Step::Release { slot: x } if *x == slot));
+        // What was taken under it is taken plainly.
+        for s in &mut p.threads[t].steps {
+            if let Step::Acquire { nest, .. } = s {
+                if *nest == Some(slot) {
+                    *nest = None;
+                }
+            }
+        }
     }
     p
 }
@@ -1231,9 +1333,21 @@ fn render(prog: &Program) -> String {
                     sub,
                     mode,
                     trylock,
+                    nest,
                 } => {
                     let m = mode_name(mode);
                     let call = match (prog.kinds[class], trylock, sub) {
+                        _ if nest.is_some() => {
+                            let n = nest.unwrap_or(0);
+                            match (prog.kinds[class], mode) {
+                                (Kind::Map, _) => {
+                                    format!("acquire_under(Mode::{m}, /* the lock of */ g{n})")
+                                }
+                                (Kind::Rw, Mode::Exclusive) => format!("write_under(g{n})"),
+                                (Kind::Rw, _) => format!("read_under(g{n})"),
+                                _ => format!("lock_under(g{n})"),
+                            }
+                        }
                         (Kind::Map, true, 0) => format!("acquire_try(Mode::{m})"),
                         (Kind::Map, true, s) => {
                             format!("acquire_full(Mode::{m}, {s}, /*trylock*/ true, here)")
@@ -1341,6 +1455,7 @@ fn validator_agrees_with_oracle() {
     let mut disagreements: Vec<(usize, Program, Vec<String>)> = Vec::new();
     let mut unattributed: Vec<String> = Vec::new();
     let (mut with_circular, mut with_recursion, mut reports_seen) = (0usize, 0usize, 0usize);
+    let mut with_covered = 0usize;
     let mut chain_lengths: BTreeMap<usize, usize> = BTreeMap::new();
     let mut case = 0;
     while case < cases {
@@ -1372,6 +1487,7 @@ fn validator_agrees_with_oracle() {
             let o = Oracle::run(&prog);
             with_circular += usize::from(o.circular());
             with_recursion += usize::from(!o.recursion.is_empty());
+            with_covered += usize::from(o.covered > 0);
             let problems = compare(&prog, run, &mine);
             if !problems.is_empty() {
                 disagreements.push((c, prog, problems));
@@ -1400,9 +1516,9 @@ fn validator_agrees_with_oracle() {
     }
     let d = disagreements.len() + unattributed.len();
     println!(
-        "oracle: {} programs with a strong cycle, {} with recursion, {} reports \
-         (cycles by length: {:?}), {:.1?}",
-        with_circular, with_recursion, reports_seen, chain_lengths, elapsed
+        "oracle: {} programs with a strong cycle, {} with recursion, {} with an \
+         acquisition a nest lock covers, {} reports (cycles by length: {:?}), {:.1?}",
+        with_circular, with_recursion, with_covered, reports_seen, chain_lengths, elapsed
     );
     println!("oracle: {cases} programs, {d} disagreements");
     assert_eq!(d, 0, "the validator disagrees with the oracle");
@@ -1494,6 +1610,7 @@ fn acq(slot: usize, class: usize, mode: Mode) -> Step {
         sub: 0,
         mode,
         trylock: false,
+        nest: None,
     }
 }
 
@@ -1504,6 +1621,7 @@ fn try_acq(slot: usize, class: usize, mode: Mode) -> Step {
         sub: 0,
         mode,
         trylock: true,
+        nest: None,
     }
 }
 
@@ -1692,12 +1810,53 @@ fn oracle_knows_the_classic_cases() {
                 sub: 1,
                 mode: E,
                 trylock: false,
+                nest: None,
             },
             rel(1),
             rel(0),
         ])],
     );
     assert_eq!(verdict(&nested), (false, false));
+    // Under a nest lock (slot 0): covered once a lock of the class is held
+    // above it, with no dependency (B -> A would close A -> B); a nest lock
+    // taken after the first lock of the class covers nothing.
+    let under = |slot, class, nest| Step::Acquire {
+        slot,
+        class,
+        sub: 0,
+        mode: E,
+        trylock: false,
+        nest: Some(nest),
+    };
+    let covered = maps(
+        3,
+        vec![plain(vec![
+            acq(0, 2, E),
+            under(1, 0, 0),
+            acq(2, 1, E),
+            under(3, 0, 0),
+            rel(3),
+            rel(2),
+            rel(1),
+            rel(0),
+        ])],
+    );
+    assert_eq!(verdict(&covered), (false, false));
+    assert_eq!(Oracle::run(&covered).covered, 1);
+    // (The nest lock is a trylock here, so that no dependency points into
+    // it: whether or not a recursion learns dependencies, no cycle.)
+    let late = maps(
+        2,
+        vec![plain(vec![
+            acq(0, 0, E),
+            try_acq(1, 1, E),
+            under(2, 0, 1),
+            rel(2),
+            rel(1),
+            rel(0),
+        ])],
+    );
+    assert_eq!(verdict(&late), (false, true));
     // A work item flushed under a lock its body takes.
     let flush = Program {
         kinds: vec![Kind::Map, Kind::Map, Kind::Work],

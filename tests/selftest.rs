@@ -6,7 +6,10 @@
 //! re-acquisition and two- and three-lock cycles for every combination of
 //! writer (`W`), non-recursive reader (`r`) and recursive reader (`R`) that
 //! matters, the kernel's chain-cache case and its four named three-lock
-//! cases in all six event orders. Columns are the ways of taking a lock:
+//! cases in all six event orders; then nest locks (`mutex_lock_nest_lock`:
+//! covered, too late, not held, the first of a class) and the re-annotation
+//! of a held lock (`lock_set_subclass`: hand-over-hand locking, and the
+//! re-validation of the locks above it). Columns are the ways of taking a lock:
 //! `lockdep::Mutex`, `lockdep::RwLock` (write / read / read_recursive),
 //! `LockMap` pseudo-locks, trylocks, `lockdep::sync` and
 //! `lockdep::parking_lot`.
@@ -21,6 +24,11 @@
 //! - Re-acquiring a class the thread holds is allowed only as a recursive
 //!   read after a read (and as a trylock, or on a re-entrant mutex that the
 //!   thread owns); otherwise it is recursive locking.
+//! - Under a nest lock (the kernel's `check_deadlock`, walking the held locks
+//!   from the bottom): a lock of the class met after the nest lock makes the
+//!   acquisition *covered*, neither a recursion nor a dependency; met before
+//!   it, recursive locking; none, a plain acquisition. A re-annotated lock
+//!   and those above it are validated again as new acquisitions.
 //!
 //! Each cell gets classes of its own (static keys, named
 //! `s<section>r<row>c<col>_<L>`) and runs on a fresh thread, one cell after
@@ -35,7 +43,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use lockdep::report::Problem;
-use lockdep::{ClassKey, LockMap, Mode, Report};
+use lockdep::{AsLockMap, ClassKey, LockMap, Mode, Report};
 
 // ---------------------------------------------------------------------------
 // Modes, verdicts, edge types
@@ -110,6 +118,7 @@ enum Verdict {
     RecursiveAndCircular,
     BadUnlock,
     Freed,
+    NestNotHeld,
 }
 
 impl Verdict {
@@ -121,6 +130,7 @@ impl Verdict {
             Verdict::RecursiveAndCircular => "recursive+circular",
             Verdict::BadUnlock => "bad unlock",
             Verdict::Freed => "held lock freed",
+            Verdict::NestNotHeld => "nest lock not held",
         }
     }
 
@@ -132,6 +142,7 @@ impl Verdict {
             Verdict::RecursiveAndCircular => "r+c",
             Verdict::BadUnlock => "unlk",
             Verdict::Freed => "free",
+            Verdict::NestNotHeld => "nest",
         }
     }
 }
@@ -164,6 +175,25 @@ impl Front {
             | Front::PlMutex
             | Front::PlFair
             | Front::PlReentrant => m == M::W,
+        }
+    }
+
+    /// Can a lock of this kind be taken in mode `m` under a nest lock?
+    fn supports_under(self, m: M) -> bool {
+        match self {
+            Front::Map => true,
+            Front::RwLock | Front::PlRwLock => m != M::Rr,
+            Front::Mutex | Front::PlMutex | Front::PlFair => m == M::W,
+            Front::StdMutex | Front::StdRwLock | Front::PlReentrant => false,
+        }
+    }
+
+    /// Can a lock of this kind be taken in mode `m` as a subclass?
+    fn supports_nested(self, m: M) -> bool {
+        match self {
+            Front::Map => true,
+            Front::StdRwLock => false,
+            _ => m == M::W,
         }
     }
 
@@ -243,12 +273,70 @@ impl Lk {
         }
     }
 
+    /// Takes the lock in mode `m` under the nest lock `nest`.
+    fn take_under(&self, m: M, nest: &Lk) -> Box<dyn Guard + '_> {
+        let n = nest.map();
+        match (self, m) {
+            (Lk::Mutex(l), M::W) => Box::new(l.lock_under(n)),
+            (Lk::RwLock(l), M::W) => Box::new(l.write_under(n)),
+            (Lk::RwLock(l), M::Rd) => Box::new(l.read_under(n)),
+            (Lk::Map(l), m) => Box::new(l.hold_under(m.mode(), n)),
+            (Lk::PlMutex(l), M::W) => Box::new(l.lock_under(n)),
+            (Lk::PlFair(l), M::W) => Box::new(l.lock_under(n)),
+            (Lk::PlRwLock(l), M::W) => Box::new(l.write_under(n)),
+            (Lk::PlRwLock(l), M::Rd) => Box::new(l.read_under(n)),
+            _ => unreachable!("mode {m:?} under a nest lock is filtered out"),
+        }
+    }
+
+    /// Takes the lock in mode `m` as subclass `sub` of its class.
+    fn take_nested(&self, m: M, sub: u32) -> Box<dyn Guard + '_> {
+        match (self, m) {
+            (Lk::Mutex(l), M::W) => Box::new(l.lock_nested(sub)),
+            (Lk::RwLock(l), M::W) => Box::new(l.write_nested(sub)),
+            (Lk::Map(l), m) => {
+                assert!(l.acquire_nested(m.mode(), sub));
+                Box::new(Released(l))
+            }
+            (Lk::StdMutex(l), M::W) => Box::new(l.lock_nested(sub).expect("not poisoned")),
+            (Lk::PlMutex(l), M::W) => Box::new(l.lock_nested(sub)),
+            (Lk::PlFair(l), M::W) => Box::new(l.lock_nested(sub)),
+            (Lk::PlRwLock(l), M::W) => Box::new(l.write_nested(sub)),
+            (Lk::PlReentrant(l), M::W) => Box::new(l.lock_nested(sub)),
+            _ => unreachable!("mode {m:?} as a subclass is filtered out"),
+        }
+    }
+
+    /// The lock's pseudo-lock: what `set_subclass` and nest locks work on.
+    fn map(&self) -> &LockMap {
+        match self {
+            Lk::Mutex(l) => l.as_lock_map(),
+            Lk::RwLock(l) => l.as_lock_map(),
+            Lk::Map(l) => l,
+            Lk::StdMutex(l) => l.as_lock_map(),
+            Lk::StdRwLock(l) => l.as_lock_map(),
+            Lk::PlMutex(l) => l.as_lock_map(),
+            Lk::PlFair(l) => l.as_lock_map(),
+            Lk::PlRwLock(l) => l.as_lock_map(),
+            Lk::PlReentrant(l) => l.as_lock_map(),
+        }
+    }
+
     /// The pseudo-lock API's bare release (only a `LockMap` has one).
     fn release(&self) {
         match self {
             Lk::Map(l) => l.release(),
             _ => unreachable!("release is filtered out as not applicable"),
         }
+    }
+}
+
+/// A pseudo-lock acquisition, released when dropped.
+struct Released<'a>(&'a LockMap);
+
+impl Drop for Released<'_> {
+    fn drop(&mut self) {
+        self.0.release();
     }
 }
 
@@ -316,6 +404,23 @@ const RW_COLUMNS: &[Column] = &[
     col("std:RwLock", Front::StdRwLock, M::W, Tries::No),
 ];
 
+/// Columns of the nest-lock and re-annotation matrix: the kinds that take
+/// a lock under a nest lock or as a subclass, in each of their modes.
+const NEST_COLUMNS: &[Column] = &[
+    col("mutex", Front::Mutex, M::W, Tries::No),
+    col("rw:W", Front::RwLock, M::W, Tries::No),
+    col("rw:r", Front::RwLock, M::Rd, Tries::No),
+    col("map:W", Front::Map, M::W, Tries::No),
+    col("map:r", Front::Map, M::Rd, Tries::No),
+    col("map:R", Front::Map, M::Rr, Tries::No),
+    col("std:Mutex", Front::StdMutex, M::W, Tries::No),
+    col("pl:Mutex", Front::PlMutex, M::W, Tries::No),
+    col("pl:Fair", Front::PlFair, M::W, Tries::No),
+    col("pl:W", Front::PlRwLock, M::W, Tries::No),
+    col("pl:r", Front::PlRwLock, M::Rd, Tries::No),
+    col("pl:Reent", Front::PlReentrant, M::W, Tries::No),
+];
+
 // ---------------------------------------------------------------------------
 // Cases
 // ---------------------------------------------------------------------------
@@ -333,6 +438,12 @@ enum Step {
     Lock(usize, Md),
     /// Acquire lock `.0` with a trylock, in every column.
     TryLock(usize, Md),
+    /// Acquire lock `.0` under the nest lock `.2`.
+    LockUnder(usize, Md, usize),
+    /// Acquire lock `.0` as subclass `.2` of its class.
+    LockNested(usize, Md, u32),
+    /// Re-annotate the held lock `.0` as subclass `.1` (`set_subclass`).
+    SetSub(usize, u32),
     /// Drop the oldest guard of lock `.0`.
     Unlock(usize),
     /// `LockMap::release` of lock `.0` (the pseudo-lock API).
@@ -761,6 +872,206 @@ fn rw_cases() -> Vec<Case> {
     cases
 }
 
+/// Nest locks (`mutex_lock_nest_lock`) and re-annotation of a held lock
+/// (`lock_set_subclass`), in the column's mode. The kernel's rules
+/// (`check_deadlock`, `validate_chain`, `__lock_set_class`): walking the held
+/// locks from the bottom, a lock of the class met *after* the nest lock
+/// makes the acquisition covered, with no recursion and no dependency at all
+/// (`check_deadlock` returns 2); met before it, the acquisition is recursive
+/// locking; none held, it is a plain acquisition with its dependencies. A
+/// re-annotated lock and every lock above it are acquired again, and
+/// validated like new acquisitions.
+fn nest_cases() -> Vec<Case> {
+    let col = Md::Col;
+    let mut cases = Vec::new();
+
+    // N, A1<N, A2<N: covered.
+    let mut b = Builder::new(&["N", "A"]);
+    b.locks = vec![0, 1, 1];
+    b.steps = vec![
+        Step::Lock(0, col),
+        Step::LockUnder(1, col, 0),
+        Step::LockUnder(2, col, 0),
+        Step::Unlock(2),
+        Step::Unlock(1),
+        Step::Unlock(0),
+    ];
+    cases.push(b.case("N, A1<N, A2<N", Expect::Fixed(Verdict::None), None));
+
+    // N, A1<N, B, A2<N: A2 is covered, so not even B -> A is recorded, and
+    // the cycle A -> B -> A that edge would close is not there ...
+    let covered_over_b = || {
+        let mut b = Builder::new(&["N", "A", "B"]);
+        b.locks = vec![0, 1, 2, 1];
+        b.steps = vec![
+            Step::Lock(0, col),
+            Step::LockUnder(1, col, 0),
+            Step::Lock(2, col),
+            Step::LockUnder(3, col, 0),
+            Step::Unlock(3),
+            Step::Unlock(2),
+            Step::Unlock(1),
+            Step::Unlock(0),
+        ];
+        b
+    };
+    let b = covered_over_b();
+    cases.push(b.case("N, A1<N, B, A2<N", Expect::Fixed(Verdict::None), None));
+    // ... while A1 -> B, a plain acquisition, is: a plain B -> A closes it.
+    let mut b = covered_over_b();
+    let e2 = b.pair(2, col, 1, col);
+    cases.push(b.case(
+        "N, A1<N, B, A2<N / B-A",
+        Expect::Cycle(vec![(1, 2), e2]),
+        None,
+    ));
+
+    // N, A<N / A-N: the first lock of the class under the nest lock covers
+    // nothing: N -> A is recorded, and A -> N closes the cycle.
+    let mut b = Builder::new(&["N", "A"]);
+    b.steps = vec![
+        Step::Lock(0, col),
+        Step::LockUnder(1, col, 0),
+        Step::Unlock(1),
+        Step::Unlock(0),
+    ];
+    let e2 = b.pair(1, col, 0, col);
+    cases.push(b.case("N, A<N / A-N", Expect::Cycle(vec![(0, 1), e2]), None));
+
+    // A1, tN, A2<N: the nest lock came after the first lock of the class.
+    // (N is a trylock, so that no dependency points into it: whether or not
+    // a recursion learns dependencies, N -> A closes no cycle.)
+    let mut b = Builder::new(&["N", "A"]);
+    b.locks = vec![0, 1, 1];
+    b.steps = vec![
+        Step::Lock(1, col),
+        Step::TryLock(0, col),
+        Step::LockUnder(2, col, 0),
+        Step::Unlock(2),
+        Step::Unlock(0),
+        Step::Unlock(1),
+    ];
+    cases.push(b.case("A1, tN, A2<N", Expect::Recursion(0, 2), None));
+
+    // N, A1<N, A2: the second lock is not taken under the nest lock.
+    let mut b = Builder::new(&["N", "A"]);
+    b.locks = vec![0, 1, 1];
+    b.steps = vec![
+        Step::Lock(0, col),
+        Step::LockUnder(1, col, 0),
+        Step::Lock(2, col),
+        Step::Unlock(2),
+        Step::Unlock(1),
+        Step::Unlock(0),
+    ];
+    cases.push(b.case("N, A1<N, A2", Expect::Recursion(1, 2), None));
+
+    // N, M, A1<N, A2<M: any held nest lock below the first of the class.
+    let mut b = Builder::new(&["N", "M", "A"]);
+    b.locks = vec![0, 1, 2, 2];
+    b.steps = vec![
+        Step::Lock(0, col),
+        Step::Lock(1, col),
+        Step::LockUnder(2, col, 0),
+        Step::LockUnder(3, col, 1),
+        Step::Unlock(3),
+        Step::Unlock(2),
+        Step::Unlock(1),
+        Step::Unlock(0),
+    ];
+    cases.push(b.case("N, M, A1<N, A2<M", Expect::Fixed(Verdict::None), None));
+
+    // X1, X2<X1: a nest lock of the class itself (met first) covers.
+    let mut b = Builder::new(&["X"]);
+    b.locks = vec![0, 0];
+    b.steps = vec![
+        Step::Lock(0, col),
+        Step::LockUnder(1, col, 0),
+        Step::Unlock(1),
+        Step::Unlock(0),
+    ];
+    cases.push(b.case("X1, X2<X1", Expect::Fixed(Verdict::None), None));
+
+    // A<N with N not held: "Nested lock was not taken".
+    let mut b = Builder::new(&["N", "A"]);
+    b.steps = vec![Step::LockUnder(1, col, 0), Step::Unlock(1)];
+    cases.push(b.case("A<N, N not held", Expect::Fixed(Verdict::NestNotHeld), None));
+
+    // Hand over hand over four locks of one class: plainly, recursion.
+    let hand_over_hand = |next: &dyn Fn(usize) -> Vec<Step>| {
+        let mut b = Builder::new(&["X"]);
+        b.locks = vec![0; 4];
+        b.steps = vec![Step::Lock(0, col)];
+        for i in 1..4 {
+            b.steps.extend(next(i));
+        }
+        b.steps.push(Step::Unlock(3));
+        b
+    };
+    let b = hand_over_hand(&|i| vec![Step::Lock(i, col), Step::Unlock(i - 1)]);
+    cases.push(b.case("hoh X1 X2 X3 X4", Expect::Recursion(0, 1), None));
+    // The next one as subclass 1: recursion on X/1 at the third lock.
+    let b = hand_over_hand(&|i| vec![Step::LockNested(i, col, 1), Step::Unlock(i - 1)]);
+    cases.push(b.case("hoh X/1 kept", Expect::Recursion(1, 3), None));
+    // ... set back to 0 once the previous one is released: the fix.
+    let b = hand_over_hand(&|i| {
+        vec![
+            Step::LockNested(i, col, 1),
+            Step::Unlock(i - 1),
+            Step::SetSub(i, 0),
+        ]
+    });
+    cases.push(b.case("hoh X/1, set 0", Expect::Fixed(Verdict::None), None));
+    // ... or the held one set to 1 before the next is taken plainly.
+    let b = hand_over_hand(&|i| {
+        vec![
+            Step::SetSub(i - 1, 1),
+            Step::Lock(i, col),
+            Step::Unlock(i - 1),
+        ]
+    });
+    cases.push(b.case("hoh set 1, X", Expect::Fixed(Verdict::None), None));
+
+    // B-X/1, then X, B and X set to 1: the re-annotation re-validates B
+    // above it, recording X/1 -> B, which closes the cycle.
+    let mut b = Builder::new(&["X", "B"]);
+    b.steps = vec![
+        Step::Lock(1, col),
+        Step::LockNested(0, col, 1),
+        Step::Unlock(0),
+        Step::Unlock(1),
+        Step::Lock(0, col),
+        Step::Lock(1, col),
+        Step::SetSub(0, 1),
+        Step::Unlock(1),
+        Step::Unlock(0),
+    ];
+    cases.push(b.case(
+        "B-X/1; X, B, set X 1",
+        Expect::Cycle(vec![(0, 1), (4, 5)]),
+        None,
+    ));
+
+    // X1/1, X2, then X1 set to 0: X2 is re-validated above X1/0.
+    let mut b = Builder::new(&["X"]);
+    b.locks = vec![0, 0];
+    b.steps = vec![
+        Step::LockNested(0, col, 1),
+        Step::Lock(1, col),
+        Step::SetSub(0, 0),
+        Step::Unlock(1),
+        Step::Unlock(0),
+    ];
+    cases.push(b.case("X1/1, X2, set X1 0", Expect::Recursion(0, 1), None));
+
+    // Re-annotating a lock not held: a bad unlock balance, as the kernel's.
+    let mut b = Builder::new(&["X"]);
+    b.steps = vec![Step::SetSub(0, 1)];
+    cases.push(b.case("set X 1, not held", Expect::Fixed(Verdict::BadUnlock), None));
+
+    cases
+}
+
 // ---------------------------------------------------------------------------
 // Resolving and running a cell
 // ---------------------------------------------------------------------------
@@ -769,9 +1080,25 @@ fn rw_cases() -> Vec<Case> {
 #[derive(Clone, Copy, Debug)]
 enum Act {
     Lock { lock: usize, m: M, try_: bool },
+    LockUnder { lock: usize, m: M, nest: usize },
+    LockNested { lock: usize, m: M, sub: u32 },
+    SetSub { lock: usize, sub: u32 },
     Unlock(usize),
     Release(usize),
     HoldFree { class: usize, m: M, try_: bool },
+}
+
+impl Act {
+    /// The lock an acquisition takes, its mode and whether it is a trylock.
+    fn acquisition(self) -> Option<(usize, M, bool)> {
+        match self {
+            Act::Lock { lock, m, try_ } => Some((lock, m, try_)),
+            Act::LockUnder { lock, m, .. } | Act::LockNested { lock, m, .. } => {
+                Some((lock, m, false))
+            }
+            _ => None,
+        }
+    }
 }
 
 fn resolve(case: &Case, col: &Column) -> Vec<Act> {
@@ -808,6 +1135,23 @@ fn resolve(case: &Case, col: &Column) -> Vec<Act> {
                     try_: true,
                 }
             }
+            Step::LockUnder(lock, md, nest) => {
+                depth += 1;
+                Act::LockUnder {
+                    lock,
+                    m: mode(md),
+                    nest,
+                }
+            }
+            Step::LockNested(lock, md, sub) => {
+                depth += 1;
+                Act::LockNested {
+                    lock,
+                    m: mode(md),
+                    sub,
+                }
+            }
+            Step::SetSub(lock, sub) => Act::SetSub { lock, sub },
             Step::Unlock(lock) => {
                 depth -= 1;
                 Act::Unlock(lock)
@@ -827,8 +1171,19 @@ fn resolve(case: &Case, col: &Column) -> Vec<Act> {
 fn applicable(front: Front, acts: &[Act]) -> bool {
     let mut held: Vec<(usize, M)> = Vec::new();
     for act in acts {
+        let supported = match *act {
+            Act::LockUnder { m, .. } => front.supports_under(m),
+            Act::LockNested { m, .. } => front.supports_nested(m),
+            _ => true,
+        };
+        if !supported {
+            return false;
+        }
         match *act {
-            Act::Lock { lock, m, .. } => {
+            Act::SetSub { .. } => {}
+            Act::LockUnder { lock, m, .. }
+            | Act::LockNested { lock, m, .. }
+            | Act::Lock { lock, m, .. } => {
                 if !front.supports(m) {
                     return false;
                 }
@@ -889,9 +1244,10 @@ fn expected_recursion(front: Front, first: (usize, M, bool), second: (usize, M, 
 
 /// The expected outcome of a cell, by the kernel's rules.
 fn expected(case: &Case, front: Front, acts: &[Act]) -> Verdict {
-    let lock_at = |i: usize| match acts[i] {
-        Act::Lock { lock, m, try_ } => (lock, m, try_),
-        other => panic!("step {i} is not an acquisition: {other:?}"),
+    let lock_at = |i: usize| {
+        acts[i]
+            .acquisition()
+            .unwrap_or_else(|| panic!("step {i} is not an acquisition: {:?}", acts[i]))
     };
     match &case.expect {
         Expect::Fixed(v) => *v,
@@ -939,9 +1295,9 @@ fn cycle_classes(case: &Case, acts: &[Act]) -> Option<BTreeSet<&'static str>> {
         Expect::Cycle(edges) => Some(
             edges
                 .iter()
-                .map(|&(h, _)| match acts[h] {
-                    Act::Lock { lock, .. } => case.classes[case.locks[lock]],
-                    _ => unreachable!(),
+                .map(|&(h, _)| match acts[h].acquisition() {
+                    Some((lock, ..)) => case.classes[case.locks[lock]],
+                    None => unreachable!(),
                 })
                 .collect(),
         ),
@@ -976,13 +1332,16 @@ fn classify(report: &Report, prefix: &str) -> Seen {
         .class_names()
         .iter()
         .filter_map(|n| n.strip_prefix(prefix))
-        .map(str::to_string)
+        // The class, whatever its subclass: a cycle through `X/1` is one
+        // through the case's class `X`.
+        .map(|n| n.split('/').next().unwrap_or(n).to_string())
         .collect();
     let verdict = match report.problem {
         Problem::CircularDependency { .. } => Verdict::Circular,
         Problem::RecursiveLocking { .. } => Verdict::Recursive,
         Problem::BadUnlockBalance { .. } => Verdict::BadUnlock,
         Problem::HeldLockFreed { .. } => Verdict::Freed,
+        Problem::NestLockNotHeld { .. } => Verdict::NestNotHeld,
         _ => return Seen::Other(report.title()),
     };
     Seen::Verdict(verdict, classes)
@@ -1004,6 +1363,16 @@ fn run_steps(case: &Case, front: Front, acts: &[Act], keys: &[&'static ClassKey]
     for act in acts {
         match *act {
             Act::Lock { lock, m, try_ } => guards.push((lock, locks[lock].take(m, try_))),
+            Act::LockUnder { lock, m, nest } => {
+                guards.push((lock, locks[lock].take_under(m, &locks[nest])))
+            }
+            Act::LockNested { lock, m, sub } => {
+                guards.push((lock, locks[lock].take_nested(m, sub)))
+            }
+            Act::SetSub { lock, sub } => {
+                let held = guards.iter().any(|(l, _)| *l == lock);
+                assert_eq!(locks[lock].map().set_subclass(sub), held);
+            }
             Act::Unlock(lock) => {
                 if let Some(p) = guards.iter().position(|(l, _)| *l == lock) {
                     drop(guards.remove(p));
@@ -1221,6 +1590,21 @@ fn locking_selftest() {
         1,
         &rw_cases(),
         RW_COLUMNS,
+        &mut tally,
+        &mut out,
+    );
+    let _ = writeln!(
+        out,
+        "\nnest locks and re-annotation: `A<N` = A taken under the nest lock N; \
+         `X/1` = taken as subclass 1; `set X 1` = the held X re-annotated as \
+         subclass 1; hoh = hand over hand (the next lock taken, then the \
+         previous one released)."
+    );
+    run_section(
+        "nest / re-annotation cases",
+        2,
+        &nest_cases(),
+        NEST_COLUMNS,
         &mut tally,
         &mut out,
     );
