@@ -107,6 +107,10 @@ fn with_state_or_defer(op: Deferred) {
 
 fn apply(st: &mut ThreadState, op: Deferred) {
     match op {
+        // Not held: the release of an acquisition made while the session
+        // ran, which was not tracked (a `LockMap` acquire/release pair in a
+        // report callback). Not a bad unlock.
+        Deferred::Release { instance, .. } if held::find(&st.held, instance).is_none() => {}
         Deferred::Release {
             class,
             instance,
