@@ -211,7 +211,10 @@
 //!   would skip the validation of one new chain.
 //! - Waits that are not annotated (a condition variable without a declared
 //!   notifier, a channel, a barrier, a spin on a trylock) are invisible.
-//! - Locks taken inside a report callback are not validated.
+//! - Locks taken inside a report callback are not validated; nor are locks
+//!   taken while the validator runs on the thread for another reason: in a
+//!   signal handler that interrupted it, or in a global allocator that its
+//!   own allocations call. Outside those moments, both are validated.
 //! - Guards are not `Send`: a held lock belongs to its thread, whose held
 //!   stack records it. (They are `Sync` when the data is, as `lock_api`'s
 //!   and std's are.)

@@ -61,6 +61,7 @@ thread_local! {
             chains: Cell::new(std::ptr::null()),
             chains_len: Cell::new(0),
             explicit_keys: Cell::new(false),
+            inside: Cell::new(false),
         }
     };
 }
@@ -88,14 +89,16 @@ enum Deferred {
 /// on the thread (the validator, or a report callback inside it), queues it
 /// for the session's end instead. Only a thread that is exiting drops it.
 fn with_state_or_defer(op: Deferred) {
+    let entered = Enter::new();
     let deferred = STATE.try_with(|cell| match cell.try_borrow_mut() {
-        Ok(slot) => {
+        Ok(slot) if entered.is_some() => {
             let mut session = Session::start(RefMut::map(slot, |s| &mut s.0));
             apply(&mut session.st, op);
             false
         }
-        Err(_) => true,
+        _ => true,
     });
+    drop(entered);
     if deferred == Ok(true) {
         let _ = DEFERRED.try_with(|d| {
             if let Ok(mut d) = d.try_borrow_mut() {
@@ -166,6 +169,40 @@ struct Fast {
     /// Some held lock may have an explicit order key (`lock_ordered`): the
     /// fast path leaves ordered classes to the slow path.
     explicit_keys: Cell<bool>,
+    /// The validator is running on this thread: the fast path is updating
+    /// the held stack, or an [`Enter`] is alive (class resolution, a
+    /// session, a report callback). Whatever interrupts it on the same
+    /// thread (a signal handler, the global allocator called by the
+    /// validator's own allocations) takes its locks untracked.
+    inside: Cell<bool>,
+}
+
+/// The validator's hold on its thread: while it lives, every acquisition on
+/// the thread is untracked and every release deferred, so nothing re-enters
+/// the validator (its allocations may call a global allocator that takes
+/// instrumented locks; a signal handler may run at any instruction).
+struct Enter(&'static Fast);
+
+impl Enter {
+    /// `None` when the validator is already running on this thread.
+    #[inline]
+    fn new() -> Option<Enter> {
+        let fast = fast()?;
+        if fast.inside.replace(true) {
+            return None;
+        }
+        // Nothing the guarded code touches moves before the flag is set.
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        Some(Enter(fast))
+    }
+}
+
+impl Drop for Enter {
+    #[inline]
+    fn drop(&mut self) {
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        self.0.inside.set(false);
+    }
 }
 
 /// This thread's [`Fast`], without a closure: `LocalKey::with` around the
@@ -192,6 +229,7 @@ fn fast() -> Option<&'static Fast> {
 /// validator is already running on it.
 #[inline]
 fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+    let _entered = Enter::new()?;
     STATE
         .try_with(|cell| {
             let slot = cell.try_borrow_mut().ok()?;
@@ -275,6 +313,30 @@ fn fast_acquire(
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn fast_push(
+    fast: &Fast,
+    id: ClassId,
+    memo: &std::sync::atomic::AtomicU64,
+    instance: usize,
+    mode: Mode,
+    trylock: bool,
+    may_nest: bool,
+    at: &'static Location<'static>,
+) -> Option<bool> {
+    if fast.inside.replace(true) {
+        return None;
+    }
+    // The update below is one step for a signal handler that interrupts
+    // it: the handler sees `inside` and leaves its locks untracked.
+    std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    let pushed = fast_push_inner(fast, id, memo, instance, mode, trylock, may_nest, at);
+    std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    fast.inside.set(false);
+    pushed
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn fast_push_inner(
     fast: &Fast,
     id: ClassId,
     memo: &std::sync::atomic::AtomicU64,
@@ -376,11 +438,15 @@ fn fast_release(instance: usize) -> bool {
         // SAFETY: `0 < depth <= limit`: by `Fast`'s invariant, an initialized
         // entry of the live held buffer, which nothing borrows.
         let top = unsafe { fast.held.get().add(depth as usize - 1).read() };
-        if top.instance != instance || top.pins != 0 {
+        if top.instance != instance || top.pins != 0 || fast.inside.replace(true) {
             return false;
         }
+        // One step for a signal handler, as in `fast_push`.
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
         fast.key.set(top.prev_key);
         fast.depth.set(depth - 1);
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        fast.inside.set(false);
         true
     }
 }
@@ -460,7 +526,12 @@ fn acquire_unpack(
     let trylock = how & 1 != 0;
     // A lock's first acquisition: once its class is resolved (without the
     // registry's lock for a known site), a known chain is the fast path's.
-    if class.resolve_first() {
+    let Some(entered) = Enter::new() else {
+        return false;
+    };
+    let first = class.resolve_first();
+    drop(entered);
+    if first {
         if let Some(tracked) = fast_acquire(class, subclass, instance, mode, trylock, at) {
             return tracked;
         }
@@ -503,7 +574,11 @@ fn acquire_slow(
     if !config::is_enabled() {
         return false;
     }
+    let Some(entered) = Enter::new() else {
+        return false;
+    };
     let (id, ordered) = class.get_with_order(subclass);
+    drop(entered);
     with_state(|st| {
         if ordered {
             if let Some(order) = class.order() {
@@ -610,8 +685,8 @@ pub(crate) fn acquire_under(
         }
     }
     let memo = &class.memo;
-    let class = class.get(0);
     with_state(|st| {
+        let class = class.get(0);
         let nested = held::find(&st.held, nest_instance).is_some();
         if !nested {
             let lock = NewEntry::plain(class, instance, mode, at).held(st.key);
@@ -903,6 +978,8 @@ fn misuse(st: &ThreadState, kind: MisuseKind, lock: &HeldLock, at: &'static Loca
 impl Drop for ThreadSlot {
     /// A thread is ending: anything still on its stack was leaked.
     fn drop(&mut self) {
+        // Locks taken while this runs (by an allocator, say) are untracked.
+        let _entered = Enter::new();
         let st = &mut self.0;
         // Close the fast path for good, and take in what it pushed.
         let _ = FAST.try_with(|fast| {
