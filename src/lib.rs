@@ -201,10 +201,11 @@
 //!   library runs them at exit, as glibc does (`tests/main_exit.rs` checks
 //!   it, for `main` returning and for `process::exit`).
 //! - `fork`: the child starts with the parent's graph and validates on its
-//!   own. But if another thread was inside the validator's slow path at the
-//!   moment of the fork, the child can block the first time it validates a
-//!   new lock chain (chains it already knows stay free), as with any lock a
-//!   library holds across `fork`. A child that only `exec`s is unaffected.
+//!   own. Fork handlers (`pthread_atfork`) make the forking thread wait for
+//!   other threads to leave the validator's critical sections, and leave
+//!   the child's copies of its locks free (`tests/fork_threads.rs`). Not
+//!   covered: another library using the `backtrace` crate at the moment of
+//!   the fork (its lock), which can block the child's first stack capture.
 //! - Coverage-based: a cycle is found only once both halves have run, each at
 //!   least once, in some thread.
 //! - Chains are identified by a 64-bit hash; a collision (vanishingly rare)
@@ -235,6 +236,7 @@ mod chain;
 mod class;
 mod condvar;
 pub mod config;
+mod fork;
 mod graph;
 mod held;
 mod map;
@@ -244,6 +246,7 @@ pub mod parking_lot;
 mod reentrant;
 pub mod render;
 pub mod report;
+mod report_log;
 mod rwlock;
 mod shared;
 pub mod sync;

@@ -211,7 +211,7 @@ mod tests {
     use super::*;
     use crate::class::ClassId;
     use crate::held::Mode;
-    use crate::report::{ChainLink, ProcessInfo, Site, ThreadInfo};
+    use crate::report::{Backtrace, ChainLink, ProcessInfo, Site, ThreadInfo};
 
     fn lock(id: u32, name: &str, mode: Mode) -> LockInfo {
         LockInfo {
@@ -241,11 +241,11 @@ mod tests {
             },
             problem,
             held,
-            backtrace: vec![Frame {
+            backtrace: Backtrace::from_frames(vec![Frame {
                 function: "x::main".into(),
                 file: Some("src/x.rs".into()),
                 line: Some(3),
-            }],
+            }]),
         }
     }
 
@@ -253,7 +253,7 @@ mod tests {
         ChainLink {
             lock: l,
             dependency: "EN".into(),
-            trace: vec![],
+            trace: Backtrace::default(),
         }
     }
 

@@ -26,9 +26,12 @@ use crate::class::{self, ClassId, LazyClass};
 use crate::config::{self, Action};
 use crate::graph::{self, Graph};
 use crate::held::{self, HeldLock, Mode};
-use crate::report::{ChainLink, LockInfo, Problem, ProcessInfo, Report, Site, ThreadInfo};
+use crate::report::{
+    Backtrace, ChainLink, LockInfo, Problem, ProcessInfo, Report, Site, ThreadInfo,
+};
+use crate::report_log;
 use crate::shared::{Facade, ParkingLot, Shared};
-use crate::trace::{self, TraceStore};
+use crate::trace::{self, TraceId, TraceStore};
 
 struct ThreadState {
     held: Vec<HeldLock>,
@@ -40,14 +43,7 @@ struct ThreadState {
 }
 
 thread_local! {
-    static STATE: RefCell<ThreadSlot> = const {
-        RefCell::new(ThreadSlot(ThreadState {
-            held: Vec::new(),
-            key: chain::INITIAL_KEY,
-            chains: LocalChains::new(),
-            order_keys: Vec::new(),
-        }))
-    };
+    static STATE: RefCell<ThreadSlot> = const { RefCell::new(ThreadSlot(ThreadState::new())) };
     /// What the thread did to its held locks while a session ran on it (a
     /// report callback dropping a guard or a lock): applied when the session
     /// ends, so that no release is lost.
@@ -98,6 +94,11 @@ fn with_state_or_defer(op: Deferred) {
         }
         _ => true,
     });
+    if deferred.is_err() && entered.is_some() {
+        // The thread is exiting and its state is gone: a later
+        // thread-local destructor releasing a guard it kept.
+        exit_later::apply_late(op);
+    }
     drop(entered);
     if deferred == Ok(true) {
         let _ = DEFERRED.try_with(|d| {
@@ -110,10 +111,6 @@ fn with_state_or_defer(op: Deferred) {
 
 fn apply(st: &mut ThreadState, op: Deferred) {
     match op {
-        // Not held: the release of an acquisition made while the session
-        // ran, which was not tracked (a `LockMap` acquire/release pair in a
-        // report callback). Not a bad unlock.
-        Deferred::Release { instance, .. } if held::find(&st.held, instance).is_none() => {}
         Deferred::Release {
             class,
             instance,
@@ -137,7 +134,14 @@ fn apply_deferred(st: &mut ThreadState) {
             return;
         }
         for op in batch {
-            apply(st, op);
+            match op {
+                // Not held: the release of an acquisition made while the
+                // session ran, which was not tracked (a `LockMap`
+                // acquire/release pair in a report callback). Not a bad
+                // unlock.
+                Deferred::Release { instance, .. } if held::find(&st.held, instance).is_none() => {}
+                op => apply(st, op),
+            }
         }
     }
 }
@@ -463,8 +467,13 @@ struct Global {
     reported_misuse: HashSet<(MisuseKind, ClassId, &'static str, u32, u32)>,
     /// Chains in the global set.
     chains: usize,
-    /// Past the memory limit: no new dependencies or chains are recorded.
+    /// Past the memory limit: no new stack traces or chains are recorded,
+    /// and dependencies only between classes registered before it.
     frozen: bool,
+    /// Classes registered when the limit was reached: the known classes.
+    known_classes: usize,
+    /// Dependencies not recorded since (a class registered after the limit).
+    dependencies_dropped: usize,
 }
 
 /// What makes two lock-order reports the same report.
@@ -483,13 +492,35 @@ enum Reported {
 static SHARED: std::sync::OnceLock<Shared<ParkingLot, Global>> = std::sync::OnceLock::new();
 
 fn shared() -> &'static Shared<ParkingLot, Global> {
-    SHARED.get_or_init(Shared::new)
+    SHARED.get_or_init(|| {
+        crate::fork::register();
+        Shared::new()
+    })
 }
-
-static LOG: parking_lot::Mutex<Vec<Arc<Report>>> = parking_lot::const_mutex(Vec::new());
 
 fn with_global<R>(f: impl FnOnce(&mut Global) -> R) -> R {
     shared().with_global(f)
+}
+
+/// Holds the graph's lock and the chain set's across a `fork` (see
+/// `crate::fork`); the graph's first, as the validator nests them.
+pub(crate) fn fork_lock() {
+    let shared = shared();
+    std::mem::forget(shared.global.lock());
+    shared.chains.fork_lock();
+}
+
+/// Releases what [`fork_lock`] took.
+///
+/// # Safety
+/// As [`crate::fork::release`]'s.
+pub(crate) unsafe fn fork_unlock(child: bool) {
+    let shared = shared();
+    // SAFETY: passed on from the caller.
+    unsafe {
+        shared.chains.fork_unlock(child);
+        crate::fork::release(&shared.global, child);
+    }
 }
 
 /// Records an acquisition. Returns whether it was tracked; pass that to
@@ -529,6 +560,7 @@ fn acquire_unpack(
     let Some(entered) = Enter::new() else {
         return false;
     };
+    crate::fork::register();
     let first = class.resolve_first();
     drop(entered);
     if first {
@@ -959,8 +991,8 @@ fn misuse(st: &ThreadState, kind: MisuseKind, lock: &HeldLock, at: &'static Loca
         };
         // At thread exit the stack is the runtime's teardown: nothing to show.
         let backtrace = match kind {
-            MisuseKind::HeldAtThreadExit => Vec::new(),
-            _ => trace::symbolize(&trace::capture()),
+            MisuseKind::HeldAtThreadExit => Backtrace::default(),
+            _ => Backtrace::unresolved(trace::capture()),
         };
         Pending::Ready(Report {
             process: process_info(),
@@ -992,11 +1024,148 @@ impl Drop for ThreadSlot {
             }
             fast.depth.set(0);
         });
-        if let Some(first) = st.held.first().copied() {
-            if config::is_enabled() {
-                misuse(st, MisuseKind::HeldAtThreadExit, &first, first.at);
+        if st.held.is_empty() || !config::is_enabled() {
+            return;
+        }
+        // Thread-local destructors that run after this one may still
+        // release guards they own: check once they all have, where the
+        // platform allows.
+        let st = std::mem::replace(st, ThreadState::new());
+        if let Err(mut st) = exit_later::defer(st) {
+            exit_check(&mut st);
+        }
+    }
+}
+
+impl ThreadState {
+    const fn new() -> ThreadState {
+        ThreadState {
+            held: Vec::new(),
+            key: chain::INITIAL_KEY,
+            chains: LocalChains::new(),
+            order_keys: Vec::new(),
+        }
+    }
+}
+
+/// A thread has ended, its other thread-local destructors included: what it
+/// still holds was leaked.
+fn exit_check(st: &mut ThreadState) {
+    if let Some(first) = st.held.first().copied() {
+        misuse(st, MisuseKind::HeldAtThreadExit, &first, first.at);
+    }
+}
+
+/// The exit check after every thread-local destructor (Linux with glibc).
+/// `ThreadSlot`'s destructor hands the state over to a heap box; later
+/// destructors' releases apply to it; then, for a spawned thread, the
+/// destructor of a pthread key (glibc runs those after all thread-local
+/// destructors) runs the check, and for the main thread at `exit`, an
+/// `atexit` handler (which glibc runs after the main thread's thread-local
+/// destructors). Elsewhere the check runs in `ThreadSlot`'s destructor.
+mod exit_later {
+    use super::*;
+
+    /// A thread's state after its `ThreadSlot` was destroyed.
+    pub(super) struct Exiting {
+        pub(super) st: ThreadState,
+        pub(super) thread: ThreadInfo,
+    }
+
+    thread_local! {
+        /// This thread's exiting state, until its exit check has run.
+        pub(super) static EXITING: Cell<*mut Exiting> = const { Cell::new(std::ptr::null_mut()) };
+    }
+
+    /// Applies a late release to the exiting state, if there is one.
+    pub(super) fn apply_late(op: Deferred) {
+        let _ = EXITING.try_with(|e| {
+            let p = e.get();
+            if !p.is_null() {
+                // SAFETY: the box is this thread's, alive until its exit
+                // check nulls `EXITING` (and the caller's `Enter` keeps this
+                // from being re-entered); nothing else refers to it.
+                apply(unsafe { &mut (*p).st }, op);
+            }
+        });
+    }
+
+    /// The thread of an exit check running late, for its report.
+    pub(super) fn thread() -> Option<ThreadInfo> {
+        let p = EXITING.try_with(Cell::get).ok()?;
+        // SAFETY: as in `apply_late`; only read.
+        (!p.is_null()).then(|| unsafe { (*p).thread.clone() })
+    }
+
+    /// Runs the exit check on a box handed over by `defer`, and frees it.
+    ///
+    /// # Safety
+    /// `p` came from `defer` on this thread, and is not used after.
+    unsafe fn check(p: *mut Exiting) {
+        let _entered = Enter::new();
+        // SAFETY: the caller's contract: the box is this thread's, alive.
+        exit_check(unsafe { &mut (*p).st });
+        let _ = EXITING.try_with(|e| e.set(std::ptr::null_mut()));
+        // SAFETY: from `Box::into_raw` in `defer`; no reference remains.
+        drop(unsafe { Box::from_raw(p) });
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    pub(super) fn defer(st: ThreadState) -> Result<(), ThreadState> {
+        use std::sync::atomic::AtomicPtr;
+        static MAIN: AtomicPtr<Exiting> = AtomicPtr::new(std::ptr::null_mut());
+        static KEY: std::sync::OnceLock<Option<libc::pthread_key_t>> = std::sync::OnceLock::new();
+
+        extern "C" fn key_destructor(p: *mut libc::c_void) {
+            // SAFETY: the key's only value is a box from `defer`, set once
+            // on this thread; glibc calls this once, after the thread's
+            // thread-local destructors.
+            unsafe { check(p.cast()) }
+        }
+        extern "C" fn at_exit() {
+            let p = MAIN.swap(std::ptr::null_mut(), Ordering::AcqRel);
+            if !p.is_null() {
+                // SAFETY: the main thread's box, set by `defer` on this
+                // thread (exit runs on the thread that called it, the one
+                // whose thread-locals were destroyed).
+                unsafe { check(p) }
             }
         }
+
+        let thread = thread_info();
+        // SAFETY: both calls have no preconditions.
+        let main = unsafe { libc::getpid() == libc::gettid() };
+        let p = Box::into_raw(Box::new(Exiting { st, thread }));
+        let handed = if main {
+            // SAFETY: `at_exit` is a plain function that does not unwind
+            // (the check contains the validator's own panics).
+            MAIN.compare_exchange(std::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+                && unsafe { libc::atexit(at_exit) } == 0
+        } else {
+            let key = KEY.get_or_init(|| {
+                let mut key = 0;
+                // SAFETY: creates a key with a destructor that does not
+                // unwind; the key is never deleted.
+                (unsafe { libc::pthread_key_create(&mut key, Some(key_destructor)) } == 0)
+                    .then_some(key)
+            });
+            // SAFETY: a live key; the value is this thread's.
+            key.is_some_and(|key| unsafe { libc::pthread_setspecific(key, p.cast()) } == 0)
+        };
+        if !handed {
+            let _ =
+                MAIN.compare_exchange(p, std::ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire);
+            // SAFETY: from `Box::into_raw` just above, handed to no one.
+            return Err(unsafe { Box::from_raw(p) }.st);
+        }
+        let _ = EXITING.try_with(|e| e.set(p));
+        Ok(())
+    }
+
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    pub(super) fn defer(st: ThreadState) -> Result<(), ThreadState> {
+        Err(st)
     }
 }
 
@@ -1125,7 +1294,9 @@ fn validate_in<F: Facade>(
     let current = capture();
     let mut pending = Vec::new();
     shared.with_global(|g| {
-        g.graph.mark_used(next.class, next.mode);
+        if g.knows(next.class) {
+            g.graph.mark_used(next.class, next.mode);
+        }
         let mut trace_id = None;
         // A recursive read after any read of the same class cannot block on
         // itself; anything else can.
@@ -1155,6 +1326,15 @@ fn validate_in<F: Facade>(
             &st.held[..]
         };
         for prev in edges_from.iter().rev() {
+            if !(g.knows(prev.class) && g.knows(next.class)) {
+                // Past the memory limit, a class registered after it stays
+                // out of the graph: no dependencies, so no cycle through it.
+                g.dependencies_dropped += 1;
+                if !prev.trylock {
+                    break;
+                }
+                continue;
+            }
             g.graph.mark_used(prev.class, prev.mode);
             if prev.class != next.class {
                 let dep = graph::dep_bit(prev.mode, next.mode);
@@ -1195,12 +1375,7 @@ fn validate_in<F: Facade>(
                             });
                         }
                     }
-                    // Past the memory limit the graph stays as learned:
-                    // new chains are checked against it, and add nothing.
-                    if !g.frozen {
-                        let tid = *trace_id.get_or_insert_with(|| g.traces.intern(&current));
-                        g.graph.add_edge(prev.class, next.class, dep, tid);
-                    }
+                    g.record(prev.class, next.class, dep, &mut trace_id, &current);
                 }
             }
             // Non-trylock entries below have added their own dependencies.
@@ -1226,6 +1401,33 @@ impl Global {
             + self.graph.edge_count() * per_edge
             + self.traces.bytes()
             + self.chains * CHAIN_BYTES
+            + report_log::bytes()
+            + trace::symbol_cache_bytes()
+    }
+
+    /// May the graph learn about `class`? Past the memory limit, only
+    /// classes registered before it are known.
+    fn knows(&self, class: ClassId) -> bool {
+        !self.frozen || class.index() < self.known_classes
+    }
+
+    /// Records the dependency `from -> to`: with the current stack before
+    /// the memory limit; after it (between known classes), without one, so
+    /// that cycles among them are still found.
+    fn record(
+        &mut self,
+        from: ClassId,
+        to: ClassId,
+        dep: u8,
+        trace_id: &mut Option<TraceId>,
+        current: &Arc<[usize]>,
+    ) {
+        let tid = if self.frozen {
+            TraceId::NONE
+        } else {
+            *trace_id.get_or_insert_with(|| self.traces.intern(current))
+        };
+        self.graph.add_edge(from, to, dep, tid);
     }
 
     /// Freezes the graph once the optional memory limit is passed, saying
@@ -1238,11 +1440,15 @@ impl Global {
         let used = self.memory();
         if used > limit {
             self.frozen = true;
+            self.known_classes = class::count();
             eprintln!(
                 "lockdep: memory limit of {limit} bytes reached ({used} used): the {} \
-                 dependencies learned so far are kept and still checked, known lock \
-                 chains are still validated, and new dependencies are no longer recorded",
-                self.graph.edge_count()
+                 dependencies learned so far are kept and still checked; new dependencies \
+                 among the {} classes registered so far are still recorded and checked, \
+                 without stack traces; those of classes registered from now on are not \
+                 (Stats::dependencies_dropped counts them)",
+                self.graph.edge_count(),
+                self.known_classes
             );
         }
     }
@@ -1264,7 +1470,7 @@ fn bad_unlock(st: &ThreadState, class: ClassId, at: Option<&'static Location<'st
         thread: thread_info(),
         problem: Problem::BadUnlockBalance { releasing },
         held: held_info(&st.held, &usage),
-        backtrace: trace::symbolize(&trace::capture()),
+        backtrace: Backtrace::unresolved(trace::capture()),
     })
 }
 
@@ -1324,6 +1530,9 @@ fn process_info() -> ProcessInfo {
 }
 
 fn thread_info() -> ThreadInfo {
+    if let Some(exiting) = exit_later::thread() {
+        return exiting;
+    }
     let t = std::thread::current();
     let id = format!("{:?}", t.id());
     ThreadInfo {
@@ -1336,8 +1545,8 @@ fn thread_info() -> ThreadInfo {
     }
 }
 
-/// Turns pending data into a report: names, usage strings and symbolized
-/// traces. Runs without any validator lock held.
+/// Turns pending data into a report: names, usage strings, and traces that
+/// are symbolized when first read. Runs without any validator lock held.
 fn build(p: Pending) -> Report {
     match p {
         Pending::Ready(r) => r,
@@ -1357,7 +1566,7 @@ fn build(p: Pending) -> Report {
                 comparison,
             },
             held: held_info(&held, &usage),
-            backtrace: trace::symbolize(&current),
+            backtrace: Backtrace::unresolved(current),
         },
         Pending::Circular {
             next,
@@ -1367,7 +1576,7 @@ fn build(p: Pending) -> Report {
             held,
             usage,
         } => {
-            let backtrace = trace::symbolize(&current);
+            let backtrace = Backtrace::unresolved(current);
             let u = |c: ClassId| usage.get(&c).copied().unwrap_or(0);
             // Print order: the held lock's class (#N), back along the path,
             // to the lock being acquired (#0) with the current stack.
@@ -1377,7 +1586,11 @@ fn build(p: Pending) -> Report {
                 .map(|p| ChainLink {
                     lock: lock_info(p.to, u(p.to), Mode::Exclusive, false, None),
                     dependency: graph::dep_names(p.dep),
-                    trace: p.trace.as_deref().map(trace::symbolize).unwrap_or_default(),
+                    trace: p
+                        .trace
+                        .clone()
+                        .map(Backtrace::unresolved)
+                        .unwrap_or_default(),
                 })
                 .collect();
             chain.push(ChainLink {
@@ -1419,7 +1632,7 @@ fn emit_all(pending: Vec<Pending>, raised: Raised) {
 
 fn emit(report: Report, raised: Raised) {
     let report = Arc::new(report);
-    LOG.lock().push(report.clone());
+    report_log::push(report.clone());
     match config::action() {
         Action::Print => eprint!("{report}"),
         Action::Silent => {}
@@ -1435,7 +1648,7 @@ fn emit(report: Report, raised: Raised) {
 
 /// Every report raised so far in this process, oldest first.
 pub fn reports() -> Vec<Arc<Report>> {
-    LOG.lock().clone()
+    report_log::snapshot()
 }
 
 /// Counters describing the validator's state.
@@ -1454,8 +1667,20 @@ pub struct Stats {
     pub reports: usize,
     /// Panics inside the validator's own code, contained (should be 0).
     pub internal_errors: usize,
-    /// Bytes used by the graph, stored traces and chain set (approximate).
+    /// Bytes used by the graph, stored traces, chain set, report log and
+    /// symbol cache (approximate).
     pub memory_bytes: usize,
+    /// Reports dropped from the log to keep it within its bound (see
+    /// `config::set_report_log_limit`); each was delivered.
+    pub reports_dropped: usize,
+    /// Bytes held by the report log (approximate).
+    pub report_log_bytes: usize,
+    /// Bytes held by the cache of symbolized addresses (see
+    /// `config::set_symbol_cache_limit`).
+    pub symbol_cache_bytes: usize,
+    /// Dependencies not recorded past the memory limit: those of classes
+    /// first registered after it was reached.
+    pub dependencies_dropped: usize,
     /// Whether the memory limit was reached (see `config::set_memory_limit`).
     pub frozen: bool,
     /// Chains in the calling thread's cache.
@@ -1481,6 +1706,7 @@ pub fn stats() -> Stats {
         (bytes_per_class, bytes_per_dependency),
         memory_bytes,
         frozen,
+        dependencies_dropped,
     ) = with_global(|g| {
         (
             g.graph.class_count(),
@@ -1489,8 +1715,10 @@ pub fn stats() -> Stats {
             g.graph.memory(),
             g.memory(),
             g.frozen,
+            g.dependencies_dropped,
         )
     });
+    let (report_log_bytes, symbol_cache_bytes) = (report_log::bytes(), trace::symbol_cache_bytes());
     let (thread_chains, thread_chain_cache_bytes) =
         with_state(|st| (st.chains.len(), st.chains.capacity_bytes())).unwrap_or((0, 0));
     let chains = shared().chains.len();
@@ -1502,7 +1730,11 @@ pub fn stats() -> Stats {
         dependencies,
         chains,
         stack_traces,
-        reports: LOG.lock().len(),
+        reports: report_log::counts().0,
+        reports_dropped: report_log::counts().1,
+        report_log_bytes,
+        symbol_cache_bytes,
+        dependencies_dropped,
         internal_errors: INTERNAL_ERRORS.load(std::sync::atomic::Ordering::Relaxed),
         memory_bytes,
         frozen,
