@@ -156,8 +156,12 @@
 //! Reports are data first ([`Report`]); [`render::text`] turns one into the
 //! text above. What happens on a report is set by [`set_action`] or the
 //! `LOCKDEP_ACTION` environment variable (`panic`, `print`, `silent`); every
-//! report is also kept, see [`reports`]. Each distinct cycle is reported
-//! once, and validation goes on after a report.
+//! report is also kept, see [`reports`] (the newest 10 000 by default,
+//! [`config::set_report_log_limit`]). Each distinct cycle is reported
+//! once, and validation goes on after a report. A report's stacks are
+//! symbolized only when it is read (printed, rendered, or its frames
+//! looked at: [`report::Backtrace`]), on a helper thread, so a report
+//! nobody reads is cheap and a thread with a small stack can raise one.
 //!
 //! ## Read/write semantics
 //!
@@ -215,7 +219,9 @@
 //! - Locks taken inside a report callback are not validated; nor are locks
 //!   taken while the validator runs on the thread for another reason: in a
 //!   signal handler that interrupted it, or in a global allocator that its
-//!   own allocations call. Outside those moments, both are validated.
+//!   own allocations call. Outside those moments, both are validated,
+//!   except locks an allocator takes while it holds its own lock (the
+//!   validator may not allocate there).
 //! - Guards are not `Send`: a held lock belongs to its thread, whose held
 //!   stack records it. (They are `Sync` when the data is, as `lock_api`'s
 //!   and std's are.)

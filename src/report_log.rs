@@ -17,12 +17,15 @@ struct Log {
     total: usize,
     /// Reports dropped from the log to keep it within its bound.
     dropped: usize,
+    /// The reports' bytes as they were logged (unsymbolized).
+    bytes: usize,
 }
 
 static LOG: parking_lot::Mutex<Log> = parking_lot::const_mutex(Log {
     reports: VecDeque::new(),
     total: 0,
     dropped: 0,
+    bytes: 0,
 });
 
 /// Holds the log's lock across a `fork` (see `crate::fork`).
@@ -44,10 +47,13 @@ pub(crate) fn push(report: Arc<Report>) {
     let limit = crate::config::report_log_limit();
     let mut log = LOG.lock();
     log.total += 1;
+    log.bytes += report_bytes(&report);
     log.reports.push_back(report);
     let mut first_drop = false;
     while log.reports.len() > limit {
-        log.reports.pop_front();
+        if let Some(old) = log.reports.pop_front() {
+            log.bytes = log.bytes.saturating_sub(report_bytes(&old));
+        }
         first_drop |= log.dropped == 0;
         log.dropped += 1;
     }
@@ -76,6 +82,12 @@ pub(crate) fn counts() -> (usize, usize) {
 /// once symbolized).
 pub(crate) fn bytes() -> usize {
     LOG.lock().reports.iter().map(|r| report_bytes(r)).sum()
+}
+
+/// [`bytes`] without reading every report: the reports' sizes as they were
+/// logged, before any was symbolized. For the memory limit's frequent check.
+pub(crate) fn logged_bytes() -> usize {
+    LOG.lock().bytes
 }
 
 fn report_bytes(r: &Report) -> usize {

@@ -198,7 +198,13 @@ fn symbolize_off_thread(ips: &[usize]) -> Vec<Frame> {
         std::thread::Builder::new()
             .name("lockdep-symbolize".into())
             .stack_size(SYMBOLIZE_STACK)
-            .spawn_scoped(s, || symbolize(ips))
+            .spawn_scoped(s, || {
+                // Locks its allocations take (a lockdep lock in the global
+                // allocator) must not enter the validator, which may be
+                // waiting for this thread.
+                crate::validator::untracked_thread();
+                symbolize(ips)
+            })
             .ok()
             .and_then(|h| h.join().ok())
     })

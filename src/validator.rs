@@ -58,6 +58,7 @@ thread_local! {
             chains_len: Cell::new(0),
             explicit_keys: Cell::new(false),
             inside: Cell::new(false),
+            acquiring: Cell::new(0),
         }
     };
 }
@@ -179,6 +180,68 @@ struct Fast {
     /// thread (a signal handler, the global allocator called by the
     /// validator's own allocations) takes its locks untracked.
     inside: Cell<bool>,
+    /// The lock whose acquisition the validator is handling on this thread
+    /// (0: none): one taken again meanwhile is taken by the validator's own
+    /// allocations (see [`alloc_locks`]).
+    acquiring: Cell<usize>,
+}
+
+/// Locks that the validator's own allocations take: locks of the global
+/// allocator. Found when the validator, handling the acquisition of one,
+/// allocates and so re-enters the acquisition of that very lock. While a
+/// thread holds one, it is inside the allocator, where nothing may
+/// allocate: a lock it takes then (an allocator's nested lock) is left
+/// untracked rather than validated.
+mod alloc_locks {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::held::HeldLock;
+
+    static LOCKS: [AtomicUsize; 8] = [const { AtomicUsize::new(0) }; 8];
+
+    /// `instance` was acquired again while the validator handled its
+    /// acquisition on this thread.
+    pub(super) fn reentered(instance: usize) {
+        let Some(fast) = super::fast() else { return };
+        if fast.acquiring.get() != instance || instance == 0 {
+            return;
+        }
+        for slot in &LOCKS {
+            match slot.compare_exchange(0, instance, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(seen) if seen == instance => return,
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Does the thread hold a lock of the allocator?
+    pub(super) fn held(held: &[HeldLock]) -> bool {
+        if LOCKS[0].load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        held.iter().any(|h| {
+            LOCKS
+                .iter()
+                .any(|s| s.load(Ordering::Relaxed) == h.instance)
+        })
+    }
+}
+
+/// Sets [`Fast::acquiring`] for its lifetime.
+struct Acquiring(&'static Fast, usize);
+
+impl Acquiring {
+    fn new(instance: usize) -> Option<Acquiring> {
+        let fast = fast()?;
+        Some(Acquiring(fast, fast.acquiring.replace(instance)))
+    }
+}
+
+impl Drop for Acquiring {
+    fn drop(&mut self) {
+        self.0.acquiring.set(self.1);
+    }
 }
 
 /// The validator's hold on its thread: while it lives, every acquisition on
@@ -198,6 +261,14 @@ impl Enter {
         // Nothing the guarded code touches moves before the flag is set.
         std::sync::atomic::compiler_fence(Ordering::SeqCst);
         Some(Enter(fast))
+    }
+}
+
+/// Leaves every acquisition on the calling thread untracked from now on:
+/// for the validator's own helper threads.
+pub(crate) fn untracked_thread() {
+    if let Some(fast) = fast() {
+        fast.inside.set(true);
     }
 }
 
@@ -558,8 +629,17 @@ fn acquire_unpack(
     // A lock's first acquisition: once its class is resolved (without the
     // registry's lock for a known site), a known chain is the fast path's.
     let Some(entered) = Enter::new() else {
+        alloc_locks::reentered(instance);
         return false;
     };
+    // Inside the global allocator (holding its lock): nothing may allocate.
+    // An exiting thread's locks are untracked: its held stack is gone, so
+    // whether it holds one cannot be told.
+    if fast().and_then(fast_held).is_some_and(alloc_locks::held) || STATE.try_with(|_| ()).is_err()
+    {
+        return false;
+    }
+    let _acquiring = Acquiring::new(instance);
     crate::fork::register();
     let first = class.resolve_first();
     drop(entered);
@@ -612,6 +692,10 @@ fn acquire_slow(
     let (id, ordered) = class.get_with_order(subclass);
     drop(entered);
     with_state(|st| {
+        if alloc_locks::held(&st.held) {
+            // Inside the global allocator: see `alloc_locks`.
+            return false;
+        }
         if ordered {
             if let Some(order) = class.order() {
                 let key = order_key.unwrap_or(instance as u64);
@@ -629,9 +713,10 @@ fn acquire_slow(
             may_nest: ordered,
             at,
         };
-        push(st, new, Some(&class.memo))
+        push(st, new, Some(&class.memo));
+        true
     })
-    .is_some()
+    .unwrap_or(false)
 }
 
 /// For an ordered class, the chain cache cannot tell two orders of the same
@@ -1401,7 +1486,7 @@ impl Global {
             + self.graph.edge_count() * per_edge
             + self.traces.bytes()
             + self.chains * CHAIN_BYTES
-            + report_log::bytes()
+            + report_log::logged_bytes()
             + trace::symbol_cache_bytes()
     }
 
@@ -1719,6 +1804,8 @@ pub fn stats() -> Stats {
         )
     });
     let (report_log_bytes, symbol_cache_bytes) = (report_log::bytes(), trace::symbol_cache_bytes());
+    // The log exactly (its reports' frames, once symbolized, included).
+    let memory_bytes = memory_bytes.saturating_sub(report_log::logged_bytes()) + report_log_bytes;
     let (thread_chains, thread_chain_cache_bytes) =
         with_state(|st| (st.chains.len(), st.chains.capacity_bytes())).unwrap_or((0, 0));
     let chains = shared().chains.len();

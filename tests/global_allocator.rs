@@ -12,19 +12,30 @@ use lockdep::{Action, Mutex};
 
 struct Counting {
     calls: Mutex<usize>,
+    /// Taken under `calls`: the allocator nests two locks, so an
+    /// allocation on a fresh thread validates a new chain.
+    bytes: Mutex<usize>,
+}
+
+impl Counting {
+    fn count(&self, size: usize) {
+        let mut calls = self.calls.lock();
+        *calls += 1;
+        *self.bytes.lock() += size;
+    }
 }
 
 // SAFETY: every method forwards to `System` with the caller's arguments;
 // the lock only guards a counter.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        *self.calls.lock() += 1;
+        self.count(layout.size());
         // SAFETY: forwarded as is; the caller upholds `alloc`'s contract.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        *self.calls.lock() += 1;
+        self.count(0);
         // SAFETY: `ptr` came from `System.alloc` with this layout.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -33,6 +44,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting {
     calls: Mutex::named("ga_allocator", 0),
+    bytes: Mutex::named("ga_allocator_bytes", 0),
 };
 
 static OUTER: Mutex<Vec<u32>> = Mutex::named("ga_outer", Vec::new());
@@ -63,6 +75,10 @@ fn main() {
         let _v: Vec<u8> = Vec::with_capacity(64);
     }
     assert_eq!(reports_about("ga_a"), 1);
+    // Rendering symbolizes on a helper thread, whose allocations take the
+    // allocator's two locks too.
+    let text = lockdep::reports()[0].to_string();
+    assert!(text.contains("global_allocator::main"), "{text}");
     let stats = lockdep::stats();
     assert_eq!(stats.internal_errors, 0, "{stats:?}");
     // OUTER -> allocator and a -> b, b -> a at least.
