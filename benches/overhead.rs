@@ -24,6 +24,11 @@
 //!   40 measured first acquisitions, each on a fresh lock created before the
 //!   timed region; each is timed alone with `Instant`, minus the median cost
 //!   of the timer itself.
+//! - One-shot report scenarios (`report_silent`, `report_callback`): the
+//!   same timing of 5 + 40 acquisitions that each close a fresh two-lock
+//!   cycle and raise a report nobody reads (silent, or to a callback that
+//!   counts it); for implementations without reports, the fresh pair's
+//!   first nesting.
 //!
 //! Each iteration goes through `black_box` on every lock reference and
 //! mutates the guarded data. An iteration's body is a non-inlined function,
@@ -53,7 +58,7 @@ const IMPLS: [&str; 5] = [
 ];
 
 /// Scenarios, in row order.
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 13] = [
     "single",
     "nested2",
     "nested4",
@@ -65,6 +70,8 @@ const SCENARIOS: [&str; 11] = [
     "rwread2",
     "create_drop",
     "create_lock_drop",
+    "report_silent",
+    "report_callback",
 ];
 
 /// Edges in the chain of the graph and new-edge scenarios.
@@ -536,6 +543,50 @@ fn newedge<M: BenchMutex>(worst: bool) -> (Vec<f64>, f64) {
     (out, timer)
 }
 
+/// The one-shot report scenarios: the acquisition that closes a fresh
+/// two-lock cycle, so raises a report, silent or to a callback that counts
+/// it (nobody reads it: it is not symbolized). For the implementations that
+/// have no reports (or, as tracing-mutex, panic on a cycle), the first
+/// acquisition of a fresh pair in one order: the new edge alone.
+fn report_cost<M: BenchMutex>(callback: bool) -> Vec<f64> {
+    let reports = M::stats().is_some();
+    if reports {
+        static SEEN: AtomicUsize = AtomicUsize::new(0);
+        lockdep::set_action(if callback {
+            lockdep::Action::callback(|r| {
+                black_box(r);
+                SEEN.fetch_add(1, Relaxed);
+            })
+        } else {
+            lockdep::Action::Silent
+        });
+    }
+    let timer = timer_overhead();
+    let pairs: Vec<(M, M)> = (0..ONE_SHOT_WARM + ONE_SHOT_SAMPLES)
+        .map(|_| (M::distinct(), M::distinct()))
+        .collect();
+    let mut out = Vec::with_capacity(ONE_SHOT_SAMPLES);
+    for (i, (a, b)) in pairs.iter().enumerate() {
+        if reports {
+            nested2(a, b);
+        }
+        let t = Instant::now();
+        if reports {
+            nested2(b, a);
+        } else {
+            nested2(a, b);
+        }
+        let ns = t.elapsed().as_nanos() as f64;
+        if i >= ONE_SHOT_WARM {
+            out.push(ns - timer);
+        }
+    }
+    if let Some(s) = M::stats() {
+        assert_eq!(s.reports, pairs.len(), "one report per cycle");
+    }
+    out
+}
+
 /// The optional check: a thread's known-chain nested pair, with and without
 /// another thread running `newedge_worst10000` searches over and over. The
 /// same thread also times a plain `parking_lot` pair as a control: it shows
@@ -694,6 +745,9 @@ fn child<M: BenchMutex, R: BenchRwLock>(scenario: &str) {
         }
         "create_lock_drop" => {
             print_samples(&batched(create_lock_drop::<M>));
+        }
+        "report_silent" | "report_callback" => {
+            print_samples(&report_cost::<M>(scenario == "report_callback"));
         }
         "concurrent" => {
             let r = concurrent::<M>();
@@ -1080,6 +1134,14 @@ fn parent() {
         20.0,
         " ns",
     );
+    for scenario in ["report_silent", "report_callback"] {
+        check(
+            format!("{scenario} lockdep (a report nobody reads)"),
+            at(scenario, "lockdep") / 1000.0,
+            50.0,
+            " us",
+        );
+    }
     check(
         "single lockdep_off/parking_lot".into(),
         ratio("single", "lockdep_off", "parking_lot"),

@@ -701,6 +701,20 @@ pub fn class_name(id: ClassId) -> String {
     info(id).display_name()
 }
 
+/// Holds the registry's lock across a `fork` (see `crate::fork`).
+pub(crate) fn fork_lock() {
+    std::mem::forget(REGISTRY.lock());
+}
+
+/// Releases what [`fork_lock`] took.
+///
+/// # Safety
+/// As [`crate::fork::release`]'s.
+pub(crate) unsafe fn fork_unlock(child: bool) {
+    // SAFETY: passed on from the caller.
+    unsafe { crate::fork::release(&REGISTRY, child) }
+}
+
 /// The number of classes registered so far.
 pub(crate) fn count() -> usize {
     with_registry(|r| r.classes.len())

@@ -143,11 +143,15 @@ static ENV: OnceLock<Option<Action>> = OnceLock::new();
 static ENABLED: AtomicBool = AtomicBool::new(true);
 static MEMORY_LIMIT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// Caps the memory the validator's graph, stored traces and chain set may
-/// use (`None`: no cap, the default; tables grow as needed). When the cap is
-/// passed, the validator says so once on standard error, keeps every
-/// dependency learned so far (and keeps checking new lock orders against
-/// them), keeps validating known chains, and records nothing new.
+/// Caps the memory the validator's graph, stored traces, chain set, report
+/// log and symbol cache may use (`None`: no cap, the default; tables grow
+/// as needed). When the cap is passed, the validator says so once on
+/// standard error and from then on stores no new stack trace and no new
+/// chain in the global set. It keeps every dependency learned so far, and
+/// keeps learning and checking dependencies among the classes registered
+/// before the cap (so cycles among them are still found; their reports show
+/// no stack for those links). Dependencies of classes registered after it
+/// are not recorded: `Stats::dependencies_dropped` counts them.
 pub fn set_memory_limit(bytes: Option<usize>) {
     MEMORY_LIMIT.store(bytes.unwrap_or(0), Ordering::Relaxed);
 }
@@ -155,6 +159,44 @@ pub fn set_memory_limit(bytes: Option<usize>) {
 /// The memory cap in bytes; 0 when there is none.
 pub(crate) fn memory_limit() -> usize {
     MEMORY_LIMIT.load(Ordering::Relaxed)
+}
+
+static REPORT_LOG_LIMIT: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(DEFAULT_REPORT_LOG_LIMIT);
+static SYMBOL_CACHE_LIMIT: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(DEFAULT_SYMBOL_CACHE_LIMIT);
+
+/// How many reports [`crate::reports`] keeps by default.
+pub const DEFAULT_REPORT_LOG_LIMIT: usize = 10_000;
+/// The default bound, in bytes, of the cache of symbolized addresses.
+pub const DEFAULT_SYMBOL_CACHE_LIMIT: usize = 4 << 20;
+
+/// How many reports the log ([`crate::reports`]) keeps: past it, the oldest
+/// are dropped from the log (each is still delivered by the action; the
+/// validator says so once on standard error, and `Stats::reports_dropped`
+/// counts them). `None` restores the default, [`DEFAULT_REPORT_LOG_LIMIT`].
+pub fn set_report_log_limit(reports: Option<usize>) {
+    let limit = reports.unwrap_or(DEFAULT_REPORT_LOG_LIMIT);
+    REPORT_LOG_LIMIT.store(limit, Ordering::Relaxed);
+}
+
+/// The number of reports the log keeps.
+pub(crate) fn report_log_limit() -> usize {
+    REPORT_LOG_LIMIT.load(Ordering::Relaxed)
+}
+
+/// Bounds the cache of symbolized addresses (and with it the `backtrace`
+/// crate's cache of parsed debug information, cleared whenever this one
+/// starts over) to `bytes`. `None` restores the default,
+/// [`DEFAULT_SYMBOL_CACHE_LIMIT`].
+pub fn set_symbol_cache_limit(bytes: Option<usize>) {
+    let limit = bytes.unwrap_or(DEFAULT_SYMBOL_CACHE_LIMIT);
+    SYMBOL_CACHE_LIMIT.store(limit, Ordering::Relaxed);
+}
+
+/// The symbol cache's bound in bytes.
+pub(crate) fn symbol_cache_limit() -> usize {
+    SYMBOL_CACHE_LIMIT.load(Ordering::Relaxed)
 }
 
 /// Sets the action taken on a report (unless [`ENV_ACTION`] overrides it).

@@ -211,8 +211,12 @@
 //! Reports are data first ([`Report`]); [`render::text`] turns one into the
 //! text above. What happens on a report is set by [`set_action`] or the
 //! `LOCKDEP_ACTION` environment variable (`panic`, `print`, `silent`); every
-//! report is also kept, see [`reports`]. Each distinct cycle is reported
-//! once, and validation goes on after a report.
+//! report is also kept, see [`reports`] (the newest 10 000 by default,
+//! [`config::set_report_log_limit`]). Each distinct cycle is reported
+//! once, and validation goes on after a report. A report's stacks are
+//! symbolized only when it is read (printed, rendered, or its frames
+//! looked at: [`report::Backtrace`]), on a helper thread, so a report
+//! nobody reads is cheap and a thread with a small stack can raise one.
 //!
 //! ## In test suites
 //!
@@ -308,17 +312,23 @@
 //!   library runs them at exit, as glibc does (`tests/main_exit.rs` checks
 //!   it, for `main` returning and for `process::exit`).
 //! - `fork`: the child starts with the parent's graph and validates on its
-//!   own. But if another thread was inside the validator's slow path at the
-//!   moment of the fork, the child can block the first time it validates a
-//!   new lock chain (chains it already knows stay free), as with any lock a
-//!   library holds across `fork`. A child that only `exec`s is unaffected.
+//!   own. Fork handlers (`pthread_atfork`) make the forking thread wait for
+//!   other threads to leave the validator's critical sections, and leave
+//!   the child's copies of its locks free (`tests/fork_threads.rs`). Not
+//!   covered: another library using the `backtrace` crate at the moment of
+//!   the fork (its lock), which can block the child's first stack capture.
 //! - Coverage-based: a cycle is found only once both halves have run, each at
 //!   least once, in some thread.
 //! - Chains are identified by a 64-bit hash; a collision (vanishingly rare)
 //!   would skip the validation of one new chain.
 //! - Waits that are not annotated (a condition variable without a declared
 //!   notifier, a channel, a barrier, a spin on a trylock) are invisible.
-//! - Locks taken inside a report callback are not validated.
+//! - Locks taken inside a report callback are not validated; nor are locks
+//!   taken while the validator runs on the thread for another reason: in a
+//!   signal handler that interrupted it, or in a global allocator that its
+//!   own allocations call. Outside those moments, both are validated,
+//!   except locks an allocator takes while it holds its own lock (the
+//!   validator may not allocate there).
 //! - In panic mode, a report raised where no panic may be raised (a release,
 //!   a dropped lock) panics at the thread's next blocking acquisition, which
 //!   may belong to other code: in a worker that catches panics around its
@@ -351,6 +361,7 @@ mod chain;
 mod class;
 mod condvar;
 pub mod config;
+mod fork;
 mod graph;
 mod held;
 mod map;
@@ -360,6 +371,7 @@ pub mod parking_lot;
 mod reentrant;
 pub mod render;
 pub mod report;
+mod report_log;
 mod rwlock;
 mod shared;
 mod site;

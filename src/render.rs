@@ -255,7 +255,7 @@ mod tests {
     use super::*;
     use crate::class::ClassId;
     use crate::held::Mode;
-    use crate::report::{ChainLink, ProcessInfo, Site, ThreadInfo};
+    use crate::report::{Backtrace, ChainLink, ProcessInfo, Site, ThreadInfo};
 
     fn lock(id: u32, name: &str, mode: Mode) -> LockInfo {
         LockInfo {
@@ -285,11 +285,11 @@ mod tests {
             },
             problem,
             held,
-            backtrace: vec![Frame {
+            backtrace: Backtrace::from_frames(vec![Frame {
                 function: "x::main".into(),
                 file: Some("src/x.rs".into()),
                 line: Some(3),
-            }],
+            }]),
         }
     }
 
@@ -297,7 +297,7 @@ mod tests {
         ChainLink {
             lock: l,
             dependency: "EN".into(),
-            trace: vec![],
+            trace: Backtrace::default(),
         }
     }
 

@@ -8,6 +8,7 @@ use std::fmt;
 
 use crate::class::ClassId;
 use crate::held::Mode;
+pub use crate::trace::Backtrace;
 
 /// One symbolized stack frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,8 +103,8 @@ pub struct ChainLink {
     /// Dependency types of the edge into this class (`EN`, `SN`, `ER`, `SR`).
     pub dependency: String,
     /// The stack saved when that dependency was first seen; for the last
-    /// link (`#0`), the current stack.
-    pub trace: Vec<Frame>,
+    /// link (`#0`), the current stack. Symbolized when first read.
+    pub trace: Backtrace,
 }
 
 /// What went wrong.
@@ -218,8 +219,9 @@ pub struct Report {
     pub problem: Problem,
     /// Locks held by the thread, outermost first.
     pub held: Vec<LockInfo>,
-    /// The thread's stack at the time of the report.
-    pub backtrace: Vec<Frame>,
+    /// The thread's stack at the time of the report. Symbolized when first
+    /// read.
+    pub backtrace: Backtrace,
 }
 
 impl Report {

@@ -87,6 +87,26 @@ impl<F: Facade> GlobalChains<F> {
     }
 }
 
+impl GlobalChains<ParkingLot> {
+    /// Write-locks every shard across a `fork` (see `crate::fork`).
+    pub(crate) fn fork_lock(&self) {
+        for s in &self.shards {
+            std::mem::forget(s.write());
+        }
+    }
+
+    /// Releases what [`fork_lock`](Self::fork_lock) took.
+    ///
+    /// # Safety
+    /// As [`crate::fork::release_write`]'s.
+    pub(crate) unsafe fn fork_unlock(&self, child: bool) {
+        for s in &self.shards {
+            // SAFETY: passed on from the caller.
+            unsafe { crate::fork::release_write(s, child) };
+        }
+    }
+}
+
 /// Everything the threads share: the graph (with its traces and reported
 /// sets) behind one lock, and the global chain set.
 pub(crate) struct Shared<F: Facade, G: Send + 'static> {

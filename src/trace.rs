@@ -1,12 +1,16 @@
-//! Stack traces: captured raw, deduplicated, symbolized only for a report.
+//! Stack traces: captured raw, deduplicated, symbolized only when read.
 //!
 //! Capture records instruction pointers and nothing else. Identical traces are
-//! stored once. Symbolization (the expensive part) happens when a report is
-//! built, and trims the validator's own frames from the top and the runtime's
-//! start-up frames from the bottom.
+//! stored once. A report carries [`Backtrace`]s of raw addresses; the first
+//! read of one symbolizes it (the expensive part), on a helper thread with a
+//! big stack, so that the thread that raised the report needs no deep stack,
+//! and trims the validator's own frames from the top and the runtime's
+//! start-up frames from the bottom. Resolved addresses are kept in a symbol
+//! cache whose size is bounded (`config::set_symbol_cache_limit`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use crate::report::Frame;
 
@@ -16,21 +20,45 @@ pub(crate) struct TraceId(pub(crate) u32);
 
 impl TraceId {
     /// No trace was recorded.
-    #[cfg(test)]
     pub(crate) const NONE: TraceId = TraceId(u32::MAX);
 }
 
 /// The deepest stack recorded.
 const MAX_FRAMES: usize = 64;
 
+/// Taken around every call into the `backtrace` crate (capture and
+/// symbolization), so that a `fork` can wait for them to finish: a child
+/// must not inherit the unwinder's or the symbolizer's locks held.
+static UNWINDER: parking_lot::Mutex<()> = parking_lot::const_mutex(());
+
 /// Raw instruction pointers of the current stack, innermost first.
 pub(crate) fn capture() -> Arc<[usize]> {
     let mut ips = Vec::with_capacity(32);
+    let _unwinder = UNWINDER.lock();
     backtrace::trace(|frame| {
         ips.push(frame.ip() as usize);
         ips.len() < MAX_FRAMES
     });
     ips.into()
+}
+
+/// Holds the trace module's locks across a `fork` (see `crate::fork`).
+pub(crate) fn fork_lock() {
+    // The order in which `resolve` nests them.
+    std::mem::forget(SYMBOLS.lock());
+    std::mem::forget(UNWINDER.lock());
+}
+
+/// Releases what [`fork_lock`] took.
+///
+/// # Safety
+/// As [`crate::fork::release`]'s.
+pub(crate) unsafe fn fork_unlock(child: bool) {
+    // SAFETY: passed on from the caller.
+    unsafe {
+        crate::fork::release(&UNWINDER, child);
+        crate::fork::release(&SYMBOLS, child);
+    }
 }
 
 /// Deduplicated storage of raw traces.
@@ -66,6 +94,186 @@ impl TraceStore {
             .map(|t| t.len() * std::mem::size_of::<usize>() + 48)
             .sum()
     }
+}
+
+/// A stack trace of a report: the raw addresses captured when the report
+/// was raised, symbolized the first time it is read ([`frames`](Self::frames),
+/// or through `Deref` to `[Frame]`), once. Silent and callback reports that
+/// nobody reads cost no symbolization.
+#[derive(Clone, Default)]
+pub struct Backtrace(Arc<Lazy>);
+
+#[derive(Default)]
+struct Lazy {
+    ips: Arc<[usize]>,
+    frames: OnceLock<Vec<Frame>>,
+}
+
+impl Backtrace {
+    /// A trace already symbolized (for reports built by hand, as in tests).
+    pub fn from_frames(frames: Vec<Frame>) -> Backtrace {
+        Backtrace(Arc::new(Lazy {
+            ips: Arc::from(Vec::new()),
+            frames: OnceLock::from(frames),
+        }))
+    }
+
+    /// A trace of raw instruction pointers, innermost first, symbolized when
+    /// first read.
+    pub(crate) fn unresolved(ips: Arc<[usize]>) -> Backtrace {
+        Backtrace(Arc::new(Lazy {
+            ips,
+            frames: OnceLock::new(),
+        }))
+    }
+
+    /// The frames, innermost first: symbolized now if they were not yet.
+    pub fn frames(&self) -> &[Frame] {
+        self.0
+            .frames
+            .get_or_init(|| symbolize_off_thread(&self.0.ips))
+    }
+
+    /// The raw instruction pointers captured, innermost first (empty for a
+    /// trace built from frames).
+    pub fn addresses(&self) -> &[usize] {
+        &self.0.ips
+    }
+
+    /// Has the trace been symbolized yet?
+    pub fn is_symbolized(&self) -> bool {
+        self.0.frames.get().is_some()
+    }
+
+    /// Approximate heap bytes the trace holds (its frames once symbolized).
+    pub(crate) fn bytes(&self) -> usize {
+        let frames = self
+            .0
+            .frames
+            .get()
+            .map_or(0, |f| f.iter().map(frame_bytes).sum());
+        std::mem::size_of::<Lazy>() + self.0.ips.len() * std::mem::size_of::<usize>() + frames
+    }
+}
+
+impl std::ops::Deref for Backtrace {
+    type Target = [Frame];
+    fn deref(&self) -> &[Frame] {
+        self.frames()
+    }
+}
+
+impl fmt::Debug for Backtrace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.frames()).finish()
+    }
+}
+
+/// Two traces are equal when their frames are.
+impl PartialEq for Backtrace {
+    fn eq(&self, other: &Backtrace) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.frames() == other.frames()
+    }
+}
+
+impl Eq for Backtrace {}
+
+impl From<Vec<Frame>> for Backtrace {
+    fn from(frames: Vec<Frame>) -> Backtrace {
+        Backtrace::from_frames(frames)
+    }
+}
+
+/// Stack size of the thread that symbolizes: reading debug information
+/// takes a deep stack, which the thread that raised a report may not have.
+const SYMBOLIZE_STACK: usize = 8 << 20;
+
+/// [`symbolize`] on a helper thread with a big stack. If no thread can be
+/// started, or symbolization fails, the frames are the raw addresses.
+fn symbolize_off_thread(ips: &[usize]) -> Vec<Frame> {
+    if ips.is_empty() {
+        return Vec::new();
+    }
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("lockdep-symbolize".into())
+            .stack_size(SYMBOLIZE_STACK)
+            .spawn_scoped(s, || {
+                // Locks its allocations take (a lockdep lock in the global
+                // allocator) must not enter the validator, which may be
+                // waiting for this thread.
+                crate::validator::untracked_thread();
+                symbolize(ips)
+            })
+            .ok()
+            .and_then(|h| h.join().ok())
+    })
+    .unwrap_or_else(|| ips.iter().map(|&ip| address_frame(ip)).collect())
+}
+
+fn address_frame(ip: usize) -> Frame {
+    Frame {
+        function: format!("{ip:#x}"),
+        file: None,
+        line: None,
+    }
+}
+
+fn frame_bytes(f: &Frame) -> usize {
+    std::mem::size_of::<Frame>() + f.function.len() + f.file.as_ref().map_or(0, String::len)
+}
+
+/// Resolved addresses (inlined frames expanded, untrimmed), bounded in
+/// bytes: past the bound it starts over, and so does the `backtrace`
+/// crate's cache of parsed debug information.
+#[derive(Default)]
+struct SymbolCache {
+    frames: HashMap<usize, Arc<[Frame]>>,
+    bytes: usize,
+}
+
+static SYMBOLS: parking_lot::Mutex<Option<SymbolCache>> = parking_lot::const_mutex(None);
+
+/// Bytes held by the symbol cache.
+pub(crate) fn symbol_cache_bytes() -> usize {
+    SYMBOLS.lock().as_ref().map_or(0, |c| c.bytes)
+}
+
+/// The frames of one address, from the cache or resolved now.
+fn resolve(ip: usize) -> Arc<[Frame]> {
+    if let Some(hit) = SYMBOLS.lock().as_ref().and_then(|c| c.frames.get(&ip)) {
+        return hit.clone();
+    }
+    let mut frames = Vec::new();
+    let unwinder = UNWINDER.lock();
+    backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
+        frames.push(Frame {
+            function: sym
+                .name()
+                .map(|n| format!("{n:#}"))
+                .unwrap_or_else(|| "<unknown>".to_string()),
+            file: sym.filename().map(|p| p.display().to_string()),
+            line: sym.lineno(),
+        });
+    });
+    drop(unwinder);
+    if frames.is_empty() {
+        frames.push(address_frame(ip));
+    }
+    let frames: Arc<[Frame]> = frames.into();
+    let bytes = 64 + frames.iter().map(frame_bytes).sum::<usize>();
+    let limit = crate::config::symbol_cache_limit();
+    let mut cache = SYMBOLS.lock();
+    let cache = cache.get_or_insert_with(SymbolCache::default);
+    if cache.bytes + bytes > limit {
+        *cache = SymbolCache::default();
+        let _unwinder = UNWINDER.lock();
+        backtrace::clear_symbol_cache();
+    }
+    if bytes <= limit && cache.frames.insert(ip, frames.clone()).is_none() {
+        cache.bytes += bytes;
+    }
+    frames
 }
 
 /// This crate's own source directory, as compiled.
@@ -123,28 +331,7 @@ fn is_entry(f: &Frame) -> bool {
 /// the validator's own frames trimmed from the top, start-up frames from the
 /// bottom, and standard-library plumbing dropped.
 pub(crate) fn symbolize(ips: &[usize]) -> Vec<Frame> {
-    let mut frames = Vec::new();
-    for &ip in ips {
-        let mut resolved = false;
-        backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
-            resolved = true;
-            frames.push(Frame {
-                function: sym
-                    .name()
-                    .map(|n| format!("{n:#}"))
-                    .unwrap_or_else(|| "<unknown>".to_string()),
-                file: sym.filename().map(|p| p.display().to_string()),
-                line: sym.lineno(),
-            });
-        });
-        if !resolved {
-            frames.push(Frame {
-                function: format!("{ip:#x}"),
-                file: None,
-                line: None,
-            });
-        }
-    }
+    let frames: Vec<Frame> = ips.iter().flat_map(|&ip| resolve(ip).to_vec()).collect();
     let mut frames = trim(frames);
     if let Ok(cwd) = std::env::current_dir() {
         let cwd = format!("{}/", cwd.display());

@@ -31,10 +31,12 @@ use crate::config::{self, Action};
 use crate::graph::{self, Graph};
 use crate::held::{self, HeldLock, Mode, Nest};
 use crate::report::{
-    ChainLink, LockInfo, Problem, ProcessInfo, RecursionCause, Report, Site, SiteOrigin, ThreadInfo,
+    Backtrace, ChainLink, LockInfo, Problem, ProcessInfo, RecursionCause, Report, Site, SiteOrigin,
+    ThreadInfo,
 };
+use crate::report_log;
 use crate::shared::{Facade, ParkingLot, Shared};
-use crate::trace::{self, TraceStore};
+use crate::trace::{self, TraceId, TraceStore};
 
 struct ThreadState {
     held: Vec<HeldLock>,
@@ -76,15 +78,7 @@ fn catch_up(st: &mut ThreadState, generation: u64) {
 }
 
 thread_local! {
-    static STATE: RefCell<ThreadSlot> = const {
-        RefCell::new(ThreadSlot(ThreadState {
-            held: Vec::new(),
-            key: chain::INITIAL_KEY,
-            chains: LocalChains::new(),
-            order_keys: Vec::new(),
-            generation: 0,
-        }))
-    };
+    static STATE: RefCell<ThreadSlot> = const { RefCell::new(ThreadSlot(ThreadState::new())) };
     /// What the thread did to its held locks while a session ran on it (a
     /// report callback dropping a guard or a lock): applied when the session
     /// ends, so that no release is lost.
@@ -98,6 +92,8 @@ thread_local! {
             chains: Cell::new(std::ptr::null()),
             chains_len: Cell::new(0),
             explicit_keys: Cell::new(false),
+            inside: Cell::new(false),
+            acquiring: Cell::new(0),
         }
     };
 }
@@ -125,14 +121,21 @@ enum Deferred {
 /// on the thread (the validator, or a report callback inside it), queues it
 /// for the session's end instead. Only a thread that is exiting drops it.
 fn with_state_or_defer(op: Deferred) {
+    let entered = Enter::new();
     let deferred = STATE.try_with(|cell| match cell.try_borrow_mut() {
-        Ok(slot) => {
+        Ok(slot) if entered.is_some() => {
             let mut session = Session::start(RefMut::map(slot, |s| &mut s.0));
             apply(&mut session.st, op);
             false
         }
-        Err(_) => true,
+        _ => true,
     });
+    if deferred.is_err() && entered.is_some() {
+        // The thread is exiting and its state is gone: a later
+        // thread-local destructor releasing a guard it kept.
+        exit_later::apply_late(op);
+    }
+    drop(entered);
     if deferred == Ok(true) {
         let _ = DEFERRED.try_with(|d| {
             if let Ok(mut d) = d.try_borrow_mut() {
@@ -167,7 +170,14 @@ fn apply_deferred(st: &mut ThreadState) {
             return;
         }
         for op in batch {
-            apply(st, op);
+            match op {
+                // Not held: the release of an acquisition made while the
+                // session ran, which was not tracked (a `LockMap`
+                // acquire/release pair in a report callback). Not a bad
+                // unlock.
+                Deferred::Release { instance, .. } if held::find(&st.held, instance).is_none() => {}
+                op => apply(st, op),
+            }
         }
     }
 }
@@ -199,6 +209,110 @@ struct Fast {
     /// Some held lock may have an explicit order key (`lock_ordered`): the
     /// fast path leaves ordered classes to the slow path.
     explicit_keys: Cell<bool>,
+    /// The validator is running on this thread: the fast path is updating
+    /// the held stack, or an [`Enter`] is alive (class resolution, a
+    /// session, a report callback). Whatever interrupts it on the same
+    /// thread (a signal handler, the global allocator called by the
+    /// validator's own allocations) takes its locks untracked.
+    inside: Cell<bool>,
+    /// The lock whose acquisition the validator is handling on this thread
+    /// (0: none): one taken again meanwhile is taken by the validator's own
+    /// allocations (see [`alloc_locks`]).
+    acquiring: Cell<usize>,
+}
+
+/// Locks that the validator's own allocations take: locks of the global
+/// allocator. Found when the validator, handling the acquisition of one,
+/// allocates and so re-enters the acquisition of that very lock. While a
+/// thread holds one, it is inside the allocator, where nothing may
+/// allocate: a lock it takes then (an allocator's nested lock) is left
+/// untracked rather than validated.
+mod alloc_locks {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::held::HeldLock;
+
+    static LOCKS: [AtomicUsize; 8] = [const { AtomicUsize::new(0) }; 8];
+
+    /// `instance` was acquired again while the validator handled its
+    /// acquisition on this thread.
+    pub(super) fn reentered(instance: usize) {
+        let Some(fast) = super::fast() else { return };
+        if fast.acquiring.get() != instance || instance == 0 {
+            return;
+        }
+        for slot in &LOCKS {
+            match slot.compare_exchange(0, instance, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(seen) if seen == instance => return,
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Does the thread hold a lock of the allocator?
+    pub(super) fn held(held: &[HeldLock]) -> bool {
+        if LOCKS[0].load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        held.iter().any(|h| {
+            LOCKS
+                .iter()
+                .any(|s| s.load(Ordering::Relaxed) == h.instance)
+        })
+    }
+}
+
+/// Sets [`Fast::acquiring`] for its lifetime.
+struct Acquiring(&'static Fast, usize);
+
+impl Acquiring {
+    fn new(instance: usize) -> Option<Acquiring> {
+        let fast = fast()?;
+        Some(Acquiring(fast, fast.acquiring.replace(instance)))
+    }
+}
+
+impl Drop for Acquiring {
+    fn drop(&mut self) {
+        self.0.acquiring.set(self.1);
+    }
+}
+
+/// The validator's hold on its thread: while it lives, every acquisition on
+/// the thread is untracked and every release deferred, so nothing re-enters
+/// the validator (its allocations may call a global allocator that takes
+/// instrumented locks; a signal handler may run at any instruction).
+struct Enter(&'static Fast);
+
+impl Enter {
+    /// `None` when the validator is already running on this thread.
+    #[inline]
+    fn new() -> Option<Enter> {
+        let fast = fast()?;
+        if fast.inside.replace(true) {
+            return None;
+        }
+        // Nothing the guarded code touches moves before the flag is set.
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        Some(Enter(fast))
+    }
+}
+
+/// Leaves every acquisition on the calling thread untracked from now on:
+/// for the validator's own helper threads.
+pub(crate) fn untracked_thread() {
+    if let Some(fast) = fast() {
+        fast.inside.set(true);
+    }
+}
+
+impl Drop for Enter {
+    #[inline]
+    fn drop(&mut self) {
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        self.0.inside.set(false);
+    }
 }
 
 /// This thread's [`Fast`], without a closure: `LocalKey::with` around the
@@ -225,6 +339,7 @@ fn fast() -> Option<&'static Fast> {
 /// validator is already running on it.
 #[inline]
 fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+    let _entered = Enter::new()?;
     STATE
         .try_with(|cell| {
             let slot = cell.try_borrow_mut().ok()?;
@@ -317,6 +432,30 @@ fn fast_acquire(
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn fast_push(
+    fast: &Fast,
+    id: ClassId,
+    memo: &std::sync::atomic::AtomicU64,
+    instance: usize,
+    mode: Mode,
+    trylock: bool,
+    nest: Nest,
+    at: &'static Location<'static>,
+) -> Option<bool> {
+    if fast.inside.replace(true) {
+        return None;
+    }
+    // The update below is one step for a signal handler that interrupts
+    // it: the handler sees `inside` and leaves its locks untracked.
+    std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    let pushed = fast_push_inner(fast, id, memo, instance, mode, trylock, nest, at);
+    std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    fast.inside.set(false);
+    pushed
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn fast_push_inner(
     fast: &Fast,
     id: ClassId,
     memo: &std::sync::atomic::AtomicU64,
@@ -438,11 +577,15 @@ fn fast_release(instance: usize) -> bool {
         // SAFETY: `0 < depth <= limit`: by `Fast`'s invariant, an initialized
         // entry of the live held buffer, which nothing borrows.
         let top = unsafe { fast.held.get().add(depth as usize - 1).read() };
-        if top.instance != instance || top.pins != 0 {
+        if top.instance != instance || top.pins != 0 || fast.inside.replace(true) {
             return false;
         }
+        // One step for a signal handler, as in `fast_push`.
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
         fast.key.set(top.prev_key);
         fast.depth.set(depth - 1);
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        fast.inside.set(false);
         true
     }
 }
@@ -459,8 +602,13 @@ struct Global {
     reported_misuse: HashSet<(MisuseKind, ClassId, &'static str, u32, u32)>,
     /// Chains in the global set.
     chains: usize,
-    /// Past the memory limit: no new dependencies or chains are recorded.
+    /// Past the memory limit: no new stack traces or chains are recorded,
+    /// and dependencies only between classes registered before it.
     frozen: bool,
+    /// Classes registered when the limit was reached: the known classes.
+    known_classes: usize,
+    /// Dependencies not recorded since (a class registered after the limit).
+    dependencies_dropped: usize,
 }
 
 /// What makes two lock-order reports the same report.
@@ -479,13 +627,35 @@ enum Reported {
 static SHARED: std::sync::OnceLock<Shared<ParkingLot, Global>> = std::sync::OnceLock::new();
 
 fn shared() -> &'static Shared<ParkingLot, Global> {
-    SHARED.get_or_init(Shared::new)
+    SHARED.get_or_init(|| {
+        crate::fork::register();
+        Shared::new()
+    })
 }
-
-static LOG: parking_lot::Mutex<Vec<Arc<Report>>> = parking_lot::const_mutex(Vec::new());
 
 fn with_global<R>(f: impl FnOnce(&mut Global) -> R) -> R {
     shared().with_global(f)
+}
+
+/// Holds the graph's lock and the chain set's across a `fork` (see
+/// `crate::fork`); the graph's first, as the validator nests them.
+pub(crate) fn fork_lock() {
+    let shared = shared();
+    std::mem::forget(shared.global.lock());
+    shared.chains.fork_lock();
+}
+
+/// Releases what [`fork_lock`] took.
+///
+/// # Safety
+/// As [`crate::fork::release`]'s.
+pub(crate) unsafe fn fork_unlock(child: bool) {
+    let shared = shared();
+    // SAFETY: passed on from the caller.
+    unsafe {
+        shared.chains.fork_unlock(child);
+        crate::fork::release(&shared.global, child);
+    }
 }
 
 /// Records an acquisition. Returns whether it was tracked; pass that to
@@ -522,7 +692,22 @@ fn acquire_unpack(
     let trylock = how & 1 != 0;
     // A lock's first acquisition: once its class is resolved (without the
     // registry's lock for a known site), a known chain is the fast path's.
-    if class.resolve_first() {
+    let Some(entered) = Enter::new() else {
+        alloc_locks::reentered(instance);
+        return false;
+    };
+    // Inside the global allocator (holding its lock): nothing may allocate.
+    // An exiting thread's locks are untracked: its held stack is gone, so
+    // whether it holds one cannot be told.
+    if fast().and_then(fast_held).is_some_and(alloc_locks::held) || STATE.try_with(|_| ()).is_err()
+    {
+        return false;
+    }
+    let _acquiring = Acquiring::new(instance);
+    crate::fork::register();
+    let first = class.resolve_first();
+    drop(entered);
+    if first {
         if let Some(tracked) = fast_acquire(class, subclass, instance, mode, trylock, at) {
             return tracked;
         }
@@ -571,8 +756,16 @@ fn acquire_slow(
         // holds its lock: it raises nothing).
         raise_due();
     }
+    let Some(entered) = Enter::new() else {
+        return false;
+    };
     let (id, ordered) = class.get_with_order(subclass);
+    drop(entered);
     let pushed = with_state(|st| {
+        if alloc_locks::held(&st.held) {
+            // Inside the global allocator: see `alloc_locks`.
+            return None;
+        }
         if ordered {
             if let Some(order) = class.order() {
                 let key = order_key.unwrap_or(instance as u64);
@@ -590,8 +783,9 @@ fn acquire_slow(
             nest: if ordered { Nest::Ordered } else { Nest::No },
             at,
         };
-        push(st, new, Some(&class.memo))
-    });
+        Some(push(st, new, Some(&class.memo)))
+    })
+    .flatten();
     tracked_or_raise(pushed)
 }
 
@@ -688,7 +882,11 @@ pub(crate) fn acquire_under(
     raise_due();
     let memo = &class.memo;
     let order = class.order();
+    let Some(entered) = Enter::new() else {
+        return false;
+    };
     let (class, ordered) = class.get_with_order(0);
+    drop(entered);
     let pushed = with_state(|st| {
         let cover = cover(&st.held, class, mode, nest_instance);
         if cover == Cover::NotHeld {
@@ -1090,8 +1288,8 @@ fn misuse(st: &ThreadState, kind: MisuseKind, lock: &HeldLock, at: &'static Loca
         };
         // At thread exit the stack is the runtime's teardown: nothing to show.
         let backtrace = match kind {
-            MisuseKind::HeldAtThreadExit => Vec::new(),
-            _ => trace::symbolize(&trace::capture()),
+            MisuseKind::HeldAtThreadExit => Backtrace::default(),
+            _ => Backtrace::unresolved(trace::capture()),
         };
         Pending::Ready(Report {
             process: process_info(),
@@ -1113,6 +1311,8 @@ fn misuse(st: &ThreadState, kind: MisuseKind, lock: &HeldLock, at: &'static Loca
 impl Drop for ThreadSlot {
     /// A thread is ending: anything still on its stack was leaked.
     fn drop(&mut self) {
+        // Locks taken while this runs (by an allocator, say) are untracked.
+        let _entered = Enter::new();
         let st = &mut self.0;
         // Close the fast path for good, and take in what it pushed.
         let _ = FAST.try_with(|fast| {
@@ -1125,11 +1325,149 @@ impl Drop for ThreadSlot {
             }
             fast.depth.set(0);
         });
-        if let Some(first) = st.held.first().copied() {
-            if config::is_enabled() {
-                misuse(st, MisuseKind::HeldAtThreadExit, &first, first.at);
+        if st.held.is_empty() || !config::is_enabled() {
+            return;
+        }
+        // Thread-local destructors that run after this one may still
+        // release guards they own: check once they all have, where the
+        // platform allows.
+        let st = std::mem::replace(st, ThreadState::new());
+        if let Err(mut st) = exit_later::defer(st) {
+            exit_check(&mut st);
+        }
+    }
+}
+
+impl ThreadState {
+    const fn new() -> ThreadState {
+        ThreadState {
+            held: Vec::new(),
+            key: chain::INITIAL_KEY,
+            chains: LocalChains::new(),
+            order_keys: Vec::new(),
+            generation: 0,
+        }
+    }
+}
+
+/// A thread has ended, its other thread-local destructors included: what it
+/// still holds was leaked.
+fn exit_check(st: &mut ThreadState) {
+    if let Some(first) = st.held.first().copied() {
+        misuse(st, MisuseKind::HeldAtThreadExit, &first, first.at);
+    }
+}
+
+/// The exit check after every thread-local destructor (Linux with glibc).
+/// `ThreadSlot`'s destructor hands the state over to a heap box; later
+/// destructors' releases apply to it; then, for a spawned thread, the
+/// destructor of a pthread key (glibc runs those after all thread-local
+/// destructors) runs the check, and for the main thread at `exit`, an
+/// `atexit` handler (which glibc runs after the main thread's thread-local
+/// destructors). Elsewhere the check runs in `ThreadSlot`'s destructor.
+mod exit_later {
+    use super::*;
+
+    /// A thread's state after its `ThreadSlot` was destroyed.
+    pub(super) struct Exiting {
+        pub(super) st: ThreadState,
+        pub(super) thread: ThreadInfo,
+    }
+
+    thread_local! {
+        /// This thread's exiting state, until its exit check has run.
+        pub(super) static EXITING: Cell<*mut Exiting> = const { Cell::new(std::ptr::null_mut()) };
+    }
+
+    /// Applies a late release to the exiting state, if there is one.
+    pub(super) fn apply_late(op: Deferred) {
+        let _ = EXITING.try_with(|e| {
+            let p = e.get();
+            if !p.is_null() {
+                // SAFETY: the box is this thread's, alive until its exit
+                // check nulls `EXITING` (and the caller's `Enter` keeps this
+                // from being re-entered); nothing else refers to it.
+                apply(unsafe { &mut (*p).st }, op);
+            }
+        });
+    }
+
+    /// The thread of an exit check running late, for its report.
+    pub(super) fn thread() -> Option<ThreadInfo> {
+        let p = EXITING.try_with(Cell::get).ok()?;
+        // SAFETY: as in `apply_late`; only read.
+        (!p.is_null()).then(|| unsafe { (*p).thread.clone() })
+    }
+
+    /// Runs the exit check on a box handed over by `defer`, and frees it.
+    ///
+    /// # Safety
+    /// `p` came from `defer` on this thread, and is not used after.
+    unsafe fn check(p: *mut Exiting) {
+        let _entered = Enter::new();
+        // SAFETY: the caller's contract: the box is this thread's, alive.
+        exit_check(unsafe { &mut (*p).st });
+        let _ = EXITING.try_with(|e| e.set(std::ptr::null_mut()));
+        // SAFETY: from `Box::into_raw` in `defer`; no reference remains.
+        drop(unsafe { Box::from_raw(p) });
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    pub(super) fn defer(st: ThreadState) -> Result<(), ThreadState> {
+        use std::sync::atomic::AtomicPtr;
+        static MAIN: AtomicPtr<Exiting> = AtomicPtr::new(std::ptr::null_mut());
+        static KEY: std::sync::OnceLock<Option<libc::pthread_key_t>> = std::sync::OnceLock::new();
+
+        extern "C" fn key_destructor(p: *mut libc::c_void) {
+            // SAFETY: the key's only value is a box from `defer`, set once
+            // on this thread; glibc calls this once, after the thread's
+            // thread-local destructors.
+            unsafe { check(p.cast()) }
+        }
+        extern "C" fn at_exit() {
+            let p = MAIN.swap(std::ptr::null_mut(), Ordering::AcqRel);
+            if !p.is_null() {
+                // SAFETY: the main thread's box, set by `defer` on this
+                // thread (exit runs on the thread that called it, the one
+                // whose thread-locals were destroyed).
+                unsafe { check(p) }
             }
         }
+
+        let thread = thread_info();
+        // SAFETY: both calls have no preconditions.
+        let main = unsafe { libc::getpid() == libc::gettid() };
+        let p = Box::into_raw(Box::new(Exiting { st, thread }));
+        let handed = if main {
+            // SAFETY: `at_exit` is a plain function that does not unwind
+            // (the check contains the validator's own panics).
+            MAIN.compare_exchange(std::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+                && unsafe { libc::atexit(at_exit) } == 0
+        } else {
+            let key = KEY.get_or_init(|| {
+                let mut key = 0;
+                // SAFETY: creates a key with a destructor that does not
+                // unwind; the key is never deleted.
+                (unsafe { libc::pthread_key_create(&mut key, Some(key_destructor)) } == 0)
+                    .then_some(key)
+            });
+            // SAFETY: a live key; the value is this thread's.
+            key.is_some_and(|key| unsafe { libc::pthread_setspecific(key, p.cast()) } == 0)
+        };
+        if !handed {
+            let _ =
+                MAIN.compare_exchange(p, std::ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire);
+            // SAFETY: from `Box::into_raw` just above, handed to no one.
+            return Err(unsafe { Box::from_raw(p) }.st);
+        }
+        let _ = EXITING.try_with(|e| e.set(p));
+        Ok(())
+    }
+
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    pub(super) fn defer(st: ThreadState) -> Result<(), ThreadState> {
+        Err(st)
     }
 }
 
@@ -1258,7 +1596,9 @@ fn validate_in<F: Facade>(
     let current = capture();
     let mut pending = Vec::new();
     shared.with_global(|g| {
-        g.graph.mark_used(next.class, next.mode);
+        if g.knows(next.class) {
+            g.graph.mark_used(next.class, next.mode);
+        }
         let mut trace_id = None;
         // A recursive read after any read of the same class cannot block on
         // itself; anything else can, unless a nest lock covers it or its
@@ -1295,6 +1635,15 @@ fn validate_in<F: Facade>(
                 &st.held[..]
             };
         for prev in edges_from.iter().rev() {
+            if !(g.knows(prev.class) && g.knows(next.class)) {
+                // Past the memory limit, a class registered after it stays
+                // out of the graph: no dependencies, so no cycle through it.
+                g.dependencies_dropped += 1;
+                if !prev.trylock {
+                    break;
+                }
+                continue;
+            }
             g.graph.mark_used(prev.class, prev.mode);
             if prev.class != next.class && !g.graph.retired(prev.class) {
                 let dep = graph::dep_bit(prev.mode, next.mode);
@@ -1335,12 +1684,7 @@ fn validate_in<F: Facade>(
                             });
                         }
                     }
-                    // Past the memory limit the graph stays as learned:
-                    // new chains are checked against it, and add nothing.
-                    if !g.frozen {
-                        let tid = *trace_id.get_or_insert_with(|| g.traces.intern(&current));
-                        g.graph.add_edge(prev.class, next.class, dep, tid);
-                    }
+                    g.record(prev.class, next.class, dep, &mut trace_id, &current);
                 }
             }
             // Non-trylock entries below have added their own dependencies.
@@ -1366,6 +1710,33 @@ impl Global {
             + self.graph.edge_count() * per_edge
             + self.traces.bytes()
             + self.chains * CHAIN_BYTES
+            + report_log::logged_bytes()
+            + trace::symbol_cache_bytes()
+    }
+
+    /// May the graph learn about `class`? Past the memory limit, only
+    /// classes registered before it are known.
+    fn knows(&self, class: ClassId) -> bool {
+        !self.frozen || class.index() < self.known_classes
+    }
+
+    /// Records the dependency `from -> to`: with the current stack before
+    /// the memory limit; after it (between known classes), without one, so
+    /// that cycles among them are still found.
+    fn record(
+        &mut self,
+        from: ClassId,
+        to: ClassId,
+        dep: u8,
+        trace_id: &mut Option<TraceId>,
+        current: &Arc<[usize]>,
+    ) {
+        let tid = if self.frozen {
+            TraceId::NONE
+        } else {
+            *trace_id.get_or_insert_with(|| self.traces.intern(current))
+        };
+        self.graph.add_edge(from, to, dep, tid);
     }
 
     /// Freezes the graph once the optional memory limit is passed, saying
@@ -1378,11 +1749,15 @@ impl Global {
         let used = self.memory();
         if used > limit {
             self.frozen = true;
+            self.known_classes = class::count();
             eprintln!(
                 "lockdep: memory limit of {limit} bytes reached ({used} used): the {} \
-                 dependencies learned so far are kept and still checked, known lock \
-                 chains are still validated, and new dependencies are no longer recorded",
-                self.graph.edge_count()
+                 dependencies learned so far are kept and still checked; new dependencies \
+                 among the {} classes registered so far are still recorded and checked, \
+                 without stack traces; those of classes registered from now on are not \
+                 (Stats::dependencies_dropped counts them)",
+                self.graph.edge_count(),
+                self.known_classes
             );
         }
     }
@@ -1404,7 +1779,7 @@ fn bad_unlock(st: &ThreadState, class: ClassId, at: Option<&'static Location<'st
         thread: thread_info(),
         problem: Problem::BadUnlockBalance { releasing },
         held: held_info(&st.held, &usage),
-        backtrace: trace::symbolize(&trace::capture()),
+        backtrace: Backtrace::unresolved(trace::capture()),
     })
 }
 
@@ -1464,6 +1839,9 @@ fn process_info() -> ProcessInfo {
 }
 
 fn thread_info() -> ThreadInfo {
+    if let Some(exiting) = exit_later::thread() {
+        return exiting;
+    }
     let t = std::thread::current();
     let id = format!("{:?}", t.id());
     ThreadInfo {
@@ -1505,8 +1883,8 @@ fn recursion_cause(
     }
 }
 
-/// Turns pending data into a report: names, usage strings and symbolized
-/// traces. Runs without any validator lock held.
+/// Turns pending data into a report: names, usage strings, and traces that
+/// are symbolized when first read. Runs without any validator lock held.
 fn build(p: Pending) -> Report {
     match p {
         Pending::Ready(r) => r,
@@ -1527,7 +1905,7 @@ fn build(p: Pending) -> Report {
                 cause: recursion_cause(&next, &prev, comparison),
             },
             held: held_info(&held, &usage),
-            backtrace: trace::symbolize(&current),
+            backtrace: Backtrace::unresolved(current),
         },
         Pending::Circular {
             next,
@@ -1537,7 +1915,7 @@ fn build(p: Pending) -> Report {
             held,
             usage,
         } => {
-            let backtrace = trace::symbolize(&current);
+            let backtrace = Backtrace::unresolved(current);
             let u = |c: ClassId| usage.get(&c).copied().unwrap_or(0);
             // Print order: the held lock's class (#N), back along the path,
             // to the lock being acquired (#0) with the current stack.
@@ -1547,7 +1925,11 @@ fn build(p: Pending) -> Report {
                 .map(|p| ChainLink {
                     lock: lock_info(p.to, u(p.to), Mode::Exclusive, false, None),
                     dependency: graph::dep_names(p.dep),
-                    trace: p.trace.as_deref().map(trace::symbolize).unwrap_or_default(),
+                    trace: p
+                        .trace
+                        .clone()
+                        .map(Backtrace::unresolved)
+                        .unwrap_or_default(),
                 })
                 .collect();
             chain.push(ChainLink {
@@ -1705,7 +2087,7 @@ fn print(text: &str) {
 /// due, and raised (or not) by [`raise_due`].
 fn emit(report: Report, raised: Raised) {
     let report = Arc::new(report);
-    LOG.lock().push(report.clone());
+    report_log::push(report.clone());
     crate::watch::collect(&report);
     // Can a panic be raised for it, now or at the thread's next acquisition?
     // (One raised by an acquisition while the thread panics is deferred.)
@@ -1755,7 +2137,7 @@ pub(crate) fn retire_classes(gone: &[ClassId]) {
 /// Every report raised so far in this process (since the last [`reset`]),
 /// oldest first.
 pub fn reports() -> Vec<Arc<Report>> {
-    LOG.lock().clone()
+    report_log::snapshot()
 }
 
 /// Forgets everything the validator learned, for tests that want to be
@@ -1785,7 +2167,7 @@ pub fn reset() {
         shared().chains.clear();
         GENERATION.fetch_add(1, Ordering::AcqRel);
     });
-    LOG.lock().clear();
+    report_log::clear();
     clear_due();
     // The calling thread catches up at once.
     with_state(|_| ());
@@ -1807,8 +2189,20 @@ pub struct Stats {
     pub reports: usize,
     /// Panics inside the validator's own code, contained (should be 0).
     pub internal_errors: usize,
-    /// Bytes used by the graph, stored traces and chain set (approximate).
+    /// Bytes used by the graph, stored traces, chain set, report log and
+    /// symbol cache (approximate).
     pub memory_bytes: usize,
+    /// Reports dropped from the log to keep it within its bound (see
+    /// `config::set_report_log_limit`); each was delivered.
+    pub reports_dropped: usize,
+    /// Bytes held by the report log (approximate).
+    pub report_log_bytes: usize,
+    /// Bytes held by the cache of symbolized addresses (see
+    /// `config::set_symbol_cache_limit`).
+    pub symbol_cache_bytes: usize,
+    /// Dependencies not recorded past the memory limit: those of classes
+    /// first registered after it was reached.
+    pub dependencies_dropped: usize,
     /// Whether the memory limit was reached (see `config::set_memory_limit`).
     pub frozen: bool,
     /// Chains in the calling thread's cache.
@@ -1834,6 +2228,7 @@ pub fn stats() -> Stats {
         (bytes_per_class, bytes_per_dependency),
         memory_bytes,
         frozen,
+        dependencies_dropped,
     ) = with_global(|g| {
         (
             g.graph.class_count(),
@@ -1842,8 +2237,12 @@ pub fn stats() -> Stats {
             g.graph.memory(),
             g.memory(),
             g.frozen,
+            g.dependencies_dropped,
         )
     });
+    let (report_log_bytes, symbol_cache_bytes) = (report_log::bytes(), trace::symbol_cache_bytes());
+    // The log exactly (its reports' frames, once symbolized, included).
+    let memory_bytes = memory_bytes.saturating_sub(report_log::logged_bytes()) + report_log_bytes;
     let (thread_chains, thread_chain_cache_bytes) =
         with_state(|st| (st.chains.len(), st.chains.capacity_bytes())).unwrap_or((0, 0));
     let chains = shared().chains.len();
@@ -1855,7 +2254,11 @@ pub fn stats() -> Stats {
         dependencies,
         chains,
         stack_traces,
-        reports: LOG.lock().len(),
+        reports: report_log::counts().0,
+        reports_dropped: report_log::counts().1,
+        report_log_bytes,
+        symbol_cache_bytes,
+        dependencies_dropped,
         internal_errors: INTERNAL_ERRORS.load(std::sync::atomic::Ordering::Relaxed),
         memory_bytes,
         frozen,
