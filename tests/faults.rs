@@ -152,11 +152,19 @@ fn reports_in_panic_mode_never_hang_abort_or_leak_a_lock() {
     // this test is the only one here: every report was logged (the log keeps
     // the newest, and counts those it let go).
     let stats = lockdep::stats();
-    assert_eq!(stats.reports - reports_before, raised, "every report is logged");
+    assert_eq!(
+        stats.reports - reports_before,
+        raised,
+        "every report is logged"
+    );
     let kept = lockdep::reports()
         .iter()
         .filter(|r| r.class_names().iter().any(|n| n.starts_with("faults_")))
         .count();
-    assert_eq!(kept + stats.reports_dropped, stats.reports, "the log is honest");
+    assert_eq!(
+        kept + stats.reports_dropped,
+        stats.reports,
+        "the log is honest"
+    );
     assert_eq!(lockdep::stats().internal_errors, internal_before);
 }
