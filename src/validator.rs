@@ -21,7 +21,7 @@ use std::panic::Location;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::chain::{self, LocalChains};
+use crate::chain::{self, Key, LocalChains};
 use crate::class::{self, ClassId, LazyClass};
 use crate::config::{self, Action};
 use crate::graph::{self, Graph};
@@ -32,7 +32,7 @@ use crate::trace::{self, TraceStore};
 
 struct ThreadState {
     held: Vec<HeldLock>,
-    key: u64,
+    key: Key,
     chains: LocalChains,
     /// Order keys given explicitly (`lock_ordered`) for held locks of ordered
     /// classes, by instance; any other lock's order key is its address.
@@ -43,7 +43,8 @@ thread_local! {
     static STATE: RefCell<ThreadSlot> = const {
         RefCell::new(ThreadSlot(ThreadState {
             held: Vec::new(),
-            key: chain::INITIAL_KEY,
+            // Set to `Key::initial()` by the first session (it is not const).
+            key: Key { a: 0, b: 0 },
             chains: LocalChains::new(),
             order_keys: Vec::new(),
         }))
@@ -56,7 +57,9 @@ thread_local! {
         Fast {
             depth: Cell::new(0),
             limit: Cell::new(0),
-            key: Cell::new(chain::INITIAL_KEY),
+            room: Cell::new(0),
+            low: Cell::new(0),
+            key: Cell::new(Key { a: 0, b: 0 }),
             held: Cell::new(std::ptr::null_mut()),
             chains: Cell::new(std::ptr::null()),
             chains_len: Cell::new(0),
@@ -147,17 +150,24 @@ fn apply_deferred(st: &mut ThreadState) {
 ///
 /// Invariant: while `limit` is not 0, `STATE` is alive and not borrowed;
 /// `held` points to its held-lock buffer, whose capacity is at least
-/// `limit` and whose first `depth` entries are initialized; `key` is the
-/// chain key of those entries; and `chains`/`chains_len` are the slots of its
-/// chain cache. `limit` is 0 before a thread's first acquisition, during a
-/// session (so the validator and the report callback never re-enter it), and
-/// from the moment the thread's state starts being destroyed.
+/// `limit` and whose first `depth` entries are initialized; the first
+/// `low` of them are released (the thread's oldest locks, released first,
+/// see [`fast_release_oldest`]) and the others held; `key` is the chain key
+/// of all `depth` entries, which is the held stack's when `low` is 0; and
+/// `chains`/`chains_len` are the slots of its chain cache. `limit` is 0
+/// before a thread's first acquisition, during a session (so the validator
+/// and the report callback never re-enter it), and from the moment the
+/// thread's state starts being destroyed. `room` is `limit` when `low` is
+/// 0 and 0 otherwise: a push needs the held stack's key, so it first
+/// compacts the stack ([`compact_fast`]).
 struct Fast {
     depth: Cell<u32>,
     limit: Cell<u32>,
-    key: Cell<u64>,
+    room: Cell<u32>,
+    low: Cell<u32>,
+    key: Cell<Key>,
     held: Cell<*mut HeldLock>,
-    chains: Cell<*const u64>,
+    chains: Cell<*const Key>,
     chains_len: Cell<usize>,
     /// Some held lock may have an explicit order key (`lock_ordered`): the
     /// fast path leaves ordered classes to the slow path.
@@ -209,6 +219,7 @@ impl<'a> Session<'a> {
     fn start(mut st: RefMut<'a, ThreadState>) -> Session<'a> {
         let _ = FAST.try_with(|fast| {
             let depth = fast.depth.get() as usize;
+            fast.room.set(0);
             if fast.limit.replace(0) != 0 {
                 debug_assert!(depth <= st.held.capacity());
                 // SAFETY: the fast path was open, so (by `Fast`'s invariant)
@@ -217,8 +228,12 @@ impl<'a> Session<'a> {
                 // (`HeldLock` is `Copy`: nothing to drop).
                 unsafe { st.held.set_len(depth) };
                 st.key = fast.key.get();
+                take_in_released(&mut st, fast.low.replace(0) as usize);
             }
         });
+        if st.held.is_empty() {
+            st.key = Key::initial();
+        }
         Session { st }
     }
 }
@@ -245,9 +260,58 @@ impl Drop for Session<'_> {
             fast.chains.set(chains);
             fast.chains_len.set(chains_len);
             fast.explicit_keys.set(!st.order_keys.is_empty());
+            fast.low.set(0);
             fast.limit.set(limit);
+            fast.room.set(limit);
         });
     }
+}
+
+/// Drops the `low` oldest entries of `st.held`, released on the fast path,
+/// and gives those above the keys of the stack without them.
+fn take_in_released(st: &mut ThreadState, low: usize) {
+    if low > 0 {
+        let (len, key) = compact(&mut st.held, low);
+        st.held.truncate(len);
+        st.key = key;
+    }
+}
+
+/// Moves the entries above the `low` released ones of `held` down to its
+/// start and rekeys them; returns how many there are and the stack's key.
+/// Nothing to validate: see [`fast_release_oldest`].
+fn compact(held: &mut [HeldLock], low: usize) -> (usize, Key) {
+    let Some(bottom) = held.first() else {
+        return (0, Key::initial());
+    };
+    let below = bottom.prev_key;
+    held.copy_within(low.., 0);
+    let len = held.len() - low;
+    (len, held::rekey(&mut held[..len], below))
+}
+
+/// Compacts the fast path's stack after releases of its oldest entries, so
+/// that a push has the held stack's key. Returns whether it did.
+#[cold]
+fn compact_fast() -> bool {
+    let Some(fast) = fast() else {
+        return false;
+    };
+    let low = fast.low.get() as usize;
+    if low == 0 || fast.limit.get() == 0 {
+        return false;
+    }
+    // SAFETY: the fast path is open (`limit != 0`), so by `Fast`'s invariant
+    // the first `depth` entries of the live held buffer are initialized and
+    // nothing else borrows it; the slice does not outlive this call.
+    let held =
+        unsafe { std::slice::from_raw_parts_mut(fast.held.get(), fast.depth.get() as usize) };
+    let (len, key) = compact(held, low);
+    fast.depth.set(len as u32);
+    fast.key.set(key);
+    fast.low.set(0);
+    fast.room.set(fast.limit.get());
+    true
 }
 
 /// The fast path of an acquisition of a lock of an unordered class whose
@@ -281,12 +345,12 @@ fn fast_push(
     at: &'static Location<'static>,
 ) -> Option<bool> {
     let depth = fast.depth.get();
-    if depth >= fast.limit.get() {
+    if depth >= fast.room.get() {
         return None;
     }
     let prev_key = fast.key.get();
     let key = chain::mix(prev_key, HeldLock::id(id, mode, trylock, may_nest));
-    if depth != 0 && !trylock && memo.load(Ordering::Relaxed) != key {
+    if depth != 0 && !trylock && memo.load(Ordering::Relaxed) != key.fold() {
         // SAFETY: the fast path is open (`depth < limit`), so by `Fast`'s
         // invariant these are the live slots of this thread's chain cache,
         // which nothing else borrows.
@@ -294,7 +358,7 @@ fn fast_push(
         if !chain::probe(slots, key) {
             return None;
         }
-        memo.store(key, Ordering::Relaxed);
+        memo.store(key.fold(), Ordering::Relaxed);
     }
     let entry = HeldLock {
         class: id,
@@ -306,8 +370,8 @@ fn fast_push(
         prev_key,
         at,
     };
-    // SAFETY: `depth < limit`, so by `Fast`'s invariant the slot is within
-    // the capacity of the live held buffer, which nothing borrows.
+    // SAFETY: `depth < room <= limit`, so by `Fast`'s invariant the slot is
+    // within the capacity of the live held buffer, which nothing borrows.
     unsafe { fast.held.get().add(depth as usize).write(entry) };
     fast.depth.set(depth + 1);
     fast.key.set(key);
@@ -320,10 +384,14 @@ fn fast_held(fast: &Fast) -> Option<&[HeldLock]> {
     if fast.limit.get() == 0 {
         return None;
     }
+    let low = fast.low.get() as usize;
     // SAFETY: the fast path is open, so by `Fast`'s invariant the first
-    // `depth` entries of the live held buffer are initialized, and nothing
-    // borrows it; the slice is used before anything can change the stack.
-    Some(unsafe { std::slice::from_raw_parts(fast.held.get(), fast.depth.get() as usize) })
+    // `depth` entries of the live held buffer are initialized, `low` of them
+    // at most released, and nothing borrows it; the slice is used before
+    // anything can change the stack.
+    Some(unsafe {
+        std::slice::from_raw_parts(fast.held.get().add(low), fast.depth.get() as usize - low)
+    })
 }
 
 /// The fast path of an acquisition of a lock of an ordered class, at
@@ -375,10 +443,64 @@ fn fast_release(instance: usize) -> bool {
         if top.instance != instance || top.pins != 0 {
             return false;
         }
+        let low = fast.low.get();
+        if low != 0 && low == depth - 1 {
+            release_last(fast);
+            return true;
+        }
         fast.key.set(top.prev_key);
         fast.depth.set(depth - 1);
         true
     }
+}
+
+/// The top entry was the last one held above `low` released ones: the
+/// stack is empty.
+#[cold]
+fn release_last(fast: &Fast) {
+    // SAFETY: called with the fast path open and `low < depth`: the first
+    // entry is initialized.
+    let bottom = unsafe { fast.held.get().read() };
+    fast.key.set(bottom.prev_key);
+    fast.depth.set(0);
+    fast.low.set(0);
+    fast.room.set(fast.limit.get());
+}
+
+/// The fast path of a release of the thread's *oldest* held lock, not on
+/// top (a `Vec` of guards drops first to last): it only moves `low` up, in
+/// O(1). Returns whether it applied.
+///
+/// No chain needs validating again. A release re-validates only the first
+/// non-trylock entry above the released lock, whose walk down the stack
+/// stopped at it and now goes on below it (see [`remove_at`]); below the
+/// oldest held lock there is nothing to go on to.
+///
+/// Of two entries of one lock (a lock read twice), a release removes the
+/// top one if it is on top, or else the oldest one if that is the
+/// thread's oldest held lock, or else the topmost.
+#[inline]
+fn fast_release_oldest(instance: usize) -> bool {
+    let Some(fast) = fast() else {
+        return false;
+    };
+    let depth = fast.depth.get();
+    let low = fast.low.get();
+    // `depth - 1 < limit`: open and not empty; `low + 1 < depth`: the
+    // oldest held entry is not the top one (the top's release is
+    // `fast_release`'s).
+    if depth.wrapping_sub(1) >= fast.limit.get() || low + 1 >= depth {
+        return false;
+    }
+    // SAFETY: `low < depth <= limit`: by `Fast`'s invariant, an initialized
+    // entry of the live held buffer, which nothing borrows.
+    let oldest = unsafe { fast.held.get().add(low as usize).read() };
+    if oldest.instance != instance || oldest.pins != 0 {
+        return false;
+    }
+    fast.low.set(low + 1);
+    fast.room.set(0);
+    true
 }
 
 /// Global state, behind one plain (uninstrumented) lock. Only the slow path
@@ -454,6 +576,12 @@ fn acquire_unpack(
     let subclass = (how >> 8) as u32;
     let mode = Mode::from_bits((how >> 1) & 3);
     let trylock = how & 1 != 0;
+    // After releases of the oldest locks, the stack is compacted first.
+    if compact_fast() {
+        if let Some(tracked) = fast_acquire(class, subclass, instance, mode, trylock, at) {
+            return tracked;
+        }
+    }
     // A lock's first acquisition: once its class is resolved (without the
     // registry's lock for a known site), a known chain is the fast path's.
     if class.resolve_first() {
@@ -658,7 +786,7 @@ impl NewEntry {
 
     /// The entry, pushed after the chain key `prev_key`.
     #[inline]
-    fn held(self, prev_key: u64) -> HeldLock {
+    fn held(self, prev_key: Key) -> HeldLock {
         HeldLock {
             class: self.class,
             instance: self.instance,
@@ -683,13 +811,13 @@ fn push(st: &mut ThreadState, new: NewEntry, memo: Option<&std::sync::atomic::At
     // A lone lock has no chain to check; a trylock is never a dependency's
     // target.
     if !st.held.is_empty() && !new.trylock {
-        let remembered = memo.is_some_and(|m| m.load(Ordering::Relaxed) == key);
+        let remembered = memo.is_some_and(|m| m.load(Ordering::Relaxed) == key.fold());
         if !remembered {
             if !st.chains.contains(key) {
                 check_new_chain(st, new.held(prev_key), key);
             }
             if let Some(m) = memo {
-                m.store(key, Ordering::Relaxed);
+                m.store(key.fold(), Ordering::Relaxed);
             }
         }
     }
@@ -707,6 +835,9 @@ pub(crate) fn release(class: &LazyClass, instance: usize, at: Option<&'static Lo
 
 #[inline(never)]
 fn release_slow_path(class: &LazyClass, instance: usize, at: Option<&'static Location<'static>>) {
+    if fast_release_oldest(instance) {
+        return;
+    }
     with_state_or_defer(Deferred::Release {
         class: class.get(0),
         instance,
@@ -719,7 +850,7 @@ fn release_slow_path(class: &LazyClass, instance: usize, at: Option<&'static Loc
 /// recorded.
 #[cold]
 #[inline(never)]
-fn check_new_chain(st: &mut ThreadState, entry: HeldLock, key: u64) {
+fn check_new_chain(st: &mut ThreadState, entry: HeldLock, key: Key) {
     let pending = contained("validation", || validate(st, &entry, key)).unwrap_or_default();
     emit_all(pending, Raised::AtAcquire);
 }
@@ -760,28 +891,44 @@ fn release_slow(
         let lock = st.held[i];
         misuse(st, MisuseKind::PinnedReleased, &lock, lock.at);
     }
-    // Out of order: drop the entry and re-acquire everything above it, so
-    // their chain keys, and any dependencies the new order implies, are right.
-    let removed = st.held.remove(i);
-    st.key = removed.prev_key;
-    let above = st.held.split_off(i);
-    reacquire(st, above);
+    remove_at(st, i);
 }
 
-/// Pushes `entries` back on the stack one by one, recomputing chain keys and
-/// validating any chain this order makes new, the way the kernel re-acquires
-/// the locks above one released out of order.
-fn reacquire(st: &mut ThreadState, entries: Vec<HeldLock>) {
-    let mut pending = Vec::new();
-    for mut h in entries {
-        let key = chain::mix(st.key, h.chain_id());
-        h.prev_key = st.key;
-        if !st.held.is_empty() && !h.trylock && !st.chains.contains(key) {
-            pending.extend(contained("validation", || validate(st, &h, key)).unwrap_or_default());
-        }
-        st.held.push(h);
-        st.key = key;
+/// Removes entry `i` of the held stack (its lock released, or freed while
+/// held), in O(depth).
+///
+/// The entries above it get the chain keys of the stack without it. Of
+/// their validations, only one can change: the first non-trylock entry
+/// above, if the removed entry was a non-trylock with locks below it. Its
+/// walk down the stack (edges from each held lock, stopping after the first
+/// non-trylock) stopped at the removed entry, and now goes on below, as if
+/// it had been acquired without the removed lock held: it is validated
+/// again, unless its new chain is known. Every other walk ends above the
+/// removed entry, or passed through it as a trylock, and is unchanged; a
+/// recursion check over fewer locks finds nothing new.
+fn remove_at(st: &mut ThreadState, i: usize) {
+    let removed = st.held.remove(i);
+    st.key = held::rekey(&mut st.held[i..], removed.prev_key);
+    if i > 0 && !removed.trylock {
+        revalidate_first_above(st, i);
     }
+}
+
+/// Validates again the first non-trylock entry at or above `from`, against
+/// the stack below it, if its chain is new.
+fn revalidate_first_above(st: &mut ThreadState, from: usize) {
+    let Some(j) = st.held[from..].iter().position(|h| !h.trylock) else {
+        return;
+    };
+    let j = from + j;
+    let entry = st.held[j];
+    let key = chain::mix(entry.prev_key, entry.chain_id());
+    if st.chains.contains(key) {
+        return;
+    }
+    let above = st.held.split_off(j);
+    let pending = contained("validation", || validate(st, &entry, key)).unwrap_or_default();
+    st.held.extend(above);
     emit_all(pending, Raised::AtRelease);
 }
 
@@ -793,12 +940,12 @@ pub(crate) fn change_mode(instance: usize, mode: Mode) -> bool {
         let Some(i) = held::find(&st.held, instance) else {
             return false;
         };
-        let mut entry = st.held[i];
-        entry.mode = mode;
-        let above = st.held.split_off(i + 1);
-        st.held[i] = entry;
-        st.key = chain::mix(entry.prev_key, entry.chain_id());
-        reacquire(st, above);
+        st.held[i].mode = mode;
+        let below = st.held[i].prev_key;
+        st.key = held::rekey(&mut st.held[i..], below);
+        // The walk of the first non-trylock above ends at this entry (or
+        // passes it, a trylock): its edge from it changes type.
+        revalidate_first_above(st, i + 1);
         true
     })
     .unwrap_or(false)
@@ -902,12 +1049,14 @@ impl Drop for ThreadSlot {
         let st = &mut self.0;
         // Close the fast path for good, and take in what it pushed.
         let _ = FAST.try_with(|fast| {
+            fast.room.set(0);
             if fast.limit.replace(0) != 0 {
                 // SAFETY: the fast path was open, so (by `Fast`'s invariant)
                 // `fast.held` is this very vector's buffer (`ThreadSlot` is
                 // only ever the thread-local `STATE`), and its first `depth`
                 // entries are initialized.
                 unsafe { st.held.set_len(fast.depth.get() as usize) };
+                take_in_released(st, fast.low.replace(0) as usize);
             }
             fast.depth.set(0);
         });
@@ -937,10 +1086,7 @@ fn freed_in(st: &mut ThreadState, instance: usize) {
     if let Some(i) = held::find(&st.held, instance) {
         let lock = st.held[i];
         misuse(st, MisuseKind::HeldLockFreed, &lock, lock.at);
-        let removed = st.held.remove(i);
-        st.key = removed.prev_key;
-        let above = st.held.split_off(i);
-        reacquire(st, above);
+        remove_at(st, i);
     }
 }
 
@@ -960,7 +1106,9 @@ pub(crate) fn assert_held(
         let lock = match (found, expected_held) {
             (Some(_), true) | (None, false) => return,
             (Some(i), false) => st.held[i],
-            (None, true) => NewEntry::plain(class.get(0), instance, Mode::Exclusive, at).held(0),
+            (None, true) => {
+                NewEntry::plain(class.get(0), instance, Mode::Exclusive, at).held(st.key)
+            }
         };
         let kind = if expected_held {
             MisuseKind::AssertHeld
@@ -1023,8 +1171,16 @@ enum Pending {
 /// dependency from each held lock down to the nearest non-trylock one.
 #[cold]
 #[inline(never)]
-fn validate(st: &mut ThreadState, next: &HeldLock, key: u64) -> Vec<Pending> {
+fn validate(st: &mut ThreadState, next: &HeldLock, key: Key) -> Vec<Pending> {
+    #[cfg(test)]
+    VALIDATIONS.with(|n| n.set(n.get() + 1));
     validate_in(shared(), st, next, key, trace::capture)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test hook: validations of new chains run on this thread.
+    static VALIDATIONS: Cell<usize> = const { Cell::new(0) };
 }
 
 /// [`validate`] against any shared state: the production one, or a fresh
@@ -1033,7 +1189,7 @@ fn validate_in<F: Facade>(
     shared: &Shared<F, Global>,
     st: &mut ThreadState,
     next: &HeldLock,
-    key: u64,
+    key: Key,
     capture: fn() -> Arc<[usize]>,
 ) -> Vec<Pending> {
     if shared.chains.contains(key) {
@@ -1168,7 +1324,7 @@ impl Global {
 }
 
 /// Approximate bytes per chain in the global set (key, control byte, load).
-const CHAIN_BYTES: usize = 16;
+const CHAIN_BYTES: usize = 24;
 
 fn usage_of<'a>(g: &Graph, locks: impl Iterator<Item = &'a HeldLock>) -> HashMap<ClassId, u8> {
     locks.map(|h| (h.class, g.usage(h.class))).collect()
@@ -1445,6 +1601,7 @@ pub fn held_locks() -> Vec<LockInfo> {
 mod tests {
     use super::*;
     use crate::class::{Prefix, Source};
+    use crate::report::Problem;
 
     #[track_caller]
     fn lazy(name: &'static str) -> LazyClass {
@@ -1455,12 +1612,12 @@ mod tests {
         })
     }
 
-    fn key_from_scratch(held: &[HeldLock]) -> u64 {
+    fn key_from_scratch(held: &[HeldLock]) -> Key {
         held.iter()
-            .fold(chain::INITIAL_KEY, |k, h| chain::mix(k, h.chain_id()))
+            .fold(Key::initial(), |k, h| chain::mix(k, h.chain_id()))
     }
 
-    fn current_key_and_stack() -> (u64, Vec<HeldLock>) {
+    fn current_key_and_stack() -> (Key, Vec<HeldLock>) {
         with_state(|st| (st.key, st.held.clone())).expect("state")
     }
 
@@ -1510,7 +1667,7 @@ mod tests {
         release(&c, 13, Some(at));
         let (key, held) = current_key_and_stack();
         assert!(held.is_empty());
-        assert_eq!(key, chain::INITIAL_KEY);
+        assert_eq!(key, Key::initial());
     }
 
     /// Entries pushed and popped by the fast path and by the slow path are
@@ -1574,7 +1731,7 @@ mod tests {
             release(&classes[i], 100 + i, Some(at));
         }
         check(&[]);
-        assert_eq!(current_key_and_stack().0, chain::INITIAL_KEY);
+        assert_eq!(current_key_and_stack().0, Key::initial());
     }
 
     /// A subclass the lock has cached takes the fast path too; one it has
@@ -1801,6 +1958,186 @@ mod tests {
         }
     }
 
+    fn leaked_key(name: &'static str) -> LazyClass {
+        LazyClass::new(Source::Key(Box::leak(Box::new(crate::ClassKey::new(name)))))
+    }
+
+    fn validations() -> usize {
+        VALIDATIONS.with(Cell::get)
+    }
+
+    /// Two 4-lock chains whose keys collide in lane a (forced by the test
+    /// hook, at every depth) are still told apart by lane b: the second,
+    /// which closes a cycle, is validated and reported, although the first
+    /// is cached and its last lock's memo holds the first chain's key.
+    #[test]
+    fn a_chain_key_collision_does_not_hide_a_cycle() {
+        let names = ["unit-collide-q1", "unit-collide-q2", "unit-collide-d"];
+        std::thread::spawn(|| {
+            chain::COLLIDE_LANE_A.with(|c| c.set(true));
+            let at = Location::caller();
+            let p: Vec<LazyClass> = (0..3).map(|_| leaked_key("unit-collide-p")).collect();
+            let q: Vec<LazyClass> = ["unit-collide-q0", "unit-collide-q1", "unit-collide-q2"]
+                .into_iter()
+                .map(leaked_key)
+                .collect();
+            let d = leaked_key("unit-collide-d");
+            let take = |locks: &[&LazyClass]| {
+                for (i, l) in locks.iter().enumerate() {
+                    assert!(acquire(l, 0, 0x9000 + i * 8, Mode::Exclusive, false, at));
+                }
+                let key = current_key_and_stack().0;
+                for (i, l) in locks.iter().enumerate().rev() {
+                    release(l, 0x9000 + i * 8, Some(at));
+                }
+                key
+            };
+            // d -> q1 learned.
+            take(&[&d, &q[1]]);
+            // The first chain, twice: validated, then known (d's memo).
+            let first = take(&[&p[0], &p[1], &p[2], &d]);
+            assert_eq!(take(&[&p[0], &p[1], &p[2], &d]), first);
+            // The second closes q1 -> q2 -> d -> q1.
+            let before = validations();
+            let second = take(&[&q[0], &q[1], &q[2], &d]);
+            assert_eq!(second.a, first.a, "the hook collides lane a");
+            assert_ne!(second, first);
+            assert_eq!(validations() - before, 3, "every chain of q was validated");
+            chain::COLLIDE_LANE_A.with(|c| c.set(false));
+        })
+        .join()
+        .unwrap();
+        let found = reports().into_iter().any(|r| {
+            matches!(r.problem, Problem::CircularDependency { .. })
+                && names.iter().all(|n| r.class_names().contains(n))
+        });
+        assert!(found, "the cycle through q1, q2 and d is reported");
+    }
+
+    fn check_stack(instances: &[usize]) {
+        let (key, held) = current_key_and_stack();
+        assert_eq!(
+            held.iter().map(|h| h.instance).collect::<Vec<_>>(),
+            instances
+        );
+        assert_eq!(key, key_from_scratch(&held));
+        for i in 0..held.len() {
+            assert_eq!(held[i].prev_key, key_from_scratch(&held[..i]), "entry {i}");
+        }
+        assert_eq!(FAST.with(|f| f.depth.get()) as usize, held.len());
+    }
+
+    /// Four locks (one a trylock) released in each of the 24 orders, each
+    /// order twice (slow path, then fast path): after every release the
+    /// stack and its chain keys are those of the locks still held, and so
+    /// after taking one more lock on what is left; the oldest held lock's
+    /// release takes the fast path, and no release validates a chain
+    /// unless the first non-trylock above a released lock has locks below.
+    #[test]
+    fn releases_in_every_order_keep_stack_and_keys() {
+        std::thread::spawn(|| {
+            let at = Location::caller();
+            let locks: Vec<LazyClass> = (0..5).map(|_| leaked_key("unit-order")).collect();
+            let inst = |i: usize| 0xa000 + i * 8;
+            let mut orders = vec![vec![]];
+            for n in 0..4 {
+                orders = orders
+                    .into_iter()
+                    .flat_map(|o: Vec<usize>| {
+                        (0..=o.len()).map(move |p| {
+                            let mut o = o.clone();
+                            o.insert(p, n);
+                            o
+                        })
+                    })
+                    .collect();
+            }
+            assert_eq!(orders.len(), 24);
+            for order in &orders {
+                for _ in 0..2 {
+                    for (i, l) in locks[..4].iter().enumerate() {
+                        assert!(acquire(l, 0, inst(i), Mode::Exclusive, i == 2, at));
+                    }
+                    let mut held: Vec<usize> = (0..4).collect();
+                    for &r in order {
+                        let pos = held.iter().position(|&h| h == r).unwrap();
+                        let oldest = pos == 0 && held.len() > 1;
+                        if oldest {
+                            assert!(fast_release_oldest(inst(r)), "{order:?}: oldest");
+                        } else {
+                            release(&locks[r], inst(r), Some(at));
+                        }
+                        held.remove(pos);
+                        if oldest {
+                            assert_eq!(FAST.with(|f| f.low.get()), 1);
+                        }
+                        let before = validations();
+                        check_stack(&held.iter().map(|&h| inst(h)).collect::<Vec<_>>());
+                        assert_eq!(validations(), before, "checking validates nothing");
+                        // One more lock on what is left, and off again.
+                        assert!(acquire(&locks[4], 0, inst(4), Mode::Exclusive, false, at));
+                        let mut with = held.iter().map(|&h| inst(h)).collect::<Vec<_>>();
+                        with.push(inst(4));
+                        check_stack(&with);
+                        release(&locks[4], inst(4), Some(at));
+                    }
+                    check_stack(&[]);
+                }
+                // The second round found every chain known.
+                let before = validations();
+                for (i, l) in locks[..4].iter().enumerate() {
+                    assert!(acquire(l, 0, inst(i), Mode::Exclusive, i == 2, at));
+                }
+                for &r in order {
+                    release(&locks[r], inst(r), Some(at));
+                }
+                assert_eq!(validations(), before, "{order:?}: all known");
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// 10 000 held locks released oldest first cost no validation and one
+    /// step each; in other orders, a release validates at most one chain.
+    #[test]
+    fn ten_thousand_locks_release_in_bounded_work() {
+        std::thread::spawn(|| {
+            let at = Location::caller();
+            let n = 10_000;
+            let locks: Vec<LazyClass> = (0..n).map(|_| leaked_key("unit-10k")).collect();
+            let inst = |i: usize| 0x10_0000 + i * 8;
+            let take = |count: usize| {
+                for (i, l) in locks[..count].iter().enumerate() {
+                    assert!(acquire(l, 0, inst(i), Mode::Exclusive, false, at));
+                }
+            };
+            take(n);
+            let before = validations();
+            for (i, l) in locks.iter().enumerate() {
+                release(l, inst(i), Some(at));
+                if i + 1 < n {
+                    assert_eq!(FAST.with(|f| f.low.get()) as usize, i + 1, "O(1) each");
+                }
+            }
+            assert_eq!(validations(), before, "oldest first: nothing validated");
+            check_stack(&[]);
+            // The second oldest first, on 1000 of them: one validation each
+            // at most (the lock above it, now over the oldest).
+            take(1000);
+            let before = validations();
+            for (i, l) in locks[1..1000].iter().enumerate() {
+                release(l, inst(i + 1), Some(at));
+            }
+            assert!(validations() - before <= 998);
+            check_stack(&[inst(0)]);
+            release(&locks[0], inst(0), Some(at));
+            check_stack(&[]);
+        })
+        .join()
+        .unwrap();
+    }
+
     #[test]
     fn internal_panics_are_contained() {
         let before = INTERNAL_ERRORS.load(std::sync::atomic::Ordering::Relaxed);
@@ -1860,16 +2197,16 @@ mod model {
         Arc::from(Vec::new())
     }
 
-    fn entry(class: u32, prev_key: u64) -> HeldLock {
+    fn entry(class: u32, prev_key: Key) -> HeldLock {
         let at = Location::caller();
         NewEntry::plain(ClassId(class), class as usize + 1, Mode::Exclusive, at).held(prev_key)
     }
 
     /// One thread's new chain: holding `first`, acquiring `second`. Returns
     /// the circular reports it raised, and the chain's key.
-    fn acquire_pair(shared: &Shared<Loom, Global>, first: u32, second: u32) -> (usize, u64) {
-        let held = entry(first, chain::INITIAL_KEY);
-        let prefix = chain::mix(chain::INITIAL_KEY, held.chain_id());
+    fn acquire_pair(shared: &Shared<Loom, Global>, first: u32, second: u32) -> (usize, Key) {
+        let held = entry(first, Key::initial());
+        let prefix = chain::mix(Key::initial(), held.chain_id());
         let next = entry(second, prefix);
         let key = chain::mix(prefix, next.chain_id());
         let mut st = ThreadState {

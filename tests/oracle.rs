@@ -36,8 +36,14 @@
 //!   (`SR`), can never be part of a strong cycle, so the kernel's self-edge
 //!   changes nothing. A same-class held entry that is not a trylock still
 //!   ends the walk down the held stack, as the kernel's does.
-//! - Out-of-order release removes the entry and re-acquires (re-validates)
-//!   every entry above it, which can add dependencies.
+//! - Out-of-order release removes the entry. If it was a non-trylock with
+//!   a lock below it, the first non-trylock entry above it is validated
+//!   again against the stack now below it (its walk down the stack had
+//!   stopped at the released lock, and now goes on below), which can add
+//!   dependencies; no other entry is (their walks did not reach the
+//!   released lock, or passed it as a trylock). Unlike the kernel, which
+//!   re-acquires every entry above: only an entry above that was itself a
+//!   recursive acquisition could differ, and it stays without dependencies.
 //! - A wait (flush, join, drain, touch) is a non-trylock acquisition released
 //!   at once. A spawned thread holds its `(thread)` class (exclusive) while
 //!   its body runs; a work item's body runs holding the queue's class, then
@@ -474,10 +480,10 @@ impl Oracle {
                     ),
                     Step::Release { slot } => {
                         if let Some(i) = held.iter().rposition(|h| h.slot == Some(slot)) {
-                            let above = held.split_off(i + 1);
-                            held.pop();
-                            for h in above {
-                                o.push(&mut held, h);
+                            let released = held.remove(i);
+                            let first = (i..held.len()).find(|&j| !held[j].trylock);
+                            if let (false, true, Some(j)) = (released.trylock, i > 0, first) {
+                                o.acquire(&held[..j], held[j]);
                             }
                         }
                     }
