@@ -3,7 +3,8 @@
 //! The fast path touches only thread-local state, through [`Fast`]: plain
 //! cells holding the held-lock stack's buffer and depth, the running chain
 //! key, and the slots of the thread's cache of validated chains. A known
-//! chain is pushed, and a top entry popped, without a call or a borrow.
+//! chain is pushed, and a top entry popped, without a call or a borrow; the
+//! thread's oldest held lock is released without a session too.
 //! Only a chain never seen before takes the global graph lock, runs the
 //! checks, and records new dependencies.
 //!
@@ -217,6 +218,8 @@ struct Session<'a> {
 
 impl<'a> Session<'a> {
     fn start(mut st: RefMut<'a, ThreadState>) -> Session<'a> {
+        #[cfg(test)]
+        SESSIONS.with(|n| n.set(n.get() + 1));
         let _ = FAST.try_with(|fast| {
             let depth = fast.depth.get() as usize;
             fast.room.set(0);
@@ -327,6 +330,23 @@ fn fast_acquire(
 ) -> Option<bool> {
     let fast = fast()?;
     let id = class.cached_unordered(subclass)?;
+    fast_push(fast, id, &class.memo, instance, mode, trylock, false, at)
+}
+
+/// The fast path of an acquisition with a subclass (> 0) that is not the
+/// lock's last one: the class found in the lock-free cache of subclasses,
+/// then the usual push. `None` when it does not apply.
+#[inline]
+fn fast_acquire_sub(
+    class: &LazyClass,
+    subclass: u32,
+    instance: usize,
+    mode: Mode,
+    trylock: bool,
+    at: &'static Location<'static>,
+) -> Option<bool> {
+    let fast = fast()?;
+    let id = class.sub_lockfree(subclass)?;
     fast_push(fast, id, &class.memo, instance, mode, trylock, false, at)
 }
 
@@ -576,10 +596,21 @@ fn acquire_unpack(
     let subclass = (how >> 8) as u32;
     let mode = Mode::from_bits((how >> 1) & 3);
     let trylock = how & 1 != 0;
+    if subclass != 0 {
+        // A subclass other than the lock's last one, found without a lock.
+        if let Some(tracked) = fast_acquire_sub(class, subclass, instance, mode, trylock, at) {
+            return tracked;
+        }
+    }
     // After releases of the oldest locks, the stack is compacted first.
-    if compact_fast() {
+    if fast().is_some_and(|f| f.low.get() != 0) && compact_fast() {
         if let Some(tracked) = fast_acquire(class, subclass, instance, mode, trylock, at) {
             return tracked;
+        }
+        if subclass != 0 {
+            if let Some(tracked) = fast_acquire_sub(class, subclass, instance, mode, trylock, at) {
+                return tracked;
+            }
         }
     }
     // A lock's first acquisition: once its class is resolved (without the
@@ -1181,6 +1212,8 @@ fn validate(st: &mut ThreadState, next: &HeldLock, key: Key) -> Vec<Pending> {
 thread_local! {
     /// Test hook: validations of new chains run on this thread.
     static VALIDATIONS: Cell<usize> = const { Cell::new(0) };
+    /// Test hook: sessions (slow paths) started on this thread.
+    static SESSIONS: Cell<usize> = const { Cell::new(0) };
 }
 
 /// [`validate`] against any shared state: the production one, or a fresh
@@ -1758,6 +1791,36 @@ mod tests {
         assert_eq!(pair(0), None, "subclass 0 under this parent: a new chain");
         assert_eq!(pair(0), Some(true));
         assert!(current_key_and_stack().1.is_empty());
+    }
+
+    /// Alternating subclasses, and subclasses of 256 and more, of known
+    /// chains take no slow path (nor the registry's lock).
+    #[test]
+    fn alternating_and_large_subclasses_take_no_slow_path() {
+        std::thread::spawn(|| {
+            let parent = lazy("unit-altsub-parent");
+            let child = lazy("unit-altsub-child");
+            let at = Location::caller();
+            let pair = |sub| {
+                assert!(acquire(&parent, 0, 41, Mode::Exclusive, false, at));
+                assert!(acquire(&child, sub, 42, Mode::Exclusive, false, at));
+                release(&child, 42, Some(at));
+                release(&parent, 41, Some(at));
+            };
+            let subs = [1, 2, 300, 70_000];
+            for &sub in &subs {
+                pair(sub);
+            }
+            let sessions = SESSIONS.with(Cell::get);
+            for _ in 0..10 {
+                for &sub in &subs {
+                    pair(sub);
+                }
+            }
+            assert_eq!(SESSIONS.with(Cell::get), sessions, "all on the fast path");
+        })
+        .join()
+        .unwrap();
     }
 
     /// An ordered class's known chain takes the fast path only in order:
