@@ -13,14 +13,14 @@
 //! The sets compare both lanes, so a false hit takes a collision in both
 //! at once: a birthday collision needs about 2^64 chains, out of reach of
 //! any program (its chain set would need exabytes), and none can be
-//! searched for offline, the seed being unknown. A lock's memo keeps one
-//! key's fold (`a ^ b`): a false hit there is one 64-bit value matching
-//! another chosen by the seeded lane, about 2^-64 per acquisition.
+//! searched for offline, the seed being unknown. A lock's memo keeps lane
+//! b of one key: a false hit there is one value of the seeded lane
+//! matching another, about 2^-64 per acquisition.
 //!
 //! Two levels of cache keep the known-chain path free of shared state:
-//! - a per-thread set-associative set, touched only by its own thread,
-//!   bounded (4 MiB): past its size a new chain replaces an old one of its
-//!   bucket, so a thread going through more chains keeps most of them;
+//! - a per-thread open-addressing set, touched only by its own thread,
+//!   bounded (4 MiB): past its size a new chain replaces the one in its
+//!   home slot, so a thread going through more chains keeps most of them;
 //! - a global sharded set (in `shared.rs`), consulted when the thread-local
 //!   one misses, so a chain learned by one thread costs another thread one
 //!   read lock, once.
@@ -49,11 +49,18 @@ impl Key {
         }
     }
 
-    /// 64 bits of the key that depend on both lanes: what a lock's memo
-    /// keeps, and what the caches index by.
+    /// 64 bits of the key that depend on both lanes: what the sets index
+    /// by.
     #[inline(always)]
     pub(crate) fn fold(self) -> u64 {
         self.a ^ self.b
+    }
+
+    /// What a lock's memo keeps of a key: lane b, the seeded one (lane b
+    /// depends on lane a, see [`mix`]).
+    #[inline(always)]
+    pub(crate) fn memo(self) -> u64 {
+        self.b
     }
 }
 
@@ -92,51 +99,51 @@ fn init_seed() -> u64 {
 #[cfg(test)]
 thread_local! {
     /// Test hook: lane `a` ignores the class of every entry on this thread,
-    /// so that any two chains of one shape collide in it. Lane `b` must
-    /// still tell them apart.
+    /// so that any two chains of one shape collide in it (lane `b` still
+    /// takes in each entry, as it does below a real collision of lane `a`).
+    /// Lane `b` must still tell them apart.
     pub(crate) static COLLIDE_LANE_A: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Extends a chain key by one held-lock id.
 #[inline(always)]
 pub(crate) fn mix(key: Key, id: u64) -> Key {
-    #[cfg(test)]
-    let id_a = if COLLIDE_LANE_A.with(|c| c.get()) {
-        id & 0xf
-    } else {
-        id
-    };
-    #[cfg(not(test))]
-    let id_a = id;
     // Lane a: one multiply and a xor-shift, for each id a bijection of the
     // key (so two stacks that differ below collide only by chance), the
     // high bits the multiply makes folded into the low bits.
-    let x = (key.a ^ id_a).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    // Lane b: the id spread over 64 bits first (so that ids differing in a
-    // few low bits do not cancel a difference of the keys), another odd
-    // multiplier and shift, from a seeded start.
-    let y = (key.b ^ id.wrapping_mul(0xd6e8_feb8_6659_fd93)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let x = (key.a ^ id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    // Lane b: lane a's product, which spreads the id over 64 bits (so that
+    // ids differing in a few low bits do not cancel a difference of the
+    // keys), into another odd multiplier and shift, from a seeded start.
+    // Both lanes collide only if lane a does, and lane b did one entry
+    // below, for two different stacks: an event of the seed, about 2^-64,
+    // whatever lane a does.
+    let y = (key.b ^ x).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    #[cfg(test)]
+    let x = if COLLIDE_LANE_A.with(|c| c.get()) {
+        (key.a ^ (id & 0xf)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    } else {
+        x
+    };
     Key {
         a: x ^ (x >> 29),
         b: y ^ (y >> 32),
     }
 }
 
-/// Entries per bucket of the thread's set: 8 keys of 16 bytes, two cache
-/// lines. (With 4, a set loaded past three quarters had a fifth of its keys
-/// in overflowing buckets.)
-const WAYS: usize = 8;
-/// Most buckets a thread's set grows to: 2^18 chains, 4 MiB. Past that, a
-/// new chain replaces one of its bucket (round robin), so a thread that
-/// goes through more chains keeps most of them, instead of starting over.
-const MAX_BUCKETS: usize = 1 << 15;
+/// Most chains a thread's set holds: 2^17, in at most 2^18 slots (4 MiB).
+/// Past that, a new chain replaces the first one from its home slot on
+/// (usually the one there), so a thread
+/// that goes through more chains keeps most of them, instead of starting
+/// over.
+const LOCAL_LIMIT: usize = 1 << 17;
 
-/// The per-thread set of validated chain keys.
+/// The per-thread set of validated chain keys: open addressing with linear
+/// probing, at most half full (so that a lookup, the fast path's, is a
+/// short loop that ends at an empty slot).
 pub(crate) struct LocalChains {
     slots: Vec<Key>,
     len: usize,
-    /// Which way of a full bucket the next replacement takes.
-    victim: usize,
 }
 
 impl LocalChains {
@@ -144,7 +151,6 @@ impl LocalChains {
         LocalChains {
             slots: Vec::new(),
             len: 0,
-            victim: 0,
         }
     }
 
@@ -170,38 +176,62 @@ impl LocalChains {
 
     pub(crate) fn insert(&mut self, key: Key) {
         let key = Self::slot_key(key);
-        let buckets = self.slots.len() / WAYS;
-        if buckets == 0 || (self.len * 2 >= self.slots.len() && buckets < MAX_BUCKETS) {
-            self.grow();
-        }
-        loop {
-            let may_grow = self.slots.len() / WAYS < MAX_BUCKETS;
-            let start = bucket(self.slots.len(), key);
-            let ways = &mut self.slots[start..start + WAYS];
-            if ways.contains(&key) {
-                return;
-            }
-            if let Some(free) = ways.iter_mut().find(|s| **s == Key::EMPTY) {
-                *free = key;
-                self.len += 1;
-                return;
-            }
-            // A full bucket: the set grows while it may, then replaces.
-            if may_grow {
-                self.grow();
-                continue;
-            }
-            ways[self.victim % WAYS] = key;
-            self.victim = self.victim.wrapping_add(1);
+        if self.contains(key) {
             return;
         }
+        if self.len >= LOCAL_LIMIT {
+            // Full: the first chain from the new one's home slot on makes
+            // room.
+            let mask = self.slots.len() - 1;
+            let mut i = home(self.slots.len(), key);
+            while self.slots[i] == Key::EMPTY {
+                i = (i + 1) & mask;
+            }
+            self.remove_at(i);
+        } else if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = home(self.slots.len(), key);
+        while self.slots[i] != Key::EMPTY {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = key;
+        self.len += 1;
+    }
+
+    /// Empties slot `i` (occupied) and moves back the keys after it that
+    /// would no longer be found (deletion from linear probing, without
+    /// tombstones).
+    fn remove_at(&mut self, mut i: usize) {
+        let mask = self.slots.len() - 1;
+        let mut j = i;
+        loop {
+            j = (j + 1) & mask;
+            let k = self.slots[j];
+            if k == Key::EMPTY {
+                break;
+            }
+            // `k` stays if its home is cyclically in (i, j].
+            let h = home(self.slots.len(), k);
+            let stays = if i <= j {
+                i < h && h <= j
+            } else {
+                i < h || h <= j
+            };
+            if !stays {
+                self.slots[i] = k;
+                i = j;
+            }
+        }
+        self.slots[i] = Key::EMPTY;
+        self.len -= 1;
     }
 
     fn grow(&mut self) {
-        let cap = (self.slots.len() * 2).max(16 * WAYS);
+        let cap = (self.slots.len() * 2).max(64);
         let old = std::mem::replace(&mut self.slots, vec![Key::EMPTY; cap]);
         self.len = 0;
-        // A bucket splits in two of the doubled table: every key fits.
         for k in old.into_iter().filter(|&k| k != Key::EMPTY) {
             self.insert(k);
         }
@@ -216,22 +246,34 @@ impl LocalChains {
     }
 }
 
-/// The first slot of `key`'s bucket in a table of `slots` slots (a power of
-/// two, at least `WAYS`).
+/// The home slot of `key` in a table of `slots` slots (a power of two).
 #[inline(always)]
-fn bucket(slots: usize, key: Key) -> usize {
-    (key.fold() as usize & (slots / WAYS - 1)) * WAYS
+fn home(slots: usize, key: Key) -> usize {
+    key.fold() as usize & (slots - 1)
 }
 
-/// Is `key` among `slots` (the table of a [`LocalChains`])?
-#[inline(always)]
+/// Is `key` among `slots` (the table of a [`LocalChains`])? Out of line:
+/// the fast path asks only when the lock's memo differs, and with the loop
+/// inlined, the fast path (with the key's second lane) grew too big to be
+/// inlined into lock calls.
+#[inline(never)]
 pub(crate) fn probe(slots: &[Key], key: Key) -> bool {
     if slots.is_empty() {
         return false;
     }
     let key = LocalChains::slot_key(key);
-    let start = bucket(slots.len(), key);
-    slots[start..start + WAYS].contains(&key)
+    let mask = slots.len() - 1;
+    let mut i = home(slots.len(), key);
+    loop {
+        let k = slots[i];
+        if k == key {
+            return true;
+        }
+        if k == Key::EMPTY {
+            return false;
+        }
+        i = (i + 1) & mask;
+    }
 }
 
 /// A hasher for keys that are already well-mixed hashes.
@@ -310,18 +352,26 @@ mod tests {
     }
 
     /// Past its bound the set replaces instead of starting over: its size
-    /// stays bounded, the newest key is always there, and a working set
-    /// somewhat larger than the bound mostly stays.
+    /// stays bounded, the newest key is always there, every key still in
+    /// it is found (removal keeps the probe sequences whole), and a working
+    /// set somewhat larger than the bound mostly stays.
     #[test]
     fn local_set_is_bounded_and_degrades_gracefully() {
-        let max = MAX_BUCKETS * WAYS;
+        let max = LOCAL_LIMIT;
         let mut s = LocalChains::new();
         for n in 0..(max as u64 * 2) {
             s.insert(k(n));
             assert!(s.contains(k(n)));
         }
-        assert!(s.len() <= max);
-        assert_eq!(s.capacity_bytes(), max * 16);
+        assert_eq!(s.len(), max);
+        assert_eq!(s.capacity_bytes(), max * 2 * 16);
+        let present = s.slots.iter().filter(|&&k| k != Key::EMPTY).count();
+        assert_eq!(present, max);
+        assert!(s
+            .slots
+            .iter()
+            .filter(|&&k| k != Key::EMPTY)
+            .all(|&k| s.contains(k)));
         // The last `max / 2` keys: most are still there.
         let kept = (max as u64 * 3 / 2..max as u64 * 2)
             .filter(|&n| s.contains(k(n)))

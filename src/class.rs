@@ -366,25 +366,25 @@ mod sub_cache {
     const SUB_BITS: u32 = 20;
     const BITS: u32 = 45;
     const MASK: u64 = (1 << BITS) - 1;
+    const TAG_BITS: u32 = 33;
+    const _: () = assert!(1 << (BITS - TAG_BITS) == SLOTS);
 
     /// A slot holds `(tag << 31) | (id + 1)`, 0 when empty. The index and
     /// the tag are together the whole pair, so a hit is exact.
     static SUBS: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
 
-    /// The slot index and tag of a pair; `None` for a subclass of 2^20 or
+    /// The slot index (12 bits) and tag (33 bits) of a pair; `None` for a subclass of 2^20 or
     /// more or a base class of 2^25 or more (looked up in the registry).
     fn slot(base: ClassId, subclass: u32) -> Option<(usize, u64)> {
         if subclass >> SUB_BITS != 0 || u64::from(base.0) >> (BITS - SUB_BITS) != 0 {
             return None;
         }
-        // Odd multiplies and a xor-shift within 45 bits: a bijection, which
-        // spreads the subclasses of one base over the slots.
-        let mut x = ((u64::from(base.0) << SUB_BITS) | u64::from(subclass))
+        // An odd multiply within 45 bits: a bijection, whose top bits (the
+        // slot) depend on every bit of the pair.
+        let x = ((u64::from(base.0) << SUB_BITS) | u64::from(subclass))
             .wrapping_mul(0x9e37_79b9_7f4b)
             & MASK;
-        x ^= x >> 23;
-        x = x.wrapping_mul(0x2545_f491_4f6d) & MASK;
-        Some(((x as usize) & (SLOTS - 1), x >> 12))
+        Some(((x >> TAG_BITS) as usize, x & ((1 << TAG_BITS) - 1)))
     }
 
     fn hit(value: u64, tag: u64) -> Option<ClassId> {

@@ -153,8 +153,9 @@ fn apply_deferred(st: &mut ThreadState) {
 /// `held` points to its held-lock buffer, whose capacity is at least
 /// `limit` and whose first `depth` entries are initialized; the first
 /// `low` of them are released (the thread's oldest locks, released first,
-/// see [`fast_release_oldest`]) and the others held; `key` is the chain key
-/// of all `depth` entries, which is the held stack's when `low` is 0; and
+/// see [`fast_release_oldest`], their instance 0) and the others held;
+/// `key` is the chain key of all `depth` entries, which is the held
+/// stack's when `low` is 0; and
 /// `chains`/`chains_len` are the slots of its chain cache. `limit` is 0
 /// before a thread's first acquisition, during a session (so the validator
 /// and the report callback never re-enter it), and from the moment the
@@ -370,7 +371,7 @@ fn fast_push(
     }
     let prev_key = fast.key.get();
     let key = chain::mix(prev_key, HeldLock::id(id, mode, trylock, may_nest));
-    if depth != 0 && !trylock && memo.load(Ordering::Relaxed) != key.fold() {
+    if depth != 0 && !trylock && memo.load(Ordering::Relaxed) != key.memo() {
         // SAFETY: the fast path is open (`depth < limit`), so by `Fast`'s
         // invariant these are the live slots of this thread's chain cache,
         // which nothing else borrows.
@@ -378,7 +379,7 @@ fn fast_push(
         if !chain::probe(slots, key) {
             return None;
         }
-        memo.store(key.fold(), Ordering::Relaxed);
+        memo.store(key.memo(), Ordering::Relaxed);
     }
     let entry = HeldLock {
         class: id,
@@ -463,28 +464,12 @@ fn fast_release(instance: usize) -> bool {
         if top.instance != instance || top.pins != 0 {
             return false;
         }
-        let low = fast.low.get();
-        if low != 0 && low == depth - 1 {
-            release_last(fast);
-            return true;
-        }
+        // Over released entries only (`depth == low`), the stack is empty,
+        // and the next push compacts it.
         fast.key.set(top.prev_key);
         fast.depth.set(depth - 1);
         true
     }
-}
-
-/// The top entry was the last one held above `low` released ones: the
-/// stack is empty.
-#[cold]
-fn release_last(fast: &Fast) {
-    // SAFETY: called with the fast path open and `low < depth`: the first
-    // entry is initialized.
-    let bottom = unsafe { fast.held.get().read() };
-    fast.key.set(bottom.prev_key);
-    fast.depth.set(0);
-    fast.low.set(0);
-    fast.room.set(fast.limit.get());
 }
 
 /// The fast path of a release of the thread's *oldest* held lock, not on
@@ -518,6 +503,9 @@ fn fast_release_oldest(instance: usize) -> bool {
     if oldest.instance != instance || oldest.pins != 0 {
         return false;
     }
+    // SAFETY: as above; the entry, released, matches no instance now (no
+    // lock is at address 0), so no release takes it for the top one.
+    unsafe { (*fast.held.get().add(low as usize)).instance = 0 };
     fast.low.set(low + 1);
     fast.room.set(0);
     true
@@ -842,13 +830,13 @@ fn push(st: &mut ThreadState, new: NewEntry, memo: Option<&std::sync::atomic::At
     // A lone lock has no chain to check; a trylock is never a dependency's
     // target.
     if !st.held.is_empty() && !new.trylock {
-        let remembered = memo.is_some_and(|m| m.load(Ordering::Relaxed) == key.fold());
+        let remembered = memo.is_some_and(|m| m.load(Ordering::Relaxed) == key.memo());
         if !remembered {
             if !st.chains.contains(key) {
                 check_new_chain(st, new.held(prev_key), key);
             }
             if let Some(m) = memo {
-                m.store(key.fold(), Ordering::Relaxed);
+                m.store(key.memo(), Ordering::Relaxed);
             }
         }
     }
@@ -866,9 +854,17 @@ pub(crate) fn release(class: &LazyClass, instance: usize, at: Option<&'static Lo
 
 #[inline(never)]
 fn release_slow_path(class: &LazyClass, instance: usize, at: Option<&'static Location<'static>>) {
-    if fast_release_oldest(instance) {
-        return;
+    if !fast_release_oldest(instance) {
+        release_in_session(class, instance, at);
     }
+}
+
+/// A release that needs the thread's state (or, while a session runs on
+/// the thread, is deferred to its end). Out of line, so that the release of
+/// the oldest held lock before it saves no registers.
+#[cold]
+#[inline(never)]
+fn release_in_session(class: &LazyClass, instance: usize, at: Option<&'static Location<'static>>) {
     with_state_or_defer(Deferred::Release {
         class: class.get(0),
         instance,
