@@ -337,7 +337,7 @@ fn fast_acquire(
 /// The fast path of an acquisition with a subclass (> 0) that is not the
 /// lock's last one: the class found in the lock-free cache of subclasses,
 /// then the usual push. `None` when it does not apply.
-#[inline]
+#[inline(always)]
 fn fast_acquire_sub(
     class: &LazyClass,
     subclass: u32,
@@ -574,6 +574,10 @@ pub(crate) fn acquire(
     acquire_unpack(class, instance, how, at)
 }
 
+/// The first step out of line: a subclass other than the lock's last one,
+/// found without a lock, takes the fast path from here; anything else goes
+/// on in [`acquire_rest`] (a tail call: no frame more before a stack
+/// capture, and no registers saved here for its sake).
 #[inline(never)]
 fn acquire_unpack(
     class: &LazyClass,
@@ -582,14 +586,25 @@ fn acquire_unpack(
     at: &'static Location<'static>,
 ) -> bool {
     let subclass = (how >> 8) as u32;
-    let mode = Mode::from_bits((how >> 1) & 3);
-    let trylock = how & 1 != 0;
     if subclass != 0 {
-        // A subclass other than the lock's last one, found without a lock.
-        if let Some(tracked) = fast_acquire_sub(class, subclass, instance, mode, trylock, at) {
+        let mode = Mode::from_bits((how >> 1) & 3);
+        if let Some(tracked) = fast_acquire_sub(class, subclass, instance, mode, how & 1 != 0, at) {
             return tracked;
         }
     }
+    acquire_rest(class, instance, how, at)
+}
+
+#[inline(never)]
+fn acquire_rest(
+    class: &LazyClass,
+    instance: usize,
+    how: u64,
+    at: &'static Location<'static>,
+) -> bool {
+    let subclass = (how >> 8) as u32;
+    let mode = Mode::from_bits((how >> 1) & 3);
+    let trylock = how & 1 != 0;
     // After releases of the oldest locks, the stack is compacted first.
     if fast().is_some_and(|f| f.low.get() != 0) && compact_fast() {
         if let Some(tracked) = fast_acquire(class, subclass, instance, mode, trylock, at) {
