@@ -108,9 +108,10 @@ thread_local! {
 /// Extends a chain key by one held-lock id.
 #[inline(always)]
 pub(crate) fn mix(key: Key, id: u64) -> Key {
-    // Lane a: one multiply and a xor-shift, for each id a bijection of the
-    // key (so two stacks that differ below collide only by chance), the
-    // high bits the multiply makes folded into the low bits.
+    // Lane a: one multiply, for each id a bijection of the key (so two
+    // stacks that differ below collide only by chance). Its low bits take
+    // in only low bits; the sets index by `a ^ b`, whose lane b has them
+    // mixed.
     let x = (key.a ^ id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     // Lane b: lane a's product, which spreads the id over 64 bits (so that
     // ids differing in a few low bits do not cancel a difference of the
@@ -126,7 +127,7 @@ pub(crate) fn mix(key: Key, id: u64) -> Key {
         x
     };
     Key {
-        a: x ^ (x >> 29),
+        a: x,
         b: y ^ (y >> 32),
     }
 }

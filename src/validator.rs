@@ -329,9 +329,15 @@ fn fast_acquire(
     trylock: bool,
     at: &'static Location<'static>,
 ) -> Option<bool> {
-    let fast = fast()?;
-    let id = class.cached_unordered(subclass)?;
-    fast_push(fast, id, &class.memo, instance, mode, trylock, false, at)
+    fast_acquire_by(
+        LazyClass::cached_unordered,
+        class,
+        subclass,
+        instance,
+        mode,
+        trylock,
+        at,
+    )
 }
 
 /// The fast path of an acquisition with a subclass (> 0) that is not the
@@ -346,8 +352,30 @@ fn fast_acquire_sub(
     trylock: bool,
     at: &'static Location<'static>,
 ) -> Option<bool> {
+    fast_acquire_by(
+        LazyClass::sub_lockfree,
+        class,
+        subclass,
+        instance,
+        mode,
+        trylock,
+        at,
+    )
+}
+
+/// The fast path of an acquisition whose class `find` gives without a lock.
+#[inline(always)]
+fn fast_acquire_by(
+    find: impl FnOnce(&LazyClass, u32) -> Option<ClassId>,
+    class: &LazyClass,
+    subclass: u32,
+    instance: usize,
+    mode: Mode,
+    trylock: bool,
+    at: &'static Location<'static>,
+) -> Option<bool> {
     let fast = fast()?;
-    let id = class.sub_lockfree(subclass)?;
+    let id = find(class, subclass)?;
     fast_push(fast, id, &class.memo, instance, mode, trylock, false, at)
 }
 
