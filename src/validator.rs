@@ -340,30 +340,10 @@ fn fast_acquire(
     )
 }
 
-/// The fast path of an acquisition with a subclass (> 0) that is not the
-/// lock's last one: the class found in the lock-free cache of subclasses,
-/// then the usual push. `None` when it does not apply.
-#[inline(always)]
-fn fast_acquire_sub(
-    class: &LazyClass,
-    subclass: u32,
-    instance: usize,
-    mode: Mode,
-    trylock: bool,
-    at: &'static Location<'static>,
-) -> Option<bool> {
-    fast_acquire_by(
-        LazyClass::sub_lockfree,
-        class,
-        subclass,
-        instance,
-        mode,
-        trylock,
-        at,
-    )
-}
-
-/// The fast path of an acquisition whose class `find` gives without a lock.
+/// The fast path of an acquisition whose class `find` gives without a lock:
+/// [`LazyClass::cached_unordered`] (inline, [`fast_acquire`]), or, for a
+/// subclass (> 0) other than the lock's last one, the lock-free cache of
+/// subclasses, [`LazyClass::sub_lockfree`] (out of line).
 #[inline(always)]
 fn fast_acquire_by(
     find: impl FnOnce(&LazyClass, u32) -> Option<ClassId>,
@@ -616,7 +596,15 @@ fn acquire_unpack(
     let subclass = (how >> 8) as u32;
     if subclass != 0 {
         let mode = Mode::from_bits((how >> 1) & 3);
-        if let Some(tracked) = fast_acquire_sub(class, subclass, instance, mode, how & 1 != 0, at) {
+        if let Some(tracked) = fast_acquire_by(
+            LazyClass::sub_lockfree,
+            class,
+            subclass,
+            instance,
+            mode,
+            how & 1 != 0,
+            at,
+        ) {
             return tracked;
         }
     }
@@ -633,16 +621,10 @@ fn acquire_rest(
     let subclass = (how >> 8) as u32;
     let mode = Mode::from_bits((how >> 1) & 3);
     let trylock = how & 1 != 0;
-    // After releases of the oldest locks, the stack is compacted first.
+    // After releases of the oldest locks, the stack is compacted first, and
+    // the acquisition starts over (once: nothing is left to compact).
     if fast().is_some_and(|f| f.low.get() != 0) && compact_fast() {
-        if let Some(tracked) = fast_acquire(class, subclass, instance, mode, trylock, at) {
-            return tracked;
-        }
-        if subclass != 0 {
-            if let Some(tracked) = fast_acquire_sub(class, subclass, instance, mode, trylock, at) {
-                return tracked;
-            }
-        }
+        return acquire(class, subclass, instance, mode, trylock, at);
     }
     // A lock's first acquisition: once its class is resolved (without the
     // registry's lock for a known site), a known chain is the fast path's.
@@ -1746,26 +1728,9 @@ mod tests {
     /// one stack: each sees the other's, with the right chain keys.
     #[test]
     fn fast_and_slow_paths_share_one_stack() {
-        let classes: Vec<LazyClass> = (0..40)
-            .map(|_| {
-                LazyClass::new(Source::Key(Box::leak(Box::new(crate::ClassKey::new(
-                    "unit-fast",
-                )))))
-            })
-            .collect();
+        let classes: Vec<LazyClass> = (0..40).map(|_| leaked_key("unit-fast")).collect();
         let at = Location::caller();
-        let check = |instances: &[usize]| {
-            let (key, held) = current_key_and_stack();
-            assert_eq!(
-                held.iter().map(|h| h.instance).collect::<Vec<_>>(),
-                instances
-            );
-            assert_eq!(key, key_from_scratch(&held));
-            for i in 0..held.len() {
-                assert_eq!(held[i].prev_key, key_from_scratch(&held[..i]), "entry {i}");
-            }
-            assert_eq!(FAST.with(|f| f.depth.get()) as usize, held.len());
-        };
+        let check = check_stack;
         // The first time every chain is new: the slow path, which grows the
         // buffer past its first capacity.
         for (i, c) in classes.iter().enumerate() {
