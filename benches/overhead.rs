@@ -58,7 +58,7 @@ const IMPLS: [&str; 5] = [
 ];
 
 /// Scenarios, in row order.
-const SCENARIOS: [&str; 13] = [
+const SCENARIOS: [&str; 16] = [
     "single",
     "nested2",
     "nested4",
@@ -72,7 +72,20 @@ const SCENARIOS: [&str; 13] = [
     "create_lock_drop",
     "report_silent",
     "report_callback",
+    "drop_vec64",
+    "subclass_alt",
+    "many_chains",
 ];
+
+/// Locks held at once in `drop_vec64`.
+const VEC_N: usize = 64;
+/// The subclasses `subclass_alt` goes through in turn: two alternating
+/// below 256, and one above.
+const ALT_SUBS: [u32; 3] = [1, 2, 300];
+/// `many_chains`: outer and inner locks; every (outer, inner) pair is a
+/// chain of its own, 320 * 320 = 102 400 chains, past the 65 536 that one
+/// thread's cache once held.
+const MANY_N: usize = 320;
 
 /// Edges in the chain of the graph and new-edge scenarios.
 const GRAPH_N: usize = 10_000;
@@ -112,6 +125,12 @@ trait BenchMutex: Send + Sync + Sized + 'static {
     /// a plain lock for the others).
     fn lock_under<'a>(&'a self, nest: &Self) -> Self::Guard<'a> {
         let _ = nest;
+        self.lock()
+    }
+    /// A lock with a subclass, for the validators that have them; the
+    /// others just lock.
+    #[inline]
+    fn lock_sub(&self, _subclass: u32) -> Self::Guard<'_> {
         self.lock()
     }
     /// The validator's statistics, for lockdep.
@@ -235,6 +254,10 @@ macro_rules! lockdep_impls {
             #[inline]
             fn lock_under<'a>(&'a self, nest: &Self) -> Self::Guard<'a> {
                 $krate::Mutex::lock_under(self, nest)
+            }
+            #[inline]
+            fn lock_sub(&self, subclass: u32) -> Self::Guard<'_> {
+                $krate::Mutex::lock_nested(self, subclass)
             }
             fn stats() -> Option<lockdep::Stats> {
                 $stats
@@ -461,6 +484,30 @@ fn create_lock_drop<M: BenchMutex>() {
     let m = black_box(M::plain());
     *black_box(&m).lock() += 1;
     drop(black_box(m));
+}
+
+/// `VEC_N` locks taken in order into a `Vec` of guards, which is cleared:
+/// dropped first to last, the oldest held lock first each time.
+#[inline(never)]
+fn drop_vec64<'a, M: BenchMutex>(m: &'a [M], guards: &mut Vec<M::Guard<'a>>) {
+    for l in m {
+        guards.push(black_box(l).lock());
+    }
+    for g in guards.iter_mut() {
+        **g += 1;
+    }
+    guards.clear();
+}
+
+/// A nested pair whose inner lock is taken with a subclass.
+#[inline(never)]
+fn subclass_pair<M: BenchMutex>(a: &M, b: &M, subclass: u32) {
+    let mut ga = black_box(a).lock();
+    let mut gb = black_box(b).lock_sub(subclass);
+    *ga += 1;
+    *gb += 1;
+    drop(gb);
+    drop(ga);
 }
 
 #[inline(always)]
@@ -748,6 +795,39 @@ fn child<M: BenchMutex, R: BenchRwLock>(scenario: &str) {
         }
         "report_silent" | "report_callback" => {
             print_samples(&report_cost::<M>(scenario == "report_callback"));
+        }
+        "drop_vec64" => {
+            let m: Vec<M> = (0..VEC_N).map(|_| M::distinct()).collect();
+            let mut guards = Vec::with_capacity(VEC_N);
+            print_samples(&batched(|| drop_vec64(&m, &mut guards)));
+        }
+        "subclass_alt" => {
+            let (a, b) = (M::distinct(), M::distinct());
+            let mut turn = 0;
+            print_samples(&batched(|| {
+                turn = (turn + 1) % ALT_SUBS.len();
+                subclass_pair(&a, &b, ALT_SUBS[turn]);
+            }));
+        }
+        "many_chains" => {
+            let outer: Vec<M> = (0..MANY_N).map(|_| M::distinct()).collect();
+            let inner: Vec<M> = (0..MANY_N).map(|_| M::distinct()).collect();
+            // Every chain learned once, then gone through in turn.
+            for a in &outer {
+                for b in &inner {
+                    nested2(a, b);
+                }
+            }
+            let (mut i, mut j) = (0, 0);
+            print_samples(&batched(|| {
+                nested2(&outer[i], &inner[j]);
+                j += 1;
+                if j == MANY_N {
+                    j = 0;
+                    i = (i + 1) % MANY_N;
+                }
+            }));
+            print_stats::<M>("many_chains");
         }
         "concurrent" => {
             let r = concurrent::<M>();
@@ -1143,6 +1223,27 @@ fn parent() {
         );
     }
     check(
+        format!("drop_vec64 lockdep/parking_lot ({VEC_N} locks, dropped first to last)"),
+        ratio("drop_vec64", "lockdep", "parking_lot"),
+        2.0,
+        "x",
+    );
+    check(
+        "subclass_alt lockdep/parking_lot (nested pair, subclasses 1, 2, 300 in turn)".into(),
+        ratio("subclass_alt", "lockdep", "parking_lot"),
+        1.5,
+        "x",
+    );
+    check(
+        format!(
+            "many_chains lockdep/parking_lot (nested pairs, {} chains in turn)",
+            MANY_N * MANY_N
+        ),
+        ratio("many_chains", "lockdep", "parking_lot"),
+        1.5,
+        "x",
+    );
+    check(
         "single lockdep_off/parking_lot".into(),
         ratio("single", "lockdep_off", "parking_lot"),
         1.05,
@@ -1158,7 +1259,7 @@ fn parent() {
     // Memory.
     println!();
     let mut any_stats = false;
-    for scenario in ["graph10000", "newedge_worst10000"] {
+    for scenario in ["graph10000", "newedge_worst10000", "many_chains"] {
         let si = SCENARIOS.iter().position(|s| *s == scenario).unwrap();
         let lockdep_index = IMPLS.iter().position(|i| *i == "lockdep").unwrap();
         let Some(p) = results.get(&(si, lockdep_index)) else {

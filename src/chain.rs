@@ -1,42 +1,149 @@
 //! Chain keys and the cache of validated chains: the fast path.
 //!
 //! A *chain* is the sequence of `(class, mode, trylock)` a thread holds,
-//! ending with the lock it is acquiring. Its key is a 64-bit hash built
+//! ending with the lock it is acquiring. Its [`Key`] is a 128-bit hash built
 //! incrementally: each held entry keeps the key from before it, so release can
 //! restore it. A chain whose validation has run once never needs it again,
 //! because validation depends on nothing but the chain's content.
 //!
+//! A hit on a key skips validation, so two chains must not share one. The
+//! key has two independent 64-bit lanes: lane `a`, a multiply-xorshift of
+//! each entry (cheap, unkeyed), and lane `b`, another one, seeded per
+//! process from the OS's randomness, whose values no program can predict.
+//! The sets compare both lanes, so a false hit takes a collision in both
+//! at once: a birthday collision needs about 2^64 chains, out of reach of
+//! any program (its chain set would need exabytes), and none can be
+//! searched for offline, the seed being unknown. A lock's memo keeps lane
+//! b of one key: a false hit there is one value of the seeded lane
+//! matching another, about 2^-64 per acquisition.
+//!
 //! Two levels of cache keep the known-chain path free of shared state:
-//! - a per-thread open-addressing set, touched only by its own thread;
+//! - a per-thread open-addressing set, touched only by its own thread,
+//!   bounded (4 MiB): past its size a new chain replaces the one in its
+//!   home slot, so a thread going through more chains keeps most of them;
 //! - a global sharded set (in `shared.rs`), consulted when the thread-local
 //!   one misses, so a chain learned by one thread costs another thread one
 //!   read lock, once.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The key of the empty chain.
-pub(crate) const INITIAL_KEY: u64 = 0x6c6f_636b_6465_7021;
-
-/// Extends a chain key by one held-lock id.
-#[inline]
-pub(crate) fn mix(key: u64, id: u64) -> u64 {
-    // One multiply and a xor-shift: for each id a bijection of the key (so
-    // two stacks that differ below collide only by chance), and the high
-    // bits the multiply produces are folded into the low bits the caches
-    // index by.
-    let x = (key ^ id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    x ^ (x >> 29)
+/// A chain key: two independent 64-bit lanes (see the module docs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Key {
+    pub(crate) a: u64,
+    pub(crate) b: u64,
 }
 
-/// Most chains a thread caches; past it the cache starts over, and refills
-/// from the global set (one read lock per chain) as chains recur. Bounds a
-/// thread's cache at 1 MiB however many distinct lock stacks it goes through.
-const LOCAL_LIMIT: usize = 1 << 16;
+impl Key {
+    /// Marks an empty slot of the thread's set (no real key is mapped to it,
+    /// see [`LocalChains::slot_key`]).
+    const EMPTY: Key = Key { a: 0, b: 0 };
 
-/// The per-thread set of validated chain keys.
+    /// The key of the empty chain. Lane `b` starts from the process's seed.
+    pub(crate) fn initial() -> Key {
+        Key {
+            a: INITIAL_A,
+            b: seed(),
+        }
+    }
+
+    /// 64 bits of the key that depend on both lanes: what the sets index
+    /// by.
+    #[inline(always)]
+    pub(crate) fn fold(self) -> u64 {
+        self.a ^ self.b
+    }
+
+    /// What a lock's memo keeps of a key: lane b, the seeded one (lane b
+    /// depends on lane a, see [`mix`]).
+    #[inline(always)]
+    pub(crate) fn memo(self) -> u64 {
+        self.b
+    }
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.fold());
+    }
+}
+
+/// Lane `a` of the empty chain's key.
+const INITIAL_A: u64 = 0x6c6f_636b_6465_7021;
+
+/// The process's seed for lane `b` (0 until the first chain key is made).
+static SEED: AtomicU64 = AtomicU64::new(0);
+
+/// The seed of lane `b`: drawn once per process from the standard
+/// library's random hash keys (the OS's randomness), never 0.
+pub(crate) fn seed() -> u64 {
+    match SEED.load(Ordering::Relaxed) {
+        0 => init_seed(),
+        s => s,
+    }
+}
+
+#[cold]
+fn init_seed() -> u64 {
+    use std::hash::BuildHasher;
+    let drawn = std::collections::hash_map::RandomState::new().hash_one(INITIAL_A) | 1;
+    // The first thread to draw decides, so that every thread's keys agree.
+    match SEED.compare_exchange(0, drawn, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => drawn,
+        Err(first) => first,
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test hook: lane `a` ignores the class of every entry on this thread,
+    /// so that any two chains of one shape collide in it (lane `b` still
+    /// takes in each entry, as it does below a real collision of lane `a`).
+    /// Lane `b` must still tell them apart.
+    pub(crate) static COLLIDE_LANE_A: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Extends a chain key by one held-lock id.
+#[inline(always)]
+pub(crate) fn mix(key: Key, id: u64) -> Key {
+    // Lane a: one multiply, for each id a bijection of the key (so two
+    // stacks that differ below collide only by chance). Its low bits take
+    // in only low bits; the sets index by `a ^ b`, whose lane b has them
+    // mixed.
+    let x = (key.a ^ id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    // Lane b: lane a's product, which spreads the id over 64 bits (so that
+    // ids differing in a few low bits do not cancel a difference of the
+    // keys), into another odd multiplier and shift, from a seeded start.
+    // Both lanes collide only if lane a does, and lane b did one entry
+    // below, for two different stacks: an event of the seed, about 2^-64,
+    // whatever lane a does.
+    let y = (key.b ^ x).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    #[cfg(test)]
+    let x = if COLLIDE_LANE_A.with(|c| c.get()) {
+        (key.a ^ (id & 0xf)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    } else {
+        x
+    };
+    Key {
+        a: x,
+        b: y ^ (y >> 32),
+    }
+}
+
+/// Most chains a thread's set holds: 2^17, in at most 2^18 slots (4 MiB).
+/// Past that, a new chain replaces the first one from its home slot on
+/// (usually the one there), so a thread
+/// that goes through more chains keeps most of them, instead of starting
+/// over.
+const LOCAL_LIMIT: usize = 1 << 17;
+
+/// The per-thread set of validated chain keys: open addressing with linear
+/// probing, at most half full (so that a lookup, the fast path's, is a
+/// short loop that ends at an empty slot).
 pub(crate) struct LocalChains {
-    slots: Vec<u64>,
+    slots: Vec<Key>,
     len: usize,
 }
 
@@ -48,56 +155,85 @@ impl LocalChains {
         }
     }
 
-    #[inline]
-    fn slot_key(key: u64) -> u64 {
-        // 0 marks an empty slot.
-        if key == 0 {
-            1
+    #[inline(always)]
+    fn slot_key(key: Key) -> Key {
+        if key == Key::EMPTY {
+            Key { a: 1, b: 0 }
         } else {
             key
         }
     }
 
     #[inline]
-    pub(crate) fn contains(&self, key: u64) -> bool {
+    pub(crate) fn contains(&self, key: Key) -> bool {
         probe(&self.slots, key)
     }
 
     /// The slots, for a lookup from the fast path, which cannot borrow the
     /// set (see `validator::Fast`). Valid until the next insertion.
-    pub(crate) fn slots(&self) -> (*const u64, usize) {
+    pub(crate) fn slots(&self) -> (*const Key, usize) {
         (self.slots.as_ptr(), self.slots.len())
     }
 
-    pub(crate) fn insert(&mut self, key: u64) {
+    pub(crate) fn insert(&mut self, key: Key) {
         let key = Self::slot_key(key);
-        if self.len >= LOCAL_LIMIT {
-            self.slots.iter_mut().for_each(|s| *s = 0);
-            self.len = 0;
+        if self.contains(key) {
+            return;
         }
-        if (self.len + 1) * 2 > self.slots.len() {
+        if self.len >= LOCAL_LIMIT {
+            // Full: the first chain from the new one's home slot on makes
+            // room.
+            let mask = self.slots.len() - 1;
+            let mut i = home(self.slots.len(), key);
+            while self.slots[i] == Key::EMPTY {
+                i = (i + 1) & mask;
+            }
+            self.remove_at(i);
+        } else if (self.len + 1) * 2 > self.slots.len() {
             self.grow();
         }
         let mask = self.slots.len() - 1;
-        let mut i = (key as usize) & mask;
+        let mut i = home(self.slots.len(), key);
+        while self.slots[i] != Key::EMPTY {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = key;
+        self.len += 1;
+    }
+
+    /// Empties slot `i` (occupied) and moves back the keys after it that
+    /// would no longer be found (deletion from linear probing, without
+    /// tombstones).
+    fn remove_at(&mut self, mut i: usize) {
+        let mask = self.slots.len() - 1;
+        let mut j = i;
         loop {
-            match self.slots[i] {
-                0 => {
-                    self.slots[i] = key;
-                    self.len += 1;
-                    return;
-                }
-                k if k == key => return,
-                _ => i = (i + 1) & mask,
+            j = (j + 1) & mask;
+            let k = self.slots[j];
+            if k == Key::EMPTY {
+                break;
+            }
+            // `k` stays if its home is cyclically in (i, j].
+            let h = home(self.slots.len(), k);
+            let stays = if i <= j {
+                i < h && h <= j
+            } else {
+                i < h || h <= j
+            };
+            if !stays {
+                self.slots[i] = k;
+                i = j;
             }
         }
+        self.slots[i] = Key::EMPTY;
+        self.len -= 1;
     }
 
     fn grow(&mut self) {
         let cap = (self.slots.len() * 2).max(64);
-        let old = std::mem::replace(&mut self.slots, vec![0; cap]);
+        let old = std::mem::replace(&mut self.slots, vec![Key::EMPTY; cap]);
         self.len = 0;
-        for k in old.into_iter().filter(|&k| k != 0) {
+        for k in old.into_iter().filter(|&k| k != Key::EMPTY) {
             self.insert(k);
         }
     }
@@ -107,25 +243,37 @@ impl LocalChains {
     }
 
     pub(crate) fn capacity_bytes(&self) -> usize {
-        self.slots.len() * std::mem::size_of::<u64>()
+        self.slots.len() * std::mem::size_of::<Key>()
     }
 }
 
-/// Is `key` among `slots` (the table of a [`LocalChains`])?
-#[inline]
-pub(crate) fn probe(slots: &[u64], key: u64) -> bool {
-    let key = LocalChains::slot_key(key);
-    let mask = slots.len().wrapping_sub(1);
+/// The home slot of `key` in a table of `slots` slots (a power of two).
+#[inline(always)]
+fn home(slots: usize, key: Key) -> usize {
+    key.fold() as usize & (slots - 1)
+}
+
+/// Is `key` among `slots` (the table of a [`LocalChains`])? Out of line:
+/// the fast path asks only when the lock's memo differs, and with the loop
+/// inlined, the fast path (with the key's second lane) grew too big to be
+/// inlined into lock calls.
+#[inline(never)]
+pub(crate) fn probe(slots: &[Key], key: Key) -> bool {
     if slots.is_empty() {
         return false;
     }
-    let mut i = (key as usize) & mask;
+    let key = LocalChains::slot_key(key);
+    let mask = slots.len() - 1;
+    let mut i = home(slots.len(), key);
     loop {
-        match slots[i] {
-            0 => return false,
-            k if k == key => return true,
-            _ => i = (i + 1) & mask,
+        let k = slots[i];
+        if k == key {
+            return true;
         }
+        if k == Key::EMPTY {
+            return false;
+        }
+        i = (i + 1) & mask;
     }
 }
 
@@ -148,49 +296,87 @@ impl Hasher for IdentityHasher {
 }
 
 /// A set of chain keys.
-pub(crate) type KeySet = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
+pub(crate) type KeySet = HashSet<Key, BuildHasherDefault<IdentityHasher>>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn k(n: u64) -> Key {
+        mix(Key::initial(), n)
+    }
+
     #[test]
     fn mix_depends_on_order_and_content() {
-        let a = mix(mix(INITIAL_KEY, 1), 2);
-        let b = mix(mix(INITIAL_KEY, 2), 1);
-        let c = mix(mix(INITIAL_KEY, 1), 3);
+        let i = Key::initial();
+        let a = mix(mix(i, 1), 2);
+        let b = mix(mix(i, 2), 1);
+        let c = mix(mix(i, 1), 3);
         assert_ne!(a, b);
         assert_ne!(a, c);
-        assert_eq!(a, mix(mix(INITIAL_KEY, 1), 2));
+        assert_eq!(a, mix(mix(i, 1), 2));
+        assert_eq!(seed(), seed(), "one seed per process");
+    }
+
+    /// The test hook collides lane a for chains of one shape; lane b still
+    /// separates them, so the keys differ.
+    #[test]
+    fn the_second_lane_separates_a_forced_collision() {
+        COLLIDE_LANE_A.with(|c| c.set(true));
+        let i = Key::initial();
+        let one = mix(mix(i, 5 << 4), 6 << 4);
+        let other = mix(mix(i, 7 << 4), 8 << 4);
+        COLLIDE_LANE_A.with(|c| c.set(false));
+        assert_eq!(one.a, other.a, "the hook forces lane a to collide");
+        assert_ne!(one, other);
+        let mut s = LocalChains::new();
+        s.insert(one);
+        assert!(s.contains(one) && !s.contains(other));
     }
 
     #[test]
     fn local_set_inserts_and_grows() {
         let mut s = LocalChains::new();
-        assert!(!s.contains(7));
-        for k in 0..1000u64 {
-            s.insert(mix(INITIAL_KEY, k));
+        assert!(!s.contains(k(7)));
+        for n in 0..1000u64 {
+            s.insert(k(n));
         }
         assert_eq!(s.len(), 1000);
-        for k in 0..1000u64 {
-            assert!(s.contains(mix(INITIAL_KEY, k)));
+        for n in 0..1000u64 {
+            assert!(s.contains(k(n)));
         }
-        assert!(!s.contains(mix(INITIAL_KEY, 5000)));
-        s.insert(0);
-        assert!(s.contains(0));
-        s.insert(mix(INITIAL_KEY, 3));
+        assert!(!s.contains(k(5000)));
+        s.insert(Key::EMPTY);
+        assert!(s.contains(Key::EMPTY));
+        s.insert(k(3));
         assert_eq!(s.len(), 1001, "re-inserting a key does not grow the set");
     }
 
+    /// Past its bound the set replaces instead of starting over: its size
+    /// stays bounded, the newest key is always there, every key still in
+    /// it is found (removal keeps the probe sequences whole), and a working
+    /// set somewhat larger than the bound mostly stays.
     #[test]
-    fn local_set_is_bounded() {
+    fn local_set_is_bounded_and_degrades_gracefully() {
+        let max = LOCAL_LIMIT;
         let mut s = LocalChains::new();
-        for k in 0..(LOCAL_LIMIT as u64 * 3) {
-            s.insert(mix(INITIAL_KEY, k));
+        for n in 0..(max as u64 * 2) {
+            s.insert(k(n));
+            assert!(s.contains(k(n)));
         }
-        assert!(s.len() <= LOCAL_LIMIT);
-        assert!(s.capacity_bytes() <= LOCAL_LIMIT * 2 * 8);
-        // The newest keys are there.
-        assert!(s.contains(mix(INITIAL_KEY, LOCAL_LIMIT as u64 * 3 - 1)));
+        assert_eq!(s.len(), max);
+        assert_eq!(s.capacity_bytes(), max * 2 * 16);
+        let present = s.slots.iter().filter(|&&k| k != Key::EMPTY).count();
+        assert_eq!(present, max);
+        assert!(s
+            .slots
+            .iter()
+            .filter(|&&k| k != Key::EMPTY)
+            .all(|&k| s.contains(k)));
+        // The last `max / 2` keys: most are still there.
+        let kept = (max as u64 * 3 / 2..max as u64 * 2)
+            .filter(|&n| s.contains(k(n)))
+            .count();
+        assert!(kept * 10 >= max / 2 * 6, "kept {kept} of {}", max / 2);
     }
 }

@@ -226,8 +226,8 @@ pub(crate) struct LazyClass {
     pub(crate) memo: AtomicU64,
     base: AtomicU32,
     /// `(id << 8) | subclass` of the last subclass in `1..=255` looked up,
-    /// when its id fits in 24 bits; 0 when none. (Any other subclass is
-    /// looked up in the registry every time.)
+    /// when its id fits in 24 bits; 0 when none. (Any other subclass, or
+    /// one used before the last, is found in the lock-free `sub_cache`.)
     last_sub: AtomicU32,
 }
 
@@ -274,6 +274,32 @@ impl LazyClass {
     fn cached_sub(&self, subclass: u32) -> Option<ClassId> {
         let sub = self.last_sub.load(Ordering::Relaxed);
         (sub != 0 && sub & 0xff == subclass).then_some(ClassId(sub >> 8))
+    }
+
+    /// The class of `subclass` (> 0) of a resolved, unordered class, found
+    /// without the registry's lock: the last subclass used, or the global
+    /// lock-free cache of subclasses (which then becomes the last one).
+    /// What the fast path tries when the inline check of the last subclass
+    /// misses: alternating subclasses, or one of 256 and more.
+    #[inline]
+    pub(crate) fn sub_lockfree(&self, subclass: u32) -> Option<ClassId> {
+        let cached = self.base.load(Ordering::Relaxed);
+        if cached & ORDERED != 0 {
+            return None;
+        }
+        if let Some(id) = self.cached_sub(subclass) {
+            return Some(id);
+        }
+        let id = sub_cache::get(ClassId(cached), subclass)?;
+        self.remember_sub(subclass, id);
+        Some(id)
+    }
+
+    fn remember_sub(&self, subclass: u32, id: ClassId) {
+        if subclass < 256 && id.0 < 1 << 24 {
+            self.last_sub
+                .store((id.0 << 8) | subclass, Ordering::Relaxed);
+        }
     }
 
     /// The class for `subclass`, and whether it is ordered.
@@ -338,11 +364,12 @@ impl LazyClass {
         if let Some(id) = self.cached_sub(subclass) {
             return id;
         }
-        let id = registry_subclass(base, subclass);
-        if subclass < 256 && id.0 < 1 << 24 {
-            self.last_sub
-                .store((id.0 << 8) | subclass, Ordering::Relaxed);
-        }
+        let id = sub_cache::get(base, subclass).unwrap_or_else(|| {
+            let id = registry_subclass(base, subclass);
+            sub_cache::put(base, subclass, id);
+            id
+        });
+        self.remember_sub(subclass, id);
         id
     }
 }
@@ -368,6 +395,87 @@ fn name_disc(name: &'static str) -> Option<usize> {
         return None;
     }
     usize::try_from(addr | (len << 48)).ok()
+}
+
+/// The classes of subclasses by `(base class, subclass)`: a lock-free cache
+/// in front of the registry, two-way and direct-mapped, so that a lock
+/// taken with alternating subclasses, or with one of 256 and more, finds
+/// its class without the registry's lock.
+mod sub_cache {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::ClassId;
+
+    const SLOTS: usize = 4096;
+    /// Bits of `(base << SUB_BITS) | subclass`: a bijection of them gives
+    /// the slot (12 bits) and the tag (33 bits).
+    const SUB_BITS: u32 = 20;
+    const BITS: u32 = 45;
+    const MASK: u64 = (1 << BITS) - 1;
+    const TAG_BITS: u32 = 33;
+    const _: () = assert!(1 << (BITS - TAG_BITS) == SLOTS);
+
+    /// A slot holds `(tag << 31) | (id + 1)`, 0 when empty. The index and
+    /// the tag are together the whole pair, so a hit is exact.
+    static SUBS: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+
+    /// The slot index (12 bits) and tag (33 bits) of a pair; `None` for a subclass of 2^20 or
+    /// more or a base class of 2^25 or more (looked up in the registry).
+    fn slot(base: ClassId, subclass: u32) -> Option<(usize, u64)> {
+        if subclass >> SUB_BITS != 0 || u64::from(base.0) >> (BITS - SUB_BITS) != 0 {
+            return None;
+        }
+        // An odd multiply within 45 bits: a bijection, whose top bits (the
+        // slot) depend on every bit of the pair.
+        let x = ((u64::from(base.0) << SUB_BITS) | u64::from(subclass))
+            .wrapping_mul(0x9e37_79b9_7f4b)
+            & MASK;
+        Some(((x >> TAG_BITS) as usize, x & ((1 << TAG_BITS) - 1)))
+    }
+
+    fn hit(value: u64, tag: u64) -> Option<ClassId> {
+        (value != 0 && value >> 31 == tag).then(|| ClassId((value & 0x7fff_ffff) as u32 - 1))
+    }
+
+    pub(super) fn get(base: ClassId, subclass: u32) -> Option<ClassId> {
+        let (index, tag) = slot(base, subclass)?;
+        hit(SUBS[index].load(Ordering::Relaxed), tag)
+            .or_else(|| hit(SUBS[index ^ 1].load(Ordering::Relaxed), tag))
+    }
+
+    pub(super) fn put(base: ClassId, subclass: u32, id: ClassId) {
+        let Some((index, tag)) = slot(base, subclass) else {
+            return;
+        };
+        if id.0 >= (1 << 31) - 1 {
+            return;
+        }
+        let value = (tag << 31) | u64::from(id.0 + 1);
+        // The empty way of the two, or else the other one than the first.
+        let way = if SUBS[index].load(Ordering::Relaxed) == 0 {
+            index
+        } else {
+            index ^ 1
+        };
+        SUBS[way].store(value, Ordering::Relaxed);
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn slots_are_exact() {
+            let mut seen = std::collections::HashSet::new();
+            for base in [0u32, 1, 2, 1000, (1 << 25) - 1] {
+                for sub in [1u32, 2, 255, 256, 1000, (1 << 20) - 1] {
+                    assert!(seen.insert(slot(ClassId(base), sub).unwrap()));
+                }
+            }
+            assert_eq!(slot(ClassId(1 << 25), 1), None);
+            assert_eq!(slot(ClassId(1), 1 << 20), None);
+        }
+    }
 }
 
 /// The classes of construction sites by the address of their `Location` and
@@ -771,13 +879,33 @@ mod tests {
         assert_eq!(lazy.get(1), one, "from the cache");
         let big = lazy.get(1000);
         assert_ne!(big, one);
-        assert_eq!(
-            lazy.get(1000),
-            big,
-            "not cached, same class from the registry"
-        );
+        assert_eq!(lazy.get(1000), big, "from the lock-free cache");
+        assert_eq!(lazy.sub_lockfree(1000), Some(big));
         assert_eq!(lazy.get(1), one);
         assert_eq!(info(big).subclass, 1000);
+        // Alternating subclasses: each found without the registry.
+        let two = lazy.get(2);
+        for _ in 0..3 {
+            assert_eq!(lazy.sub_lockfree(1), Some(one));
+            assert_eq!(lazy.sub_lockfree(2), Some(two));
+            assert_eq!(lazy.sub_lockfree(1000), Some(big));
+        }
+        // Another lock of the class, new: the cache is global.
+        let other = LazyClass::new(site(Location::caller(), Some("unit-subcache")));
+        assert_eq!(other.sub_lockfree(2), None, "its class is not resolved yet");
+        other.get(0);
+        assert_ne!(other.get(0), base, "another site");
+    }
+
+    #[test]
+    fn the_subclass_cache_is_shared_by_the_locks_of_a_class() {
+        static K: ClassKey = ClassKey::new("unit-subcache-key");
+        let a = LazyClass::new(Source::Key(&K));
+        let b = LazyClass::new(Source::Key(&K));
+        let s = a.get(300);
+        b.get(0);
+        assert_eq!(b.sub_lockfree(300), Some(s), "found in the global cache");
+        assert_eq!(b.sub_lockfree(301), None, "never looked up");
     }
 
     fn site(at: &'static Location<'static>, name: Option<&'static str>) -> Source {

@@ -2,6 +2,7 @@
 
 use std::panic::Location;
 
+use crate::chain::{self, Key};
 use crate::class::ClassId;
 
 /// How a lock is acquired.
@@ -58,7 +59,7 @@ pub(crate) struct HeldLock {
     /// Why other locks of its class may be held with it, if they may.
     pub(crate) nest: Nest,
     /// The chain key before this entry was pushed.
-    pub(crate) prev_key: u64,
+    pub(crate) prev_key: Key,
     pub(crate) at: &'static Location<'static>,
 }
 
@@ -98,6 +99,16 @@ pub(crate) enum Nest {
     Covered,
 }
 
+/// Gives `entries` the chain keys of a stack that has the chain key
+/// `below` under them, and returns the key of the whole: what a stack's
+/// part above a removed or changed entry needs.
+pub(crate) fn rekey(entries: &mut [HeldLock], below: Key) -> Key {
+    entries.iter_mut().fold(below, |key, h| {
+        h.prev_key = key;
+        chain::mix(key, h.chain_id())
+    })
+}
+
 /// Finds the topmost entry for `instance`.
 pub(crate) fn find(held: &[HeldLock], instance: usize) -> Option<usize> {
     held.iter().rposition(|h| h.instance == instance)
@@ -106,8 +117,8 @@ pub(crate) fn find(held: &[HeldLock], instance: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn an_entry_is_four_words() {
-        assert_eq!(std::mem::size_of::<HeldLock>(), 32);
+    fn an_entry_is_five_words() {
+        assert_eq!(std::mem::size_of::<HeldLock>(), 40);
     }
 
     use super::*;
@@ -140,12 +151,37 @@ mod tests {
             trylock: false,
             pins: 0,
             nest: Nest::No,
-            prev_key: 0,
+            prev_key: Key::initial(),
             at,
         };
         let held = [mk(1), mk(2), mk(1)];
         assert_eq!(find(&held, 1), Some(2));
         assert_eq!(find(&held, 2), Some(1));
         assert_eq!(find(&held, 3), None);
+    }
+
+    #[test]
+    fn rekey_chains_the_keys() {
+        let at = Location::caller();
+        let mk = |class| HeldLock {
+            class: ClassId(class),
+            instance: class as usize,
+            mode: Mode::Exclusive,
+            trylock: false,
+            pins: 0,
+            nest: Nest::No,
+            prev_key: Key { a: 9, b: 9 },
+            at,
+        };
+        let mut held = [mk(1), mk(2), mk(3)];
+        let start = Key::initial();
+        let key = rekey(&mut held, start);
+        assert_eq!(held[0].prev_key, start);
+        assert_eq!(held[1].prev_key, chain::mix(start, held[0].chain_id()));
+        assert_eq!(
+            held[2].prev_key,
+            chain::mix(held[1].prev_key, held[1].chain_id())
+        );
+        assert_eq!(key, chain::mix(held[2].prev_key, held[2].chain_id()));
     }
 }

@@ -319,8 +319,9 @@
 //!   the fork (its lock), which can block the child's first stack capture.
 //! - Coverage-based: a cycle is found only once both halves have run, each at
 //!   least once, in some thread.
-//! - Chains are identified by a 64-bit hash; a collision (vanishingly rare)
-//!   would skip the validation of one new chain.
+//! - Chains are identified by a 128-bit hash, half of it seeded per process:
+//!   a collision, which would skip the validation of one new chain, takes
+//!   about 2^64 chains by chance and cannot be searched for offline.
 //! - Waits that are not annotated (a condition variable without a declared
 //!   notifier, a channel, a barrier, a spin on a trylock) are invisible.
 //! - Locks taken inside a report callback are not validated; nor are locks

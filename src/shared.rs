@@ -4,7 +4,7 @@
 //! state). The model-checking tests use loom's, so that the real validation
 //! code runs under every interleaving loom explores.
 
-use crate::chain::KeySet;
+use crate::chain::{Key, KeySet};
 
 /// The locks shared state is kept behind. Access goes through closures, so
 /// no guard type leaks into the validator.
@@ -55,15 +55,15 @@ impl<F: Facade> GlobalChains<F> {
         }
     }
 
-    fn shard(&self, key: u64) -> &F::RwLock<KeySet> {
-        &self.shards[(key >> 58) as usize % SHARDS]
+    fn shard(&self, key: Key) -> &F::RwLock<KeySet> {
+        &self.shards[(key.fold() >> 58) as usize % SHARDS]
     }
 
-    pub(crate) fn contains(&self, key: u64) -> bool {
+    pub(crate) fn contains(&self, key: Key) -> bool {
         F::read(self.shard(key), |s| s.contains(&key))
     }
 
-    pub(crate) fn insert(&self, key: u64) {
+    pub(crate) fn insert(&self, key: Key) {
         F::write(self.shard(key), |s| s.insert(key));
     }
 
@@ -82,7 +82,7 @@ impl<F: Facade> GlobalChains<F> {
     pub(crate) fn capacity_bytes(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| F::read(s, |s| s.capacity() * 9))
+            .map(|s| F::read(s, |s| s.capacity() * (std::mem::size_of::<Key>() + 1)))
             .sum()
     }
 }
@@ -134,10 +134,12 @@ mod tests {
     #[test]
     fn global_set() {
         let g = GlobalChains::<ParkingLot>::new();
-        assert!(!g.contains(42));
-        g.insert(42);
-        g.insert(u64::MAX);
-        assert!(g.contains(42) && g.contains(u64::MAX));
+        let (k1, k2) = (Key { a: 42, b: 1 }, Key { a: 42, b: 2 });
+        assert!(!g.contains(k1));
+        g.insert(k1);
+        assert!(!g.contains(k2), "both lanes are compared");
+        g.insert(k2);
+        assert!(g.contains(k1) && g.contains(k2));
         assert_eq!(g.len(), 2);
         assert!(g.capacity_bytes() > 0);
     }

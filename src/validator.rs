@@ -3,7 +3,8 @@
 //! The fast path touches only thread-local state, through [`Fast`]: plain
 //! cells holding the held-lock stack's buffer and depth, the running chain
 //! key, and the slots of the thread's cache of validated chains. A known
-//! chain is pushed, and a top entry popped, without a call or a borrow.
+//! chain is pushed, and a top entry popped, without a call or a borrow; the
+//! thread's oldest held lock is released without a session too.
 //! Only a chain never seen before takes the global graph lock, runs the
 //! checks, and records new dependencies.
 //!
@@ -25,7 +26,7 @@ use std::panic::Location;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::chain::{self, LocalChains};
+use crate::chain::{self, Key, LocalChains};
 use crate::class::{self, ClassId, LazyClass};
 use crate::config::{self, Action};
 use crate::graph::{self, Graph};
@@ -40,7 +41,7 @@ use crate::trace::{self, TraceId, TraceStore};
 
 struct ThreadState {
     held: Vec<HeldLock>,
-    key: u64,
+    key: Key,
     chains: LocalChains,
     /// Order keys given explicitly (`lock_ordered`) for held locks of ordered
     /// classes, by instance; any other lock's order key is its address.
@@ -56,10 +57,10 @@ struct ThreadState {
 static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The chain key of an empty stack in a generation.
-fn base_key(generation: u64) -> u64 {
+fn base_key(generation: u64) -> Key {
     match generation {
-        0 => chain::INITIAL_KEY,
-        g => chain::mix(chain::INITIAL_KEY, g),
+        0 => Key::initial(),
+        g => chain::mix(Key::initial(), g),
     }
 }
 
@@ -69,12 +70,7 @@ fn base_key(generation: u64) -> u64 {
 fn catch_up(st: &mut ThreadState, generation: u64) {
     st.generation = generation;
     st.chains = LocalChains::new();
-    let mut key = base_key(generation);
-    for h in &mut st.held {
-        h.prev_key = key;
-        key = chain::mix(key, h.chain_id());
-    }
-    st.key = key;
+    st.key = held::rekey(&mut st.held, base_key(generation));
 }
 
 thread_local! {
@@ -87,7 +83,9 @@ thread_local! {
         Fast {
             depth: Cell::new(0),
             limit: Cell::new(0),
-            key: Cell::new(chain::INITIAL_KEY),
+            room: Cell::new(0),
+            low: Cell::new(0),
+            key: Cell::new(Key { a: 0, b: 0 }),
             held: Cell::new(std::ptr::null_mut()),
             chains: Cell::new(std::ptr::null()),
             chains_len: Cell::new(0),
@@ -194,17 +192,25 @@ fn apply_deferred(st: &mut ThreadState) {
 ///
 /// Invariant: while `limit` is not 0, `STATE` is alive and not borrowed;
 /// `held` points to its held-lock buffer, whose capacity is at least
-/// `limit` and whose first `depth` entries are initialized; `key` is the
-/// chain key of those entries; and `chains`/`chains_len` are the slots of its
-/// chain cache. `limit` is 0 before a thread's first acquisition, during a
-/// session (so the validator and the report callback never re-enter it), and
-/// from the moment the thread's state starts being destroyed.
+/// `limit` and whose first `depth` entries are initialized; the first
+/// `low` of them are released (the thread's oldest locks, released first,
+/// see [`fast_release_oldest`], their instance 0) and the others held;
+/// `key` is the chain key of all `depth` entries, which is the held
+/// stack's when `low` is 0; and
+/// `chains`/`chains_len` are the slots of its chain cache. `limit` is 0
+/// before a thread's first acquisition, during a session (so the validator
+/// and the report callback never re-enter it), and from the moment the
+/// thread's state starts being destroyed. `room` is `limit` when `low` is
+/// 0 and 0 otherwise: a push needs the held stack's key, so it first
+/// compacts the stack ([`compact_fast`]).
 struct Fast {
     depth: Cell<u32>,
     limit: Cell<u32>,
-    key: Cell<u64>,
+    room: Cell<u32>,
+    low: Cell<u32>,
+    key: Cell<Key>,
     held: Cell<*mut HeldLock>,
-    chains: Cell<*const u64>,
+    chains: Cell<*const Key>,
     chains_len: Cell<usize>,
     /// Some held lock may have an explicit order key (`lock_ordered`): the
     /// fast path leaves ordered classes to the slow path.
@@ -359,8 +365,11 @@ struct Session<'a> {
 
 impl<'a> Session<'a> {
     fn start(mut st: RefMut<'a, ThreadState>) -> Session<'a> {
+        #[cfg(test)]
+        SESSIONS.with(|n| n.set(n.get() + 1));
         let _ = FAST.try_with(|fast| {
             let depth = fast.depth.get() as usize;
+            fast.room.set(0);
             if fast.limit.replace(0) != 0 {
                 debug_assert!(depth <= st.held.capacity());
                 // SAFETY: the fast path was open, so (by `Fast`'s invariant)
@@ -369,11 +378,16 @@ impl<'a> Session<'a> {
                 // (`HeldLock` is `Copy`: nothing to drop).
                 unsafe { st.held.set_len(depth) };
                 st.key = fast.key.get();
+                take_in_released(&mut st, fast.low.replace(0) as usize);
             }
         });
         let generation = GENERATION.load(Ordering::Acquire);
         if st.generation != generation {
             catch_up(&mut st, generation);
+        }
+        if st.held.is_empty() {
+            // Also the first session's: `ThreadState::new` cannot compute it.
+            st.key = base_key(st.generation);
         }
         Session { st }
     }
@@ -406,9 +420,66 @@ impl Drop for Session<'_> {
             fast.chains.set(chains);
             fast.chains_len.set(chains_len);
             fast.explicit_keys.set(!st.order_keys.is_empty());
+            fast.low.set(0);
             fast.limit.set(limit);
+            fast.room.set(limit);
         });
     }
+}
+
+/// Drops the `low` oldest entries of `st.held`, released on the fast path,
+/// and gives those above the keys of the stack without them.
+fn take_in_released(st: &mut ThreadState, low: usize) {
+    if low > 0 {
+        let (len, key) = compact(&mut st.held, low);
+        st.held.truncate(len);
+        st.key = key;
+    }
+}
+
+/// Moves the entries above the `low` released ones of `held` down to its
+/// start and rekeys them; returns how many there are and the stack's key.
+/// Nothing to validate: see [`fast_release_oldest`].
+fn compact(held: &mut [HeldLock], low: usize) -> (usize, Key) {
+    let Some(bottom) = held.first() else {
+        return (0, Key::initial());
+    };
+    let below = bottom.prev_key;
+    held.copy_within(low.., 0);
+    let len = held.len() - low;
+    (len, held::rekey(&mut held[..len], below))
+}
+
+/// Compacts the fast path's stack after releases of its oldest entries, so
+/// that a push has the held stack's key. Returns whether it did.
+#[cold]
+fn compact_fast() -> bool {
+    let Some(fast) = fast() else {
+        return false;
+    };
+    // Inside before the first read, as in `fast_release`.
+    if fast.inside.replace(true) {
+        return false;
+    }
+    std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    let low = fast.low.get() as usize;
+    if low == 0 || fast.limit.get() == 0 {
+        fast.inside.set(false);
+        return false;
+    }
+    // SAFETY: the fast path is open (`limit != 0`), so by `Fast`'s invariant
+    // the first `depth` entries of the live held buffer are initialized and
+    // nothing else borrows it; the slice does not outlive this call.
+    let held =
+        unsafe { std::slice::from_raw_parts_mut(fast.held.get(), fast.depth.get() as usize) };
+    let (len, key) = compact(held, low);
+    fast.depth.set(len as u32);
+    fast.key.set(key);
+    fast.low.set(0);
+    fast.room.set(fast.limit.get());
+    std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    fast.inside.set(false);
+    true
 }
 
 /// The fast path of an acquisition of a lock of an unordered class whose
@@ -422,8 +493,33 @@ fn fast_acquire(
     trylock: bool,
     at: &'static Location<'static>,
 ) -> Option<bool> {
+    fast_acquire_by(
+        LazyClass::cached_unordered,
+        class,
+        subclass,
+        instance,
+        mode,
+        trylock,
+        at,
+    )
+}
+
+/// The fast path of an acquisition whose class `find` gives without a lock:
+/// [`LazyClass::cached_unordered`] (inline, [`fast_acquire`]), or, for a
+/// subclass (> 0) other than the lock's last one, the lock-free cache of
+/// subclasses, [`LazyClass::sub_lockfree`] (out of line).
+#[inline(always)]
+fn fast_acquire_by(
+    find: impl FnOnce(&LazyClass, u32) -> Option<ClassId>,
+    class: &LazyClass,
+    subclass: u32,
+    instance: usize,
+    mode: Mode,
+    trylock: bool,
+    at: &'static Location<'static>,
+) -> Option<bool> {
     let fast = fast()?;
-    let id = class.cached_unordered(subclass)?;
+    let id = find(class, subclass)?;
     fast_push(fast, id, &class.memo, instance, mode, trylock, Nest::No, at)
 }
 
@@ -466,7 +562,7 @@ fn fast_push_inner(
     at: &'static Location<'static>,
 ) -> Option<bool> {
     let depth = fast.depth.get();
-    if depth >= fast.limit.get() {
+    if depth >= fast.room.get() {
         return None;
     }
     let prev_key = fast.key.get();
@@ -474,7 +570,7 @@ fn fast_push_inner(
         prev_key,
         HeldLock::id(id, mode, trylock, nest == Nest::Covered),
     );
-    if depth != 0 && !trylock && memo.load(Ordering::Relaxed) != key {
+    if depth != 0 && !trylock && memo.load(Ordering::Relaxed) != key.memo() {
         // SAFETY: the fast path is open (`depth < limit`), so by `Fast`'s
         // invariant these are the live slots of this thread's chain cache,
         // which nothing else borrows.
@@ -482,7 +578,7 @@ fn fast_push_inner(
         if !chain::probe(slots, key) {
             return None;
         }
-        memo.store(key, Ordering::Relaxed);
+        memo.store(key.memo(), Ordering::Relaxed);
     }
     let entry = HeldLock {
         class: id,
@@ -494,8 +590,8 @@ fn fast_push_inner(
         prev_key,
         at,
     };
-    // SAFETY: `depth < limit`, so by `Fast`'s invariant the slot is within
-    // the capacity of the live held buffer, which nothing borrows.
+    // SAFETY: `depth < room <= limit`, so by `Fast`'s invariant the slot is
+    // within the capacity of the live held buffer, which nothing borrows.
     unsafe { fast.held.get().add(depth as usize).write(entry) };
     fast.depth.set(depth + 1);
     fast.key.set(key);
@@ -516,10 +612,14 @@ fn fast_held(fast: &Fast) -> Option<&[HeldLock]> {
     if fast.limit.get() == 0 {
         return None;
     }
+    let low = fast.low.get() as usize;
     // SAFETY: the fast path is open, so by `Fast`'s invariant the first
-    // `depth` entries of the live held buffer are initialized, and nothing
-    // borrows it; the slice is used before anything can change the stack.
-    Some(unsafe { std::slice::from_raw_parts(fast.held.get(), fast.depth.get() as usize) })
+    // `depth` entries of the live held buffer are initialized, `low` of them
+    // at most released, and nothing borrows it; the slice is used before
+    // anything can change the stack.
+    Some(unsafe {
+        std::slice::from_raw_parts(fast.held.get().add(low), fast.depth.get() as usize - low)
+    })
 }
 
 /// The fast path of an acquisition of a lock of an ordered class, at
@@ -568,26 +668,78 @@ fn fast_release(instance: usize) -> bool {
     let Some(fast) = fast() else {
         return false;
     };
-    {
-        let depth = fast.depth.get();
-        // `depth - 1 < limit`: the fast path is open and the stack not empty.
-        if depth.wrapping_sub(1) >= fast.limit.get() {
-            return false;
-        }
+    // Inside before the first read: a signal handler whose own locks went
+    // through the fast path (and compacted the stack) would leave what was
+    // read stale.
+    if fast.inside.replace(true) {
+        return false;
+    }
+    std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    let depth = fast.depth.get();
+    // `depth - 1 < limit`: the fast path is open and the stack not empty.
+    let released = depth.wrapping_sub(1) < fast.limit.get() && {
         // SAFETY: `0 < depth <= limit`: by `Fast`'s invariant, an initialized
         // entry of the live held buffer, which nothing borrows.
         let top = unsafe { fast.held.get().add(depth as usize - 1).read() };
-        if top.instance != instance || top.pins != 0 || fast.inside.replace(true) {
-            return false;
+        let on_top = top.instance == instance && top.pins == 0;
+        if on_top {
+            // Over released entries only (`depth == low`), the stack is
+            // empty, and the next push compacts it.
+            fast.key.set(top.prev_key);
+            fast.depth.set(depth - 1);
         }
-        // One step for a signal handler, as in `fast_push`.
-        std::sync::atomic::compiler_fence(Ordering::SeqCst);
-        fast.key.set(top.prev_key);
-        fast.depth.set(depth - 1);
-        std::sync::atomic::compiler_fence(Ordering::SeqCst);
-        fast.inside.set(false);
-        true
+        on_top
+    };
+    std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    fast.inside.set(false);
+    released
+}
+
+/// The fast path of a release of the thread's *oldest* held lock, not on
+/// top (a `Vec` of guards drops first to last): it only moves `low` up, in
+/// O(1). Returns whether it applied.
+///
+/// No chain needs validating again. A release re-validates only the first
+/// non-trylock entry above the released lock, whose walk down the stack
+/// stopped at it and now goes on below it (see [`remove_at`]); below the
+/// oldest held lock there is nothing to go on to.
+///
+/// Of two entries of one lock (a lock read twice), a release removes the
+/// top one if it is on top, or else the oldest one if that is the
+/// thread's oldest held lock, or else the topmost.
+#[inline]
+fn fast_release_oldest(instance: usize) -> bool {
+    let Some(fast) = fast() else {
+        return false;
+    };
+    // Inside before the first read, as in `fast_release`.
+    if fast.inside.replace(true) {
+        return false;
     }
+    std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    let depth = fast.depth.get();
+    let low = fast.low.get();
+    // `depth - 1 < limit`: open and not empty; `low + 1 < depth`: the
+    // oldest held entry is not the top one (the top's release is
+    // `fast_release`'s).
+    let released = depth.wrapping_sub(1) < fast.limit.get() && low + 1 < depth && {
+        // SAFETY: `low < depth <= limit`: by `Fast`'s invariant, an
+        // initialized entry of the live held buffer, which nothing borrows.
+        let oldest = unsafe { fast.held.get().add(low as usize).read() };
+        let is_oldest = oldest.instance == instance && oldest.pins == 0;
+        if is_oldest {
+            // SAFETY: as above; the entry, released, matches no instance now
+            // (no lock is at address 0), so no release takes it for the top
+            // one.
+            unsafe { (*fast.held.get().add(low as usize)).instance = 0 };
+            fast.low.set(low + 1);
+            fast.room.set(0);
+        }
+        is_oldest
+    };
+    std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    fast.inside.set(false);
+    released
 }
 
 /// Global state, behind one plain (uninstrumented) lock. Only the slow path
@@ -680,6 +832,10 @@ pub(crate) fn acquire(
     acquire_unpack(class, instance, how, at)
 }
 
+/// The first step out of line: a subclass other than the lock's last one,
+/// found without a lock, takes the fast path from here; anything else goes
+/// on in [`acquire_rest`] (a tail call: no frame more before a stack
+/// capture, and no registers saved here for its sake).
 #[inline(never)]
 fn acquire_unpack(
     class: &LazyClass,
@@ -688,8 +844,38 @@ fn acquire_unpack(
     at: &'static Location<'static>,
 ) -> bool {
     let subclass = (how >> 8) as u32;
+    if subclass != 0 {
+        let mode = Mode::from_bits((how >> 1) & 3);
+        if let Some(tracked) = fast_acquire_by(
+            LazyClass::sub_lockfree,
+            class,
+            subclass,
+            instance,
+            mode,
+            how & 1 != 0,
+            at,
+        ) {
+            return tracked;
+        }
+    }
+    acquire_rest(class, instance, how, at)
+}
+
+#[inline(never)]
+fn acquire_rest(
+    class: &LazyClass,
+    instance: usize,
+    how: u64,
+    at: &'static Location<'static>,
+) -> bool {
+    let subclass = (how >> 8) as u32;
     let mode = Mode::from_bits((how >> 1) & 3);
     let trylock = how & 1 != 0;
+    // After releases of the oldest locks, the stack is compacted first, and
+    // the acquisition starts over (once: nothing is left to compact).
+    if fast().is_some_and(|f| f.low.get() != 0) && compact_fast() {
+        return acquire(class, subclass, instance, mode, trylock, at);
+    }
     // A lock's first acquisition: once its class is resolved (without the
     // registry's lock for a known site), a known chain is the fast path's.
     let Some(entered) = Enter::new() else {
@@ -1014,7 +1200,7 @@ impl NewEntry {
 
     /// The entry, pushed after the chain key `prev_key`.
     #[inline]
-    fn held(self, prev_key: u64) -> HeldLock {
+    fn held(self, prev_key: Key) -> HeldLock {
         HeldLock {
             class: self.class,
             instance: self.instance,
@@ -1043,13 +1229,13 @@ fn push(st: &mut ThreadState, new: NewEntry, memo: Option<&std::sync::atomic::At
     // A lone lock has no chain to check; a trylock is never a dependency's
     // target.
     if !st.held.is_empty() && !new.trylock {
-        let remembered = memo.is_some_and(|m| m.load(Ordering::Relaxed) == key);
+        let remembered = memo.is_some_and(|m| m.load(Ordering::Relaxed) == key.memo());
         if !remembered {
             if !st.chains.contains(key) {
                 check_new_chain(st, new.held(prev_key), key);
             }
             if let Some(m) = memo {
-                m.store(key, Ordering::Relaxed);
+                m.store(key.memo(), Ordering::Relaxed);
             }
         }
     }
@@ -1071,6 +1257,17 @@ pub(crate) fn release(class: &LazyClass, instance: usize, at: Option<&'static Lo
 
 #[inline(never)]
 fn release_slow_path(class: &LazyClass, instance: usize, at: Option<&'static Location<'static>>) {
+    if !fast_release_oldest(instance) {
+        release_in_session(class, instance, at);
+    }
+}
+
+/// A release that needs the thread's state (or, while a session runs on
+/// the thread, is deferred to its end). Out of line, so that the release of
+/// the oldest held lock before it saves no registers.
+#[cold]
+#[inline(never)]
+fn release_in_session(class: &LazyClass, instance: usize, at: Option<&'static Location<'static>>) {
     with_state_or_defer(Deferred::Release {
         class: class.get(0),
         instance,
@@ -1084,7 +1281,7 @@ fn release_slow_path(class: &LazyClass, instance: usize, at: Option<&'static Loc
 /// is neither taken nor recorded.
 #[cold]
 #[inline(never)]
-fn check_new_chain(st: &mut ThreadState, entry: HeldLock, key: u64) {
+fn check_new_chain(st: &mut ThreadState, entry: HeldLock, key: Key) {
     let pending = contained("validation", || validate(st, &entry, key)).unwrap_or_default();
     emit_all(pending, Raised::AtAcquire);
 }
@@ -1125,12 +1322,7 @@ fn release_slow(
         let lock = st.held[i];
         misuse(st, MisuseKind::PinnedReleased, &lock, lock.at);
     }
-    // Out of order: drop the entry and re-acquire everything above it, so
-    // their chain keys, and any dependencies the new order implies, are right.
-    let removed = st.held.remove(i);
-    st.key = removed.prev_key;
-    let above = st.held.split_off(i);
-    reacquire(st, above);
+    remove_at(st, i);
 }
 
 /// Pushes `entries` back on the stack one by one, recomputing chain keys and
@@ -1193,6 +1385,47 @@ pub(crate) fn set_subclass(
     .unwrap_or(false)
 }
 
+/// Removes entry `i` of the held stack (its lock released, or freed while
+/// held), in O(depth).
+///
+/// The entries above it get the chain keys of the stack without it. Of
+/// their validations, only one can change: the first non-trylock entry
+/// above, if the removed entry was a non-trylock with locks below it. Its
+/// walk down the stack (edges from each held lock, stopping after the first
+/// non-trylock) stopped at the removed entry, and now goes on below, as if
+/// it had been acquired without the removed lock held: it is validated
+/// again, unless its new chain is known. Every other walk ends above the
+/// removed entry, or passed through it as a trylock, and is unchanged; a
+/// recursion check over fewer locks finds nothing new.
+fn remove_at(st: &mut ThreadState, i: usize) {
+    let removed = st.held.remove(i);
+    for j in i..st.held.len() {
+        st.held[j].nest = reacquired_nest(&st.held[..j], st.held[j]);
+    }
+    st.key = held::rekey(&mut st.held[i..], removed.prev_key);
+    if i > 0 && !removed.trylock {
+        revalidate_first_above(st, i);
+    }
+}
+
+/// Validates again the first non-trylock entry at or above `from`, against
+/// the stack below it, if its chain is new.
+fn revalidate_first_above(st: &mut ThreadState, from: usize) {
+    let Some(j) = st.held[from..].iter().position(|h| !h.trylock) else {
+        return;
+    };
+    let j = from + j;
+    let entry = st.held[j];
+    let key = chain::mix(entry.prev_key, entry.chain_id());
+    if st.chains.contains(key) {
+        return;
+    }
+    let above = st.held.split_off(j);
+    let pending = contained("validation", || validate(st, &entry, key)).unwrap_or_default();
+    st.held.extend(above);
+    emit_all(pending, Raised::Deferred);
+}
+
 /// Changes the mode of a held lock in place (a downgrade: it cannot block, so
 /// the entry itself is not validated again; the entries above it are, since
 /// their chains change). Returns false if the thread does not hold `instance`.
@@ -1201,12 +1434,12 @@ pub(crate) fn change_mode(instance: usize, mode: Mode) -> bool {
         let Some(i) = held::find(&st.held, instance) else {
             return false;
         };
-        let mut entry = st.held[i];
-        entry.mode = mode;
-        let above = st.held.split_off(i + 1);
-        st.held[i] = entry;
-        st.key = chain::mix(entry.prev_key, entry.chain_id());
-        reacquire(st, above);
+        st.held[i].mode = mode;
+        let below = st.held[i].prev_key;
+        st.key = held::rekey(&mut st.held[i..], below);
+        // The walk of the first non-trylock above ends at this entry (or
+        // passes it, a trylock): its edge from it changes type.
+        revalidate_first_above(st, i + 1);
         true
     })
     .unwrap_or(false)
@@ -1316,12 +1549,14 @@ impl Drop for ThreadSlot {
         let st = &mut self.0;
         // Close the fast path for good, and take in what it pushed.
         let _ = FAST.try_with(|fast| {
+            fast.room.set(0);
             if fast.limit.replace(0) != 0 {
                 // SAFETY: the fast path was open, so (by `Fast`'s invariant)
                 // `fast.held` is this very vector's buffer (`ThreadSlot` is
                 // only ever the thread-local `STATE`), and its first `depth`
                 // entries are initialized.
                 unsafe { st.held.set_len(fast.depth.get() as usize) };
+                take_in_released(st, fast.low.replace(0) as usize);
             }
             fast.depth.set(0);
         });
@@ -1342,7 +1577,8 @@ impl ThreadState {
     const fn new() -> ThreadState {
         ThreadState {
             held: Vec::new(),
-            key: chain::INITIAL_KEY,
+            // Set by the first session: `Key::initial()` is not const.
+            key: Key { a: 0, b: 0 },
             chains: LocalChains::new(),
             order_keys: Vec::new(),
             generation: 0,
@@ -1489,10 +1725,7 @@ fn freed_in(st: &mut ThreadState, instance: usize) {
     if let Some(i) = held::find(&st.held, instance) {
         let lock = st.held[i];
         misuse(st, MisuseKind::HeldLockFreed, &lock, lock.at);
-        let removed = st.held.remove(i);
-        st.key = removed.prev_key;
-        let above = st.held.split_off(i);
-        reacquire(st, above);
+        remove_at(st, i);
     }
 }
 
@@ -1512,7 +1745,9 @@ pub(crate) fn assert_held(
         let lock = match (found, expected_held) {
             (Some(_), true) | (None, false) => return,
             (Some(i), false) => st.held[i],
-            (None, true) => NewEntry::plain(class.get(0), instance, Mode::Exclusive, at).held(0),
+            (None, true) => {
+                NewEntry::plain(class.get(0), instance, Mode::Exclusive, at).held(st.key)
+            }
         };
         let kind = if expected_held {
             MisuseKind::AssertHeld
@@ -1575,8 +1810,18 @@ enum Pending {
 /// dependency from each held lock down to the nearest non-trylock one.
 #[cold]
 #[inline(never)]
-fn validate(st: &mut ThreadState, next: &HeldLock, key: u64) -> Vec<Pending> {
+fn validate(st: &mut ThreadState, next: &HeldLock, key: Key) -> Vec<Pending> {
+    #[cfg(test)]
+    VALIDATIONS.with(|n| n.set(n.get() + 1));
     validate_in(shared(), st, next, key, trace::capture)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test hook: validations of new chains run on this thread.
+    static VALIDATIONS: Cell<usize> = const { Cell::new(0) };
+    /// Test hook: sessions (slow paths) started on this thread.
+    static SESSIONS: Cell<usize> = const { Cell::new(0) };
 }
 
 /// [`validate`] against any shared state: the production one, or a fresh
@@ -1585,7 +1830,7 @@ fn validate_in<F: Facade>(
     shared: &Shared<F, Global>,
     st: &mut ThreadState,
     next: &HeldLock,
-    key: u64,
+    key: Key,
     capture: fn() -> Arc<[usize]>,
 ) -> Vec<Pending> {
     if shared.chains.contains(key) {
@@ -1764,7 +2009,7 @@ impl Global {
 }
 
 /// Approximate bytes per chain in the global set (key, control byte, load).
-const CHAIN_BYTES: usize = 16;
+const CHAIN_BYTES: usize = 24;
 
 fn usage_of<'a>(g: &Graph, locks: impl Iterator<Item = &'a HeldLock>) -> HashMap<ClassId, u8> {
     locks.map(|h| (h.class, g.usage(h.class))).collect()
@@ -2282,6 +2527,7 @@ pub fn held_locks() -> Vec<LockInfo> {
 mod tests {
     use super::*;
     use crate::class::{Prefix, Source};
+    use crate::report::Problem;
 
     #[track_caller]
     fn lazy(name: &'static str) -> LazyClass {
@@ -2292,12 +2538,12 @@ mod tests {
         })
     }
 
-    fn key_from_scratch(held: &[HeldLock]) -> u64 {
+    fn key_from_scratch(held: &[HeldLock]) -> Key {
         held.iter()
-            .fold(chain::INITIAL_KEY, |k, h| chain::mix(k, h.chain_id()))
+            .fold(Key::initial(), |k, h| chain::mix(k, h.chain_id()))
     }
 
-    fn current_key_and_stack() -> (u64, Vec<HeldLock>) {
+    fn current_key_and_stack() -> (Key, Vec<HeldLock>) {
         with_state(|st| (st.key, st.held.clone())).expect("state")
     }
 
@@ -2347,33 +2593,16 @@ mod tests {
         release(&c, 13, Some(at));
         let (key, held) = current_key_and_stack();
         assert!(held.is_empty());
-        assert_eq!(key, chain::INITIAL_KEY);
+        assert_eq!(key, Key::initial());
     }
 
     /// Entries pushed and popped by the fast path and by the slow path are
     /// one stack: each sees the other's, with the right chain keys.
     #[test]
     fn fast_and_slow_paths_share_one_stack() {
-        let classes: Vec<LazyClass> = (0..40)
-            .map(|_| {
-                LazyClass::new(Source::Key(Box::leak(Box::new(crate::ClassKey::new(
-                    "unit-fast",
-                )))))
-            })
-            .collect();
+        let classes: Vec<LazyClass> = (0..40).map(|_| leaked_key("unit-fast")).collect();
         let at = Location::caller();
-        let check = |instances: &[usize]| {
-            let (key, held) = current_key_and_stack();
-            assert_eq!(
-                held.iter().map(|h| h.instance).collect::<Vec<_>>(),
-                instances
-            );
-            assert_eq!(key, key_from_scratch(&held));
-            for i in 0..held.len() {
-                assert_eq!(held[i].prev_key, key_from_scratch(&held[..i]), "entry {i}");
-            }
-            assert_eq!(FAST.with(|f| f.depth.get()) as usize, held.len());
-        };
+        let check = check_stack;
         // The first time every chain is new: the slow path, which grows the
         // buffer past its first capacity.
         for (i, c) in classes.iter().enumerate() {
@@ -2411,7 +2640,7 @@ mod tests {
             release(&classes[i], 100 + i, Some(at));
         }
         check(&[]);
-        assert_eq!(current_key_and_stack().0, chain::INITIAL_KEY);
+        assert_eq!(current_key_and_stack().0, Key::initial());
     }
 
     /// A subclass the lock has cached takes the fast path too; one it has
@@ -2479,6 +2708,36 @@ mod tests {
             release(&child, c2, Some(at));
             release(&nest, n, Some(at));
             release(&child, c1, Some(at));
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// Alternating subclasses, and subclasses of 256 and more, of known
+    /// chains take no slow path (nor the registry's lock).
+    #[test]
+    fn alternating_and_large_subclasses_take_no_slow_path() {
+        std::thread::spawn(|| {
+            let parent = lazy("unit-altsub-parent");
+            let child = lazy("unit-altsub-child");
+            let at = Location::caller();
+            let pair = |sub| {
+                assert!(acquire(&parent, 0, 41, Mode::Exclusive, false, at));
+                assert!(acquire(&child, sub, 42, Mode::Exclusive, false, at));
+                release(&child, 42, Some(at));
+                release(&parent, 41, Some(at));
+            };
+            let subs = [1, 2, 300, 70_000];
+            for &sub in &subs {
+                pair(sub);
+            }
+            let sessions = SESSIONS.with(Cell::get);
+            for _ in 0..10 {
+                for &sub in &subs {
+                    pair(sub);
+                }
+            }
+            assert_eq!(SESSIONS.with(Cell::get), sessions, "all on the fast path");
         })
         .join()
         .unwrap();
@@ -2682,6 +2941,186 @@ mod tests {
         }
     }
 
+    fn leaked_key(name: &'static str) -> LazyClass {
+        LazyClass::new(Source::Key(Box::leak(Box::new(crate::ClassKey::new(name)))))
+    }
+
+    fn validations() -> usize {
+        VALIDATIONS.with(Cell::get)
+    }
+
+    /// Two 4-lock chains whose keys collide in lane a (forced by the test
+    /// hook, at every depth) are still told apart by lane b: the second,
+    /// which closes a cycle, is validated and reported, although the first
+    /// is cached and its last lock's memo holds the first chain's key.
+    #[test]
+    fn a_chain_key_collision_does_not_hide_a_cycle() {
+        let names = ["unit-collide-q1", "unit-collide-q2", "unit-collide-d"];
+        std::thread::spawn(|| {
+            chain::COLLIDE_LANE_A.with(|c| c.set(true));
+            let at = Location::caller();
+            let p: Vec<LazyClass> = (0..3).map(|_| leaked_key("unit-collide-p")).collect();
+            let q: Vec<LazyClass> = ["unit-collide-q0", "unit-collide-q1", "unit-collide-q2"]
+                .into_iter()
+                .map(leaked_key)
+                .collect();
+            let d = leaked_key("unit-collide-d");
+            let take = |locks: &[&LazyClass]| {
+                for (i, l) in locks.iter().enumerate() {
+                    assert!(acquire(l, 0, 0x9000 + i * 8, Mode::Exclusive, false, at));
+                }
+                let key = current_key_and_stack().0;
+                for (i, l) in locks.iter().enumerate().rev() {
+                    release(l, 0x9000 + i * 8, Some(at));
+                }
+                key
+            };
+            // d -> q1 learned.
+            take(&[&d, &q[1]]);
+            // The first chain, twice: validated, then known (d's memo).
+            let first = take(&[&p[0], &p[1], &p[2], &d]);
+            assert_eq!(take(&[&p[0], &p[1], &p[2], &d]), first);
+            // The second closes q1 -> q2 -> d -> q1.
+            let before = validations();
+            let second = take(&[&q[0], &q[1], &q[2], &d]);
+            assert_eq!(second.a, first.a, "the hook collides lane a");
+            assert_ne!(second, first);
+            assert_eq!(validations() - before, 3, "every chain of q was validated");
+            chain::COLLIDE_LANE_A.with(|c| c.set(false));
+        })
+        .join()
+        .unwrap();
+        let found = reports().into_iter().any(|r| {
+            matches!(r.problem, Problem::CircularDependency { .. })
+                && names.iter().all(|n| r.class_names().contains(n))
+        });
+        assert!(found, "the cycle through q1, q2 and d is reported");
+    }
+
+    fn check_stack(instances: &[usize]) {
+        let (key, held) = current_key_and_stack();
+        assert_eq!(
+            held.iter().map(|h| h.instance).collect::<Vec<_>>(),
+            instances
+        );
+        assert_eq!(key, key_from_scratch(&held));
+        for i in 0..held.len() {
+            assert_eq!(held[i].prev_key, key_from_scratch(&held[..i]), "entry {i}");
+        }
+        assert_eq!(FAST.with(|f| f.depth.get()) as usize, held.len());
+    }
+
+    /// Four locks (one a trylock) released in each of the 24 orders, each
+    /// order twice (slow path, then fast path): after every release the
+    /// stack and its chain keys are those of the locks still held, and so
+    /// after taking one more lock on what is left; the oldest held lock's
+    /// release takes the fast path, and no release validates a chain
+    /// unless the first non-trylock above a released lock has locks below.
+    #[test]
+    fn releases_in_every_order_keep_stack_and_keys() {
+        std::thread::spawn(|| {
+            let at = Location::caller();
+            let locks: Vec<LazyClass> = (0..5).map(|_| leaked_key("unit-order")).collect();
+            let inst = |i: usize| 0xa000 + i * 8;
+            let mut orders = vec![vec![]];
+            for n in 0..4 {
+                orders = orders
+                    .into_iter()
+                    .flat_map(|o: Vec<usize>| {
+                        (0..=o.len()).map(move |p| {
+                            let mut o = o.clone();
+                            o.insert(p, n);
+                            o
+                        })
+                    })
+                    .collect();
+            }
+            assert_eq!(orders.len(), 24);
+            for order in &orders {
+                for _ in 0..2 {
+                    for (i, l) in locks[..4].iter().enumerate() {
+                        assert!(acquire(l, 0, inst(i), Mode::Exclusive, i == 2, at));
+                    }
+                    let mut held: Vec<usize> = (0..4).collect();
+                    for &r in order {
+                        let pos = held.iter().position(|&h| h == r).unwrap();
+                        let oldest = pos == 0 && held.len() > 1;
+                        if oldest {
+                            assert!(fast_release_oldest(inst(r)), "{order:?}: oldest");
+                        } else {
+                            release(&locks[r], inst(r), Some(at));
+                        }
+                        held.remove(pos);
+                        if oldest {
+                            assert_eq!(FAST.with(|f| f.low.get()), 1);
+                        }
+                        let before = validations();
+                        check_stack(&held.iter().map(|&h| inst(h)).collect::<Vec<_>>());
+                        assert_eq!(validations(), before, "checking validates nothing");
+                        // One more lock on what is left, and off again.
+                        assert!(acquire(&locks[4], 0, inst(4), Mode::Exclusive, false, at));
+                        let mut with = held.iter().map(|&h| inst(h)).collect::<Vec<_>>();
+                        with.push(inst(4));
+                        check_stack(&with);
+                        release(&locks[4], inst(4), Some(at));
+                    }
+                    check_stack(&[]);
+                }
+                // The second round found every chain known.
+                let before = validations();
+                for (i, l) in locks[..4].iter().enumerate() {
+                    assert!(acquire(l, 0, inst(i), Mode::Exclusive, i == 2, at));
+                }
+                for &r in order {
+                    release(&locks[r], inst(r), Some(at));
+                }
+                assert_eq!(validations(), before, "{order:?}: all known");
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// 10 000 held locks released oldest first cost no validation and one
+    /// step each; in other orders, a release validates at most one chain.
+    #[test]
+    fn ten_thousand_locks_release_in_bounded_work() {
+        std::thread::spawn(|| {
+            let at = Location::caller();
+            let n = 10_000;
+            let locks: Vec<LazyClass> = (0..n).map(|_| leaked_key("unit-10k")).collect();
+            let inst = |i: usize| 0x10_0000 + i * 8;
+            let take = |count: usize| {
+                for (i, l) in locks[..count].iter().enumerate() {
+                    assert!(acquire(l, 0, inst(i), Mode::Exclusive, false, at));
+                }
+            };
+            take(n);
+            let before = validations();
+            for (i, l) in locks.iter().enumerate() {
+                release(l, inst(i), Some(at));
+                if i + 1 < n {
+                    assert_eq!(FAST.with(|f| f.low.get()) as usize, i + 1, "O(1) each");
+                }
+            }
+            assert_eq!(validations(), before, "oldest first: nothing validated");
+            check_stack(&[]);
+            // The second oldest first, on 1000 of them: one validation each
+            // at most (the lock above it, now over the oldest).
+            take(1000);
+            let before = validations();
+            for (i, l) in locks[1..1000].iter().enumerate() {
+                release(l, inst(i + 1), Some(at));
+            }
+            assert!(validations() - before <= 998);
+            check_stack(&[inst(0)]);
+            release(&locks[0], inst(0), Some(at));
+            check_stack(&[]);
+        })
+        .join()
+        .unwrap();
+    }
+
     #[test]
     fn internal_panics_are_contained() {
         let before = INTERNAL_ERRORS.load(std::sync::atomic::Ordering::Relaxed);
@@ -2741,16 +3180,16 @@ mod model {
         Arc::from(Vec::new())
     }
 
-    fn entry(class: u32, prev_key: u64) -> HeldLock {
+    fn entry(class: u32, prev_key: Key) -> HeldLock {
         let at = Location::caller();
         NewEntry::plain(ClassId(class), class as usize + 1, Mode::Exclusive, at).held(prev_key)
     }
 
     /// One thread's new chain: holding `first`, acquiring `second`. Returns
     /// the circular reports it raised, and the chain's key.
-    fn acquire_pair(shared: &Shared<Loom, Global>, first: u32, second: u32) -> (usize, u64) {
-        let held = entry(first, chain::INITIAL_KEY);
-        let prefix = chain::mix(chain::INITIAL_KEY, held.chain_id());
+    fn acquire_pair(shared: &Shared<Loom, Global>, first: u32, second: u32) -> (usize, Key) {
+        let held = entry(first, Key::initial());
+        let prefix = chain::mix(Key::initial(), held.chain_id());
         let next = entry(second, prefix);
         let key = chain::mix(prefix, next.chain_id());
         let mut st = ThreadState {

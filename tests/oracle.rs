@@ -39,16 +39,23 @@
 //!   (`SR`), can never be part of a strong cycle, so the kernel's self-edge
 //!   changes nothing. A same-class held entry that is not a trylock still
 //!   ends the walk down the held stack, as the kernel's does.
-//! - Out-of-order release removes the entry and re-acquires (re-validates)
-//!   every entry above it, which can add dependencies.
+//! - Out-of-order release removes the entry. If it was a non-trylock with
+//!   a lock below it, the first non-trylock entry above it is validated
+//!   again against the stack now below it (its walk down the stack had
+//!   stopped at the released lock, and now goes on below), which can add
+//!   dependencies; no other entry is (their walks did not reach the
+//!   released lock, or passed it as a trylock). Unlike the kernel, which
+//!   re-acquires every entry above: only an entry above that was itself a
+//!   recursive acquisition could differ, and it stays without dependencies.
+//!   Under a nest lock, an entry above the released one that was covered
+//!   stays covered while a lock of its class it could deadlock on is still
+//!   held below it, and becomes a plain entry otherwise (the validator's
+//!   entries do not record their nest lock: docs/ARCHITECTURE.md); a
+//!   covered entry validated again adds nothing.
 //! - Under a nest lock (the kernel's `check_deadlock`): walking the held
 //!   locks from the bottom, a lock the acquisition could deadlock on (as
 //!   above) met after the nest lock makes it *covered*: no recursion and no
 //!   dependency at all; met before it, recursion; none, a plain acquisition.
-//!   Re-acquired after an out-of-order release, a covered entry stays
-//!   covered while such a lock is still held below it, and any other is a
-//!   plain acquisition (the validator's entries do not record their nest
-//!   lock: docs/ARCHITECTURE.md).
 //! - A wait (flush, join, drain, touch) is a non-trylock acquisition released
 //!   at once. A spawned thread holds its `(thread)` class (exclusive) while
 //!   its body runs; a work item's body runs holding the queue's class, then
@@ -533,17 +540,18 @@ impl Oracle {
                     ),
                     Step::Release { slot } => {
                         if let Some(i) = held.iter().rposition(|h| h.slot == Some(slot)) {
-                            let above = held.split_off(i + 1);
-                            held.pop();
-                            for mut h in above {
-                                // Re-acquired, a covered entry stays covered
-                                // while a lock of its class is held below it;
-                                // any other is a plain acquisition.
-                                if h.covered && held.iter().any(|b| Oracle::blocks(b, &h)) {
-                                    held.push(h);
-                                } else {
-                                    h.nest = None;
-                                    o.push(&mut held, h);
+                            let released = held.remove(i);
+                            for j in i..held.len() {
+                                let h = held[j];
+                                if h.covered && !held[..j].iter().any(|b| Oracle::blocks(b, &h)) {
+                                    held[j].covered = false;
+                                    held[j].nest = None;
+                                }
+                            }
+                            let first = (i..held.len()).find(|&j| !held[j].trylock);
+                            if let (false, true, Some(j)) = (released.trylock, i > 0, first) {
+                                if !held[j].covered {
+                                    o.acquire(&held[..j], held[j]);
                                 }
                             }
                         }
