@@ -360,6 +360,10 @@ fn trim(mut frames: Vec<Frame>) -> Vec<Frame> {
         frames.truncate(end);
     }
     frames.retain(|f| !is_runtime(f));
+    // Below the top, lockdep's own frames are plumbing too (a work queue's
+    // worker, a spawned thread's wrapper): a report shows only the
+    // program's.
+    frames.retain(|f| !is_validator(f));
     frames
 }
 
@@ -391,6 +395,20 @@ mod tests {
         ];
         let names: Vec<_> = trim(frames).into_iter().map(|f| f.function).collect();
         assert_eq!(names, ["user::store", "user::main"]);
+    }
+
+    #[test]
+    fn drops_lockdeps_frames_below_the_top_too() {
+        let frames = vec![
+            f("lockdep::trace::capture"),
+            f("user::remove_work"),
+            f("user::add::{{closure}}"),
+            f("lockdep::workqueue::Work::run::{{closure}}"),
+            f("lockdep::workqueue::Shared::worker"),
+            f("std::sys::backtrace::__rust_begin_short_backtrace"),
+        ];
+        let names: Vec<_> = trim(frames).into_iter().map(|f| f.function).collect();
+        assert_eq!(names, ["user::remove_work", "user::add::{{closure}}"]);
     }
 
     #[test]
