@@ -157,7 +157,9 @@ impl BenchMutex for parking_lot::Mutex<u64> {
     fn plain() -> Self {
         parking_lot::Mutex::new(0)
     }
-    #[inline]
+    // Always inlined, for every implementation alike: the benchmark's own
+    // wrapper must not be what a lock call costs.
+    #[inline(always)]
     fn lock(&self) -> Self::Guard<'_> {
         parking_lot::Mutex::lock(self)
     }
@@ -182,7 +184,9 @@ impl BenchMutex for std::sync::Mutex<u64> {
     fn plain() -> Self {
         std::sync::Mutex::new(0)
     }
-    #[inline]
+    // Always inlined, for every implementation alike: the benchmark's own
+    // wrapper must not be what a lock call costs.
+    #[inline(always)]
     fn lock(&self) -> Self::Guard<'_> {
         std::sync::Mutex::lock(self).unwrap()
     }
@@ -210,7 +214,9 @@ impl BenchMutex for TmMutex {
     fn plain() -> Self {
         TmMutex::new(0)
     }
-    #[inline]
+    // Always inlined, for every implementation alike: the benchmark's own
+    // wrapper must not be what a lock call costs.
+    #[inline(always)]
     fn lock(&self) -> Self::Guard<'_> {
         TmMutex::lock(self).unwrap()
     }
@@ -242,7 +248,7 @@ macro_rules! lockdep_impls {
             fn plain() -> Self {
                 $krate::Mutex::new(0)
             }
-            #[inline]
+            #[inline(always)]
             fn lock(&self) -> Self::Guard<'_> {
                 $krate::Mutex::lock(self)
             }

@@ -104,7 +104,7 @@ impl LockMap {
     }
 
     /// Acquires, and returns what a guard needs to undo it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn acquisition(
         &self,
         mode: Mode,
@@ -128,7 +128,7 @@ impl LockMap {
     }
 
     /// Undoes an acquisition, once: the shared tail of every guard's drop.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn end(&self, acquisition: &mut Acquisition) {
         #[cfg(not(lockdep_off))]
         if std::mem::take(&mut acquisition.tracked) {
@@ -204,7 +204,7 @@ impl LockMap {
     }
 
     /// The whole contract: `acquire(class, mode, trylock)` at `at`.
-    #[inline]
+    #[inline(always)]
     pub fn acquire_full(
         &self,
         mode: Mode,

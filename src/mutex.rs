@@ -114,7 +114,9 @@ impl<R, T> Mutex<R, T> {
 
 impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
     /// Acquires the mutex, blocking until it is free.
-    #[inline]
+    // Always inlined, down to the validator's fast path, as parking_lot's
+    // lock is: one out-of-line call costs about what the whole path does.
+    #[inline(always)]
     #[track_caller]
     pub fn lock(&self) -> MutexGuard<'_, R, T> {
         self.lock_nested(0)
@@ -122,7 +124,7 @@ impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
 
     /// Acquires the mutex as subclass `subclass` of its class, for nesting
     /// two locks of one class in a fixed order (parent 0, child 1, ...).
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     pub fn lock_nested(&self, subclass: u32) -> MutexGuard<'_, R, T> {
         let at = Location::caller();
@@ -131,13 +133,13 @@ impl<R: RawMutex, T: ?Sized> Mutex<R, T> {
 
     /// The common tail of every blocking acquisition: the validator has been
     /// told (before blocking, so a report comes before a hang); now block.
-    #[inline]
+    #[inline(always)]
     fn locked(&self, acquisition: Acquisition) -> MutexGuard<'_, R, T> {
         MutexGuard::new(self, self.block(acquisition))
     }
 
     /// Blocks on the raw lock for an acquisition the validator has been told of.
-    #[inline]
+    #[inline(always)]
     fn block(&self, acquisition: Acquisition) -> Acquisition {
         self.raw.lock();
         acquisition
@@ -431,7 +433,7 @@ macro_rules! mutex_guard {
         }
 
         impl<$($lt,)? R: RawMutex, T: ?Sized> Drop for $guard<$($lt,)? R, T> {
-            #[inline]
+            #[inline(always)]
             fn drop(&mut self) {
                 // SAFETY: the guard was created after this thread locked the
                 // raw lock.

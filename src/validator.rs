@@ -812,7 +812,7 @@ pub(crate) unsafe fn fork_unlock(child: bool) {
 
 /// Records an acquisition. Returns whether it was tracked; pass that to
 /// [`release`] through the guard.
-#[inline]
+#[inline(always)]
 pub(crate) fn acquire(
     class: &LazyClass,
     subclass: u32,
@@ -1248,7 +1248,7 @@ fn push(st: &mut ThreadState, new: NewEntry, memo: Option<&std::sync::atomic::At
 }
 
 /// Records a release of a tracked acquisition of `instance`.
-#[inline]
+#[inline(always)]
 pub(crate) fn release(class: &LazyClass, instance: usize, at: Option<&'static Location<'static>>) {
     if !fast_release(instance) {
         release_slow_path(class, instance, at);
