@@ -457,29 +457,25 @@ fn compact_fast() -> bool {
     let Some(fast) = fast() else {
         return false;
     };
-    // Inside before the first read, as in `fast_release`.
-    if fast.inside.replace(true) {
-        return false;
-    }
-    std::sync::atomic::compiler_fence(Ordering::SeqCst);
-    let low = fast.low.get() as usize;
-    if low == 0 || fast.limit.get() == 0 {
-        fast.inside.set(false);
-        return false;
-    }
-    // SAFETY: the fast path is open (`limit != 0`), so by `Fast`'s invariant
-    // the first `depth` entries of the live held buffer are initialized and
-    // nothing else borrows it; the slice does not outlive this call.
-    let held =
-        unsafe { std::slice::from_raw_parts_mut(fast.held.get(), fast.depth.get() as usize) };
-    let (len, key) = compact(held, low);
-    fast.depth.set(len as u32);
-    fast.key.set(key);
-    fast.low.set(0);
-    fast.room.set(fast.limit.get());
-    std::sync::atomic::compiler_fence(Ordering::SeqCst);
-    fast.inside.set(false);
-    true
+    one_step(fast, || {
+        let low = fast.low.get() as usize;
+        if low == 0 || fast.limit.get() == 0 {
+            return false;
+        }
+        // SAFETY: the fast path is open (`limit != 0`), so by `Fast`'s
+        // invariant the first `depth` entries of the live held buffer are
+        // initialized and nothing else borrows it; the slice does not
+        // outlive this call.
+        let held =
+            unsafe { std::slice::from_raw_parts_mut(fast.held.get(), fast.depth.get() as usize) };
+        let (len, key) = compact(held, low);
+        fast.depth.set(len as u32);
+        fast.key.set(key);
+        fast.low.set(0);
+        fast.room.set(fast.limit.get());
+        true
+    })
+    .unwrap_or(false)
 }
 
 /// The fast path of an acquisition of a lock of an unordered class whose
@@ -537,16 +533,29 @@ fn fast_push(
     nest: Nest,
     at: &'static Location<'static>,
 ) -> Option<bool> {
+    one_step(fast, || {
+        fast_push_inner(fast, id, memo, instance, mode, trylock, nest, at)
+    })
+    .flatten()
+}
+
+/// Runs `f`, which reads and updates the thread's stack through `fast`, as
+/// one step for whatever interrupts it on this thread (a signal handler):
+/// that sees `inside` and leaves its locks untracked. `None`, without
+/// running `f`, when the validator is already running on the thread. The
+/// flag is set before `f`'s first read: a handler whose locks went through
+/// the fast path meanwhile (and compacted the stack) would leave what `f`
+/// read stale.
+#[inline(always)]
+fn one_step<R>(fast: &Fast, f: impl FnOnce() -> R) -> Option<R> {
     if fast.inside.replace(true) {
         return None;
     }
-    // The update below is one step for a signal handler that interrupts
-    // it: the handler sees `inside` and leaves its locks untracked.
     std::sync::atomic::compiler_fence(Ordering::SeqCst);
-    let pushed = fast_push_inner(fast, id, memo, instance, mode, trylock, nest, at);
+    let result = f();
     std::sync::atomic::compiler_fence(Ordering::SeqCst);
     fast.inside.set(false);
-    pushed
+    Some(result)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -668,16 +677,12 @@ fn fast_release(instance: usize) -> bool {
     let Some(fast) = fast() else {
         return false;
     };
-    // Inside before the first read: a signal handler whose own locks went
-    // through the fast path (and compacted the stack) would leave what was
-    // read stale.
-    if fast.inside.replace(true) {
-        return false;
-    }
-    std::sync::atomic::compiler_fence(Ordering::SeqCst);
-    let depth = fast.depth.get();
-    // `depth - 1 < limit`: the fast path is open and the stack not empty.
-    let released = depth.wrapping_sub(1) < fast.limit.get() && {
+    one_step(fast, || {
+        let depth = fast.depth.get();
+        // `depth - 1 < limit`: the fast path is open and the stack not empty.
+        if depth.wrapping_sub(1) >= fast.limit.get() {
+            return false;
+        }
         // SAFETY: `0 < depth <= limit`: by `Fast`'s invariant, an initialized
         // entry of the live held buffer, which nothing borrows.
         let top = unsafe { fast.held.get().add(depth as usize - 1).read() };
@@ -689,10 +694,8 @@ fn fast_release(instance: usize) -> bool {
             fast.depth.set(depth - 1);
         }
         on_top
-    };
-    std::sync::atomic::compiler_fence(Ordering::SeqCst);
-    fast.inside.set(false);
-    released
+    })
+    .unwrap_or(false)
 }
 
 /// The fast path of a release of the thread's *oldest* held lock, not on
@@ -712,34 +715,29 @@ fn fast_release_oldest(instance: usize) -> bool {
     let Some(fast) = fast() else {
         return false;
     };
-    // Inside before the first read, as in `fast_release`.
-    if fast.inside.replace(true) {
-        return false;
-    }
-    std::sync::atomic::compiler_fence(Ordering::SeqCst);
-    let depth = fast.depth.get();
-    let low = fast.low.get();
-    // `depth - 1 < limit`: open and not empty; `low + 1 < depth`: the
-    // oldest held entry is not the top one (the top's release is
-    // `fast_release`'s).
-    let released = depth.wrapping_sub(1) < fast.limit.get() && low + 1 < depth && {
+    one_step(fast, || {
+        let depth = fast.depth.get();
+        let low = fast.low.get();
+        // `depth - 1 < limit`: open and not empty; `low + 1 < depth`: the
+        // oldest held entry is not the top one (the top's release is
+        // `fast_release`'s).
+        if depth.wrapping_sub(1) >= fast.limit.get() || low + 1 >= depth {
+            return false;
+        }
         // SAFETY: `low < depth <= limit`: by `Fast`'s invariant, an
         // initialized entry of the live held buffer, which nothing borrows.
         let oldest = unsafe { fast.held.get().add(low as usize).read() };
-        let is_oldest = oldest.instance == instance && oldest.pins == 0;
-        if is_oldest {
-            // SAFETY: as above; the entry, released, matches no instance now
-            // (no lock is at address 0), so no release takes it for the top
-            // one.
-            unsafe { (*fast.held.get().add(low as usize)).instance = 0 };
-            fast.low.set(low + 1);
-            fast.room.set(0);
+        if oldest.instance != instance || oldest.pins != 0 {
+            return false;
         }
-        is_oldest
-    };
-    std::sync::atomic::compiler_fence(Ordering::SeqCst);
-    fast.inside.set(false);
-    released
+        // SAFETY: as above; the entry, released, matches no instance now (no
+        // lock is at address 0), so no release takes it for the top one.
+        unsafe { (*fast.held.get().add(low as usize)).instance = 0 };
+        fast.low.set(low + 1);
+        fast.room.set(0);
+        true
+    })
+    .unwrap_or(false)
 }
 
 /// Global state, behind one plain (uninstrumented) lock. Only the slow path
