@@ -321,6 +321,14 @@
 //!   the fork (its lock), which can block the child's first stack capture.
 //! - Coverage-based: a cycle is found only once both halves have run, each at
 //!   least once, in some thread.
+//! - Locks of one type built at one line for different roles are one class:
+//!   two same-typed lock fields of a `#[derive(Default)]` struct, one
+//!   standard adapter (`map(Mutex::new)`) used for two collections of one
+//!   type, a helper without `#[track_caller]`. Nesting them is reported as
+//!   recursive locking, and the report says why and names the fix (see
+//!   Classes and nesting). The type is the protected one, not the lock's: a
+//!   macro that builds a `Mutex<T>` and an `RwLock<T>` at one line gives them
+//!   one class.
 //! - Chains are identified by a 128-bit hash, half of it seeded per process:
 //!   a collision, which would skip the validation of one new chain, takes
 //!   about 2^64 chains by chance and cannot be searched for offline.
