@@ -134,7 +134,9 @@ impl Builder {
 
     /// Names the thread. The name appears in reports, and with the spawn
     /// site it is the thread's class, printed `(thread)name` (unless a
-    /// [`key`](Self::key) is given).
+    /// [`key`](Self::key) is given). Every distinct name is a class for the
+    /// life of the process: a pool that numbers the threads it respawns
+    /// without end (`worker-1`, `worker-2`, ...) should give them a key.
     pub fn name(self, name: String) -> Builder {
         Builder {
             inner: self.inner.name(name.clone()),
