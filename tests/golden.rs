@@ -561,6 +561,52 @@ fn recursive_locking() {
     check_report("recursive_locking", "golden_recursive");
 }
 
+/// Two lock fields of one type in a `#[derive(Default)]` struct: one class,
+/// which the report says, naming the fix.
+#[derive(Default)]
+struct GoldenTwins {
+    left: Mutex<GoldenShared>,
+    right: Mutex<GoldenShared>,
+}
+
+#[derive(Default)]
+struct GoldenShared(#[allow(dead_code)] u8);
+
+#[inline(never)]
+fn twins_nested(t: &GoldenTwins) {
+    let _l = t.left.lock();
+    let _r = t.right.lock();
+}
+
+#[test]
+fn recursive_locking_of_one_site() {
+    lockdep::set_action(lockdep::Action::Silent);
+    let twins = GoldenTwins::default();
+    let class = lockdep::class_name(lockdep::AsLockMap::as_lock_map(&twins.left).class());
+    on_thread("golden-twins", || twins_nested(&twins));
+    check_report("recursive_locking_one_site", &class);
+}
+
+/// Two collections of one type, each built by `map(Mutex::new)`: the site
+/// is inside core, which the report says, naming the fix.
+#[inline(never)]
+fn adapters_nested(a: &[Mutex<GoldenAdapted>], b: &[Mutex<GoldenAdapted>]) {
+    let _a = a[0].lock();
+    let _b = b[0].lock();
+}
+
+struct GoldenAdapted(#[allow(dead_code)] u8);
+
+#[test]
+fn recursive_locking_of_a_std_adapter() {
+    lockdep::set_action(lockdep::Action::Silent);
+    let a: Vec<Mutex<GoldenAdapted>> = (0..1).map(GoldenAdapted).map(Mutex::new).collect();
+    let b: Vec<Mutex<GoldenAdapted>> = (0..1).map(GoldenAdapted).map(Mutex::new).collect();
+    let class = lockdep::class_name(lockdep::AsLockMap::as_lock_map(&a[0]).class());
+    on_thread("golden-adapters", || adapters_nested(&a, &b));
+    check_report("recursive_locking_std_adapter", &class);
+}
+
 static UNBALANCED: LockMap = LockMap::named("golden_unbalanced");
 
 #[inline(never)]
