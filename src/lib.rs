@@ -329,9 +329,11 @@
 //!   Classes and nesting). The type is the protected one, not the lock's: a
 //!   macro that builds a `Mutex<T>` and an `RwLock<T>` at one line gives them
 //!   one class.
-//! - Chains are identified by a 128-bit hash, half of it seeded per process:
-//!   a collision, which would skip the validation of one new chain, takes
-//!   about 2^64 chains by chance and cannot be searched for offline.
+//! - Chains are identified by a 128-bit hash, half of it seeded per process;
+//!   the caches in front of the global set keep 64 seeded bits of it. A
+//!   collision, which would skip the validation of one new chain, is a
+//!   2^-64 event per comparison (2^-46 at worst per chain new to a
+//!   thread, against its whole cache) and cannot be searched for offline.
 //! - Waits that are not annotated (a condition variable without a declared
 //!   notifier, a channel, a barrier, a spin on a trylock) are invisible.
 //! - Locks taken inside a report callback are not validated; nor are locks

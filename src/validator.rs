@@ -210,7 +210,7 @@ struct Fast {
     low: Cell<u32>,
     key: Cell<Key>,
     held: Cell<*mut HeldLock>,
-    chains: Cell<*const Key>,
+    chains: Cell<*const u64>,
     chains_len: Cell<usize>,
     /// Some held lock may have an explicit order key (`lock_ordered`): the
     /// fast path leaves ordered classes to the slow path.
@@ -2948,9 +2948,11 @@ mod tests {
     }
 
     /// Two 4-lock chains whose keys collide in lane a (forced by the test
-    /// hook, at every depth) are still told apart by lane b: the second,
+    /// hook, at every depth), the unkeyed lane, which a program could
+    /// search for, are told apart at every level of the cache: the second,
     /// which closes a cycle, is validated and reported, although the first
-    /// is cached and its last lock's memo holds the first chain's key.
+    /// is in its last lock's memo (lane b), in the thread's set (the fold)
+    /// and in the global set (both lanes), and each of its prefixes too.
     #[test]
     fn a_chain_key_collision_does_not_hide_a_cycle() {
         let names = ["unit-collide-q1", "unit-collide-q2", "unit-collide-d"];
@@ -2978,11 +2980,17 @@ mod tests {
             // The first chain, twice: validated, then known (d's memo).
             let first = take(&[&p[0], &p[1], &p[2], &d]);
             assert_eq!(take(&[&p[0], &p[1], &p[2], &d]), first);
+            assert_eq!(d.memo.load(Ordering::Relaxed), first.memo(), "in d's memo");
+            let in_set = with_state(|st| st.chains.contains(first));
+            assert_eq!(in_set, Some(true), "in the thread's set");
+            assert!(shared().chains.contains(first), "in the global set");
             // The second closes q1 -> q2 -> d -> q1.
             let before = validations();
             let second = take(&[&q[0], &q[1], &q[2], &d]);
             assert_eq!(second.a, first.a, "the hook collides lane a");
-            assert_ne!(second, first);
+            assert_ne!(second.memo(), first.memo(), "the memo tells them apart");
+            assert_ne!(second.fold(), first.fold(), "the thread's set does");
+            assert_ne!(second, first, "the global set does");
             assert_eq!(validations() - before, 3, "every chain of q was validated");
             chain::COLLIDE_LANE_A.with(|c| c.set(false));
         })
