@@ -283,8 +283,8 @@
 //! stack: no global lock, no shared cache line, no allocation. Only a
 //! sequence never seen before takes the validator's lock and searches the
 //! graph. On the machine of `BENCHMARKS.md` (`cargo bench --bench
-//! overhead`), an uncontended lock/unlock costs 1.27x a bare
-//! `parking_lot` mutex, a nested pair 1.26x, whatever the size of the graph
+//! overhead`), an uncontended lock/unlock costs 1.26x a bare
+//! `parking_lot` mutex, a nested pair 1.23x, whatever the size of the graph
 //! or the number of threads; tracing-mutex costs 2.6x on the pair. A new
 //! dependency costs a few microseconds, mostly the capture of its stack
 //! trace; one whose cycle search visits all of a 10 000-class graph about
