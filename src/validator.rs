@@ -534,7 +534,42 @@ fn fast_push(
     at: &'static Location<'static>,
 ) -> Option<bool> {
     one_step(fast, || {
-        fast_push_inner(fast, id, memo, instance, mode, trylock, nest, at)
+        let depth = fast.depth.get();
+        if depth >= fast.room.get() {
+            return None;
+        }
+        let prev_key = fast.key.get();
+        let key = chain::mix(
+            prev_key,
+            HeldLock::id(id, mode, trylock, nest == Nest::Covered),
+        );
+        if depth != 0 && !trylock && memo.load(Ordering::Relaxed) != key.memo() {
+            // SAFETY: the fast path is open (`depth < limit`), so by `Fast`'s
+            // invariant these are the live slots of this thread's chain cache,
+            // which nothing else borrows.
+            let slots =
+                unsafe { std::slice::from_raw_parts(fast.chains.get(), fast.chains_len.get()) };
+            if !chain::probe(slots, key) {
+                return None;
+            }
+            memo.store(key.memo(), Ordering::Relaxed);
+        }
+        let entry = HeldLock {
+            class: id,
+            instance,
+            mode,
+            trylock,
+            pins: 0,
+            nest,
+            prev_key,
+            at,
+        };
+        // SAFETY: `depth < room <= limit`, so by `Fast`'s invariant the slot is
+        // within the capacity of the live held buffer, which nothing borrows.
+        unsafe { fast.held.get().add(depth as usize).write(entry) };
+        fast.depth.set(depth + 1);
+        fast.key.set(key);
+        Some(true)
     })
     .flatten()
 }
@@ -556,55 +591,6 @@ fn one_step<R>(fast: &Fast, f: impl FnOnce() -> R) -> Option<R> {
     std::sync::atomic::compiler_fence(Ordering::SeqCst);
     fast.inside.set(false);
     Some(result)
-}
-
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn fast_push_inner(
-    fast: &Fast,
-    id: ClassId,
-    memo: &std::sync::atomic::AtomicU64,
-    instance: usize,
-    mode: Mode,
-    trylock: bool,
-    nest: Nest,
-    at: &'static Location<'static>,
-) -> Option<bool> {
-    let depth = fast.depth.get();
-    if depth >= fast.room.get() {
-        return None;
-    }
-    let prev_key = fast.key.get();
-    let key = chain::mix(
-        prev_key,
-        HeldLock::id(id, mode, trylock, nest == Nest::Covered),
-    );
-    if depth != 0 && !trylock && memo.load(Ordering::Relaxed) != key.memo() {
-        // SAFETY: the fast path is open (`depth < limit`), so by `Fast`'s
-        // invariant these are the live slots of this thread's chain cache,
-        // which nothing else borrows.
-        let slots = unsafe { std::slice::from_raw_parts(fast.chains.get(), fast.chains_len.get()) };
-        if !chain::probe(slots, key) {
-            return None;
-        }
-        memo.store(key.memo(), Ordering::Relaxed);
-    }
-    let entry = HeldLock {
-        class: id,
-        instance,
-        mode,
-        trylock,
-        pins: 0,
-        nest,
-        prev_key,
-        at,
-    };
-    // SAFETY: `depth < room <= limit`, so by `Fast`'s invariant the slot is
-    // within the capacity of the live held buffer, which nothing borrows.
-    unsafe { fast.held.get().add(depth as usize).write(entry) };
-    fast.depth.set(depth + 1);
-    fast.key.set(key);
-    Some(true)
 }
 
 /// Does this thread hold any tracked lock? One thread-local read; false
