@@ -1159,42 +1159,31 @@ fn parent() {
     if compiled_out {
         println!("(lockdep is compiled out: the lockdep targets below measure the plain wrappers)");
     }
-    check(
-        "single lockdep/parking_lot".into(),
-        ratio("single", "lockdep", "parking_lot"),
-        1.3,
-        "x",
-    );
-    check(
-        "nested2 lockdep/parking_lot".into(),
-        ratio("nested2", "lockdep", "parking_lot"),
-        1.5,
-        "x",
-    );
-    check(
-        "nested2 lockdep/tracing_mutex".into(),
-        ratio("nested2", "lockdep", "tracing_mutex"),
-        0.6,
-        "x",
-    );
-    check(
-        "nested4 lockdep/parking_lot".into(),
-        ratio("nested4", "lockdep", "parking_lot"),
-        1.5,
-        "x",
-    );
-    check(
-        "under4 lockdep/parking_lot".into(),
-        ratio("under4", "lockdep", "parking_lot"),
-        1.5,
-        "x",
-    );
-    check(
-        "graph10000 lockdep/parking_lot".into(),
-        ratio("graph10000", "lockdep", "parking_lot"),
-        1.5,
-        "x",
-    );
+    // Ratios of one implementation to another in one scenario, printed
+    // `scenario imp/base`, then what the scenario is where that helps.
+    let ratio_targets = |targets: &[(&str, &str, &str, f64, String)]| {
+        targets
+            .iter()
+            .map(|(scenario, imp, base, limit, note)| {
+                (
+                    format!("{scenario} {imp}/{base}{note}"),
+                    ratio(scenario, imp, base),
+                    *limit,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let plain = String::new;
+    for (what, value, limit) in ratio_targets(&[
+        ("single", "lockdep", "parking_lot", 1.3, plain()),
+        ("nested2", "lockdep", "parking_lot", 1.5, plain()),
+        ("nested2", "lockdep", "tracing_mutex", 0.6, plain()),
+        ("nested4", "lockdep", "parking_lot", 1.5, plain()),
+        ("under4", "lockdep", "parking_lot", 1.5, plain()),
+        ("graph10000", "lockdep", "parking_lot", 1.5, plain()),
+    ]) {
+        check(what, value, limit, "x");
+    }
     check(
         "graph10000 flat: lockdep graph10000/nested2".into(),
         at("graph10000", "lockdep") / at("nested2", "lockdep"),
@@ -1228,39 +1217,33 @@ fn parent() {
             " us",
         );
     }
-    check(
-        format!("drop_vec64 lockdep/parking_lot ({VEC_N} locks, dropped first to last)"),
-        ratio("drop_vec64", "lockdep", "parking_lot"),
-        2.0,
-        "x",
-    );
-    check(
-        "subclass_alt lockdep/parking_lot (nested pair, subclasses 1, 2, 300 in turn)".into(),
-        ratio("subclass_alt", "lockdep", "parking_lot"),
-        1.5,
-        "x",
-    );
-    check(
-        format!(
-            "many_chains lockdep/parking_lot (nested pairs, {} chains in turn)",
-            MANY_N * MANY_N
+    for (what, value, limit) in ratio_targets(&[
+        (
+            "drop_vec64",
+            "lockdep",
+            "parking_lot",
+            2.0,
+            format!(" ({VEC_N} locks, dropped first to last)"),
         ),
-        ratio("many_chains", "lockdep", "parking_lot"),
-        1.5,
-        "x",
-    );
-    check(
-        "single lockdep_off/parking_lot".into(),
-        ratio("single", "lockdep_off", "parking_lot"),
-        1.05,
-        "x",
-    );
-    check(
-        "nested2 lockdep_off/parking_lot".into(),
-        ratio("nested2", "lockdep_off", "parking_lot"),
-        1.05,
-        "x",
-    );
+        (
+            "subclass_alt",
+            "lockdep",
+            "parking_lot",
+            1.5,
+            " (nested pair, subclasses 1, 2, 300 in turn)".into(),
+        ),
+        (
+            "many_chains",
+            "lockdep",
+            "parking_lot",
+            1.5,
+            format!(" (nested pairs, {} chains in turn)", MANY_N * MANY_N),
+        ),
+        ("single", "lockdep_off", "parking_lot", 1.05, plain()),
+        ("nested2", "lockdep_off", "parking_lot", 1.05, plain()),
+    ]) {
+        check(what, value, limit, "x");
+    }
 
     // Memory.
     println!();
