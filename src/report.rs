@@ -6,12 +6,14 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::class::ClassId;
 use crate::held::Mode;
 pub use crate::trace::Backtrace;
 
 /// One symbolized stack frame.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Frame {
     /// Demangled function name, without the hash suffix.
     pub function: String,
@@ -22,7 +24,7 @@ pub struct Frame {
 }
 
 /// A source location.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Site {
     /// Source file.
     pub file: String,
@@ -48,8 +50,8 @@ impl fmt::Display for Site {
     }
 }
 
-/// The process a report comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The process a report comes from. (Deserialized in `schema.rs`.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ProcessInfo {
     /// Operating-system process id.
     pub pid: u32,
@@ -57,10 +59,15 @@ pub struct ProcessInfo {
     pub executable: String,
     /// Version of this crate.
     pub lockdep_version: &'static str,
+    /// The test the process runs, when a test runner says so
+    /// (`NEXTEST_TEST_NAME`, set by cargo-nextest, which runs each test in a
+    /// process of its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<String>,
 }
 
 /// The thread a report comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThreadInfo {
     /// The thread's name, or `<unnamed>`.
     pub name: String,
@@ -76,7 +83,7 @@ impl fmt::Display for ThreadInfo {
 
 /// A lock class as it appears in a report: a held lock, the lock being
 /// acquired, or a link of a dependency chain.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {
     /// The class.
     pub class: ClassId,
@@ -96,7 +103,7 @@ pub struct LockInfo {
 
 /// One link of a dependency chain: a class, and the stack that first made it
 /// depend on the previous link.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainLink {
     /// The class this link reaches.
     pub lock: LockInfo,
@@ -105,11 +112,17 @@ pub struct ChainLink {
     /// The stack saved when that dependency was first seen; for the last
     /// link (`#0`), the current stack. Symbolized when first read.
     pub trace: Backtrace,
+    /// Who learned this dependency, when the chain was put together from
+    /// several processes' records (`cargo lockdep merge`): the test, test
+    /// binary and process. `None` in a process's own reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned_by: Option<String>,
 }
 
 /// What went wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Problem {
     /// Acquiring `acquiring` while holding `holding` closes a strong cycle.
     CircularDependency {
@@ -130,6 +143,7 @@ pub enum Problem {
         holding: LockInfo,
         /// For an ordered class: what its order function said of the held
         /// lock's key against the new one (anything but `Less` is disorder).
+        #[serde(default, with = "crate::schema::ordering")]
         comparison: Option<std::cmp::Ordering>,
         /// Why the two acquisitions are one class, and what would fix it.
         cause: RecursionCause,
@@ -171,8 +185,9 @@ pub enum Problem {
 
 /// Why a recursive acquisition was reported: what makes the two locks one
 /// class, which says what would tell them apart.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RecursionCause {
     /// The thread already holds this very lock: it would wait for itself.
     SameLock,
@@ -192,8 +207,9 @@ pub enum RecursionCause {
 }
 
 /// What a construction site is, as far as telling classes apart goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[serde(rename_all = "snake_case")]
 pub enum SiteOrigin {
     /// A line of the program, or of a crate it uses. It may build the locks
     /// of one role (one field, in every object), or of several (a
@@ -209,7 +225,7 @@ pub enum SiteOrigin {
 }
 
 /// A complete report.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// The process.
     pub process: ProcessInfo,
@@ -263,6 +279,12 @@ impl Report {
                 nest_lock,
             } => vec![acquiring.name.as_str(), nest_lock.name.as_str()],
         }
+    }
+}
+
+impl AsRef<Report> for Report {
+    fn as_ref(&self) -> &Report {
+        self
     }
 }
 

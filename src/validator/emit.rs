@@ -133,6 +133,14 @@ fn print(text: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
+/// A report as printed: in the format `LOCKDEP_REPORT_FORMAT` chose.
+fn printed(report: &Report) -> String {
+    match config::report_format() {
+        config::ReportFormat::Text => report.to_string(),
+        config::ReportFormat::Json => crate::render::json::line(report) + "\n",
+    }
+}
+
 /// Delivers one report: the log, the watches, then the action. Nothing
 /// here unwinds: `Action::Panic`'s panic and a callback's are recorded as
 /// due, and raised (or not) by [`raise_due`].
@@ -140,6 +148,7 @@ pub(super) fn emit(report: Report, raised: Raised) {
     let report = Arc::new(report);
     report_log::push(report.clone());
     crate::watch::collect(&report);
+    crate::report_file::append(&report);
     // Can a panic be raised for it, now or at the thread's next acquisition?
     // (One raised by an acquisition while the thread panics is deferred.)
     let due = raised != Raised::AtExit;
@@ -159,7 +168,7 @@ pub(super) fn emit(report: Report, raised: Raised) {
         .unwrap_or(false)
     };
     match config::action() {
-        Action::Print => print(&report.to_string()),
+        Action::Print => print(&printed(&report)),
         Action::Silent => {}
         Action::Callback(f) => {
             let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&report)));
@@ -173,7 +182,7 @@ pub(super) fn emit(report: Report, raised: Raised) {
             let owed = due && owe(Some(report.clone()), None);
             // Raised now, the panic's message shows it; else show it now.
             if !(now && owed) {
-                print(&report.to_string());
+                print(&printed(&report));
             }
         }
     }
