@@ -210,11 +210,19 @@ pub fn report_format() -> ReportFormat {
         || match from_env(ENV_REPORT_FORMAT, "text, json", parse_format) {
             Ok(f) => f.unwrap_or_default(),
             Err(e) => {
-                eprintln!("{e}; printing reports as text");
+                to_stderr(&format!("{e}; printing reports as text\n"));
                 ReportFormat::Text
             }
         },
     )
+}
+
+/// Writes to the process's standard error itself, not through `eprint!`:
+/// a test harness captures `eprint!`'s output, and shows it only for tests
+/// that fail. For reports, and for what the validator must say.
+pub(crate) fn to_stderr(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// A path from the environment, read once: `None` when unset or empty.

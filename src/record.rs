@@ -277,10 +277,11 @@ fn process() -> Process {
 
 fn error(what: &str) {
     if ERRORS.fetch_add(1, Ordering::Relaxed) == 0 {
-        eprintln!(
-            "lockdep: {}: {what} (counted in Stats::record_errors)",
+        config::to_stderr(&format!(
+            "lockdep: {}: {what} (counted in Stats::record_errors)
+",
             config::ENV_RECORD
-        );
+        ));
     }
 }
 

@@ -15,9 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::config;
 use crate::report::Report;
 
-/// The file, opened on the first report: `None` inside when it is unset
-/// or could not be opened.
-static FILE: parking_lot::Mutex<Option<Option<File>>> = parking_lot::const_mutex(None);
+/// The file, opened on the first report, or why it could not be.
+static FILE: parking_lot::Mutex<Option<Result<File, String>>> = parking_lot::const_mutex(None);
 static ERRORS: AtomicUsize = AtomicUsize::new(0);
 
 /// Appends `report` if `LOCKDEP_REPORT_FILE` is set.
@@ -26,22 +25,14 @@ pub(crate) fn append(report: &Report) {
     let mut line = crate::render::json::line(report);
     line.push('\n');
     let mut file = FILE.lock();
-    let file = file.get_or_insert_with(|| match open(path) {
-        Ok(f) => Some(f),
-        Err(e) => {
-            failed(&format!("cannot open {}: {e}", path.display()));
-            None
-        }
-    });
-    match file {
-        Some(f) => {
-            if let Err(e) = f.write_all(line.as_bytes()) {
-                failed(&format!("cannot write {}: {e}", path.display()));
-            }
-        }
-        None => {
-            ERRORS.fetch_add(1, Ordering::Relaxed);
-        }
+    let written = match file.get_or_insert_with(|| open(path).map_err(|e| e.to_string())) {
+        Ok(f) => f
+            .write_all(line.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display())),
+        Err(e) => Err(format!("cannot open {}: {e}", path.display())),
+    };
+    if let Err(what) = written {
+        failed(&what);
     }
 }
 
@@ -62,10 +53,11 @@ pub(crate) fn open(path: &std::path::Path) -> std::io::Result<File> {
 
 fn failed(what: &str) {
     if ERRORS.fetch_add(1, Ordering::Relaxed) == 0 {
-        eprintln!(
-            "lockdep: {}: {what} (counted in Stats::report_file_errors)",
+        config::to_stderr(&format!(
+            "lockdep: {}: {what} (counted in Stats::report_file_errors)
+",
             config::ENV_REPORT_FILE
-        );
+        ));
     }
 }
 

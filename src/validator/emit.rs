@@ -125,12 +125,10 @@ pub(super) fn emit_all(pending: Vec<Pending>, raised: Raised) {
     }
 }
 
-/// Writes a report to standard error itself, not through `eprint!`: a test
-/// harness captures `eprint!`'s output, and shows it only for tests that
-/// fail.
+/// Writes a report to standard error itself, past a test harness's
+/// capture.
 fn print(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    config::to_stderr(text);
 }
 
 /// A report as printed: in the format `LOCKDEP_REPORT_FORMAT` chose.
