@@ -445,3 +445,156 @@ impl Merged {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PROCESS: &str = r#"{"schema_version":1,"kind":"process","pid":1,"executable":"t","lockdep_version":"0.1.0"}"#;
+
+    fn class(id: u32, key: &str) -> String {
+        format!(r#"{{"schema_version":1,"kind":"class","id":{id},"key":"{key}","name":"{key}"}}"#)
+    }
+
+    fn dep(from: u32, to: u32, types: &str) -> String {
+        format!(
+            r#"{{"schema_version":1,"kind":"dependency","from":{from},"to":{to},"types":"{types}"}}"#
+        )
+    }
+
+    fn record(lines: &[String]) -> Record {
+        parse_record("r.jsonl", (lines.join("\n") + "\n").as_bytes()).expect("a record")
+    }
+
+    fn search(records: Vec<Record>) -> schema::Graph {
+        let mut m = Merged::default();
+        for r in records {
+            m.add(r);
+        }
+        m.search()
+    }
+
+    #[test]
+    fn classes_join_by_key_whatever_their_ids() {
+        let one = record(&[
+            PROCESS.into(),
+            class(0, "a"),
+            class(1, "b"),
+            dep(0, 1, "EN"),
+        ]);
+        let two = record(&[
+            PROCESS.into(),
+            class(7, "b"),
+            class(3, "a"),
+            dep(7, 3, "EN"),
+        ]);
+        let g = search(vec![one, two]);
+        assert_eq!(g.classes.len(), 2);
+        assert_eq!(g.cycles.len(), 1);
+        assert!(g.cycles[0].across_processes);
+        assert_eq!(g.cycles[0].dependencies.len(), 2);
+    }
+
+    #[test]
+    fn the_search_is_the_validators_strong_one() {
+        // a -SR-> b and b -SR-> a: readers only, no deadlock.
+        let r = record(&[
+            PROCESS.into(),
+            class(0, "a"),
+            class(1, "b"),
+            dep(0, 1, "SR"),
+        ]);
+        let s = record(&[
+            PROCESS.into(),
+            class(0, "a"),
+            class(1, "b"),
+            dep(1, 0, "SR"),
+        ]);
+        assert!(search(vec![r, s]).cycles.is_empty());
+        // A three-class cycle over three processes, found once.
+        let recs = [("a", "b"), ("b", "c"), ("c", "a")]
+            .iter()
+            .map(|(x, y)| record(&[PROCESS.into(), class(0, x), class(1, y), dep(0, 1, "EN")]))
+            .collect();
+        let g = search(recs);
+        assert_eq!(g.cycles.len(), 1);
+        assert_eq!(g.cycles[0].classes.len(), 3);
+        let Problem::CircularDependency { chain, .. } = &g.cycles[0].report.problem else {
+            panic!()
+        };
+        assert_eq!(chain.len(), 3);
+        assert!(chain.iter().all(|l| l.learned_by.is_some()));
+    }
+
+    #[test]
+    fn a_dependency_of_two_types_is_one_pair() {
+        let r = record(&[
+            PROCESS.into(),
+            class(0, "a"),
+            class(1, "b"),
+            dep(0, 1, "EN|SN"),
+        ]);
+        let g = search(vec![r]);
+        assert_eq!(g.dependencies.len(), 1);
+        assert_eq!(g.dependencies[0].types, "EN|SN");
+        assert_eq!(g.classes[0].usage, "++.");
+    }
+
+    fn valid_lines() -> Vec<String> {
+        vec![
+            PROCESS.into(),
+            class(0, "a"),
+            class(1, "b"),
+            dep(0, 1, "EN"),
+            dep(1, 0, "SR|EN"),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Arbitrary bytes: an error or a record, never a panic.
+        #[test]
+        fn the_parser_never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_record("fuzz.jsonl", &bytes);
+        }
+
+        /// A valid record cut, spliced and corrupted at random: an error
+        /// naming the file (and the line, for a line), or a record that
+        /// merges; never a panic.
+        #[test]
+        fn the_parser_never_panics_on_mangled_records(
+            cut in 0usize..400,
+            at in 0usize..400,
+            junk in proptest::collection::vec(any::<u8>(), 0..16),
+        ) {
+            let mut bytes = (valid_lines().join("\n") + "\n").into_bytes();
+            bytes.truncate(cut.min(bytes.len()).max(1));
+            let at = at.min(bytes.len());
+            bytes.splice(at..at, junk);
+            match parse_record("m.jsonl", &bytes) {
+                Ok(r) => { let _ = search(vec![r]); }
+                Err(e) => prop_assert!(e.to_string().starts_with("m.jsonl")),
+            }
+        }
+
+        /// Any sequence of well-formed lines with arbitrary ids and types.
+        #[test]
+        fn well_formed_lines_with_any_values_never_panic(
+            lines in proptest::collection::vec((0u8..3, 0u32..5, 0u32..5, "[ENSR|]{0,5}"), 0..12),
+        ) {
+            let mut text = vec![PROCESS.to_string()];
+            for (kind, x, y, types) in lines {
+                text.push(match kind {
+                    0 => class(x, &format!("k{y}")),
+                    1 => dep(x, y, &types),
+                    _ => PROCESS.to_string(),
+                });
+            }
+            if let Ok(r) = parse_record("w.jsonl", (text.join("\n") + "\n").as_bytes()) {
+                let _ = search(vec![r]);
+            }
+        }
+    }
+}
