@@ -3,7 +3,8 @@
 //! With `LOCKDEP_RECORD=<dir>` ([`ENV_RECORD`](crate::config::ENV_RECORD))
 //! set, each process writes a file of its own in `<dir>` (created if
 //! missing), named `lockdep-<executable>-<pid>-<milliseconds>.jsonl`: one
-//! [`schema`](crate::schema) document per line, appended as it learns.
+//! [`schema`](crate::schema) document per line, appended as it learns. A
+//! process that learns no dependency writes no file.
 //!
 //! - first a [`Process`]: pid, executable, and the
 //!   test under cargo-nextest (`NEXTEST_TEST_NAME`, `NEXTEST_BINARY_ID`,

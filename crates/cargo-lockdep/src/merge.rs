@@ -43,40 +43,13 @@ pub struct Args {
 
 /// Runs `merge`: exit 1 if a cycle is found, 0 if none, 2 on bad input.
 pub fn run(args: Args) -> ExitCode {
-    let files = match record_files(&args.paths) {
-        Ok(f) => f,
-        Err(e) => return bad_input(&e),
-    };
-    let progress = progress(files.len() as u64);
-    let mut merged = Merged::default();
-    for file in &files {
-        progress.set_message(file.display().to_string());
-        let bytes = match std::fs::read(file) {
-            Ok(b) => b,
-            Err(e) => {
-                return bad_input(&InputError {
-                    file: file.display().to_string(),
-                    line: None,
-                    message: format!("cannot read: {e}"),
-                })
-            }
-        };
-        match parse_record(&file.display().to_string(), &bytes) {
-            Ok(record) => {
-                for w in &record.warnings {
-                    progress.suspend(|| eprintln!("cargo lockdep merge: warning: {w}"));
-                }
-                merged.add(record);
-            }
-            Err(e) => {
-                progress.finish_and_clear();
-                return bad_input(&e);
-            }
+    let graph = match merge(&args.paths) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("cargo lockdep merge: {e}");
+            return ExitCode::from(2);
         }
-        progress.inc(1);
-    }
-    progress.finish_and_clear();
-    let graph = merged.search();
+    };
     let found = !graph.cycles.is_empty();
     if args.json {
         println!("{}", Envelope::new(Document::Graph(graph)).to_line());
@@ -108,9 +81,39 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-fn bad_input(e: &InputError) -> ExitCode {
-    eprintln!("cargo lockdep merge: {e}");
-    ExitCode::from(2)
+/// Reads and merges the records in `paths` (directories of `*.jsonl`, or
+/// files) and searches the merged graph: what `merge` prints, for any
+/// command that draws or lists it. Warnings (a last line cut short) go to
+/// standard error; a progress line is drawn there on a terminal.
+pub fn merge(paths: &[PathBuf]) -> Result<schema::Graph, InputError> {
+    let files = record_files(paths)?;
+    let progress = progress(files.len() as u64);
+    let mut merged = Merged::default();
+    for file in &files {
+        let name = file.display().to_string();
+        progress.set_message(name.clone());
+        let read = std::fs::read(file)
+            .map_err(|e| InputError {
+                file: name.clone(),
+                line: None,
+                message: format!("cannot read: {e}"),
+            })
+            .and_then(|bytes| parse_record(&name, &bytes));
+        let record = match read {
+            Ok(r) => r,
+            Err(e) => {
+                progress.finish_and_clear();
+                return Err(e);
+            }
+        };
+        for w in &record.warnings {
+            progress.suspend(|| eprintln!("cargo lockdep merge: warning: {w}"));
+        }
+        merged.add(record);
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    Ok(merged.search())
 }
 
 /// A progress line on standard error, drawn only on a terminal.
