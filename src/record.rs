@@ -25,7 +25,8 @@
 //! to a file opened for appending. What was written survives the process's
 //! crash or abort (the kernel has it). At a normal exit an `atexit` handler
 //! waits (up to 5 s) for the queue to drain; [`flush`] waits for it at any
-//! moment (before an `abort`, say). A write error is counted
+//! moment (before an `abort`, say). A child forked without `exec` records
+//! nothing (no thread may safely be started or woken there). A write error is counted
 //! (`Stats::record_errors`) and said once, never raised. With the variable
 //! unset, the cost is one check of a `OnceLock` per *new* dependency; the
 //! fast path is untouched.
@@ -56,7 +57,8 @@ pub(crate) struct Learned {
 }
 
 struct Queue {
-    /// The process the state belongs to: a forked child starts over.
+    /// The process whose writer this is: in a forked child, `flush` has
+    /// nothing to wait for.
     pid: u32,
     learned: Vec<Learned>,
     /// Taken by the writer and not yet written.
@@ -84,10 +86,16 @@ fn dir() -> Option<&'static Path> {
         .as_deref()
 }
 
+/// Set in a child forked from a process (and not exec'd since): it
+/// records nothing. The writer thread it would need is not safe to start
+/// or wake there: a thread of the parent may have held a lock of
+/// parking_lot's own at the moment of the fork, which no one will release.
+static FORKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Is this process recording?
 #[inline]
 pub(crate) fn enabled() -> bool {
-    dir().is_some()
+    dir().is_some() && !FORKED.load(Ordering::Relaxed)
 }
 
 /// Hands dependencies just learned to the writer. Called outside every
@@ -97,15 +105,7 @@ pub(crate) fn learned(new: Vec<Learned>) {
         return;
     }
     let mut q = QUEUE.lock();
-    let pid = std::process::id();
-    if q.pid != pid {
-        // First use, or a forked child: the parent's writer is not here.
-        // What it had queued is the parent's to write.
-        std::mem::forget(std::mem::take(&mut q.learned));
-        q.pid = pid;
-        q.in_flight = 0;
-        q.writer = false;
-    }
+    q.pid = std::process::id();
     q.learned.extend(new);
     if !q.writer {
         q.writer = true;
@@ -311,6 +311,9 @@ pub(crate) fn fork_lock() {
 /// # Safety
 /// As [`crate::fork::release`]'s.
 pub(crate) unsafe fn fork_unlock(child: bool) {
+    if child {
+        FORKED.store(true, Ordering::Relaxed);
+    }
     // SAFETY: passed on from the caller.
     unsafe { crate::fork::release(&QUEUE, child) }
 }

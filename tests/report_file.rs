@@ -219,3 +219,101 @@ fn a_bad_format_says_so_and_prints_text() {
         "{stderr}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+#[ignore = "run by a_forked_child_of_a_recording_process_does_not_hang, in a child"]
+fn child_forks_while_recording() {
+    use std::time::{Duration, Instant};
+    lockdep::set_action(lockdep::Action::Silent);
+    // Busy threads, learning (and so recording) while the fork happens.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy: Vec<_> = (0..2)
+        .map(|t| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut round = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let ka = DynamicKey::new(format!("fork_rec_{t}_{round}_a"));
+                    let kb = DynamicKey::new(format!("fork_rec_{t}_{round}_b"));
+                    let (a, b) = (
+                        Mutex::with_dynamic_key(&ka, ()),
+                        Mutex::with_dynamic_key(&kb, ()),
+                    );
+                    drop((a.lock(), b.lock()));
+                    round += 1;
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(30));
+    for _ in 0..4 {
+        // SAFETY: the child only runs this crate's code and then `_exit`s.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let ok = std::panic::catch_unwind(|| {
+                cycles_on_threads_here();
+                assert!(lockdep::record::flush(Duration::from_secs(1)));
+            })
+            .is_ok();
+            // SAFETY: ends the child without the parent's harness.
+            unsafe { libc::_exit(i32::from(!ok)) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut status = 0;
+        loop {
+            // SAFETY: polls our own child.
+            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                break;
+            }
+            if Instant::now() > deadline {
+                // SAFETY: kills and reaps our own child.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                panic!("the forked child hung");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    busy.into_iter().for_each(|t| t.join().unwrap());
+    assert!(lockdep::record::flush(Duration::from_secs(10)));
+    assert!(lockdep::stats().record_lines > 0);
+}
+
+/// A new order and a cycle on the calling thread (a forked child has one).
+#[cfg(unix)]
+fn cycles_on_threads_here() {
+    let ka = DynamicKey::new("fork_rec_child_a");
+    let kb = DynamicKey::new("fork_rec_child_b");
+    let (a, b) = (
+        Mutex::with_dynamic_key(&ka, ()),
+        Mutex::with_dynamic_key(&kb, ()),
+    );
+    drop((a.lock(), b.lock()));
+    drop((b.lock(), a.lock()));
+    assert!(lockdep::reports()
+        .iter()
+        .any(|r| r.class_names().contains(&"fork_rec_child_a")));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_forked_child_of_a_recording_process_does_not_hang() {
+    let dir = scratch("fork");
+    child(
+        "child_forks_while_recording",
+        &[("LOCKDEP_RECORD", &dir)],
+        "silent",
+    );
+    // The parent's record only: the forked children record nothing.
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    let body = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
+    assert!(body.contains("fork_rec_0_0_a"));
+    assert!(!body.contains("fork_rec_child_a"));
+}
