@@ -7,9 +7,11 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lockdep::{Action, ClassKey, Mutex};
+
+mod common;
 
 fn key(name: String) -> &'static ClassKey {
     Box::leak(Box::new(ClassKey::new(Box::leak(name.into_boxed_str()))))
@@ -78,24 +80,8 @@ fn children_forked_while_threads_validate_never_hang() {
             // SAFETY: ends the child without running the parent's harness.
             unsafe { libc::_exit(status) };
         }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut status = 0;
-        loop {
-            // SAFETY: polls the child just forked.
-            let waited = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-            if waited == pid {
-                break;
-            }
-            if Instant::now() > deadline {
-                // SAFETY: kills and reaps our own child.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::waitpid(pid, &mut status, 0);
-                }
-                panic!("child {i} hung in the validator");
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        let status = common::wait_child(pid, Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("child {i} hung in the validator"));
         assert!(libc::WIFEXITED(status), "child {i} did not exit normally");
         assert_eq!(libc::WEXITSTATUS(status), 0, "child {i}'s checks failed");
     }

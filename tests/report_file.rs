@@ -9,6 +9,8 @@ use std::process::{Command, Output};
 use lockdep::schema::{Document, Envelope};
 use lockdep::{DynamicKey, Mutex};
 
+mod common;
+
 const THREADS: usize = 8;
 
 /// A cycle of two classes of its own on each of `THREADS` threads at once:
@@ -224,7 +226,7 @@ fn a_bad_format_says_so_and_prints_text() {
 #[test]
 #[ignore = "run by a_forked_child_of_a_recording_process_does_not_hang, in a child"]
 fn child_forks_while_recording() {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     lockdep::set_action(lockdep::Action::Silent);
     // Busy threads, learning (and so recording) while the fork happens.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -260,23 +262,8 @@ fn child_forks_while_recording() {
             // SAFETY: ends the child without the parent's harness.
             unsafe { libc::_exit(i32::from(!ok)) };
         }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut status = 0;
-        loop {
-            // SAFETY: polls our own child.
-            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
-                break;
-            }
-            if Instant::now() > deadline {
-                // SAFETY: kills and reaps our own child.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::waitpid(pid, &mut status, 0);
-                }
-                panic!("the forked child hung");
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        let status =
+            common::wait_child(pid, Duration::from_secs(20)).expect("the forked child hung");
         assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

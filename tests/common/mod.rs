@@ -192,3 +192,26 @@ pub fn close_two_cycles(
         },
     )))
 }
+
+/// Waits for the forked child `pid`, polling; past `timeout` kills it and
+/// returns `None` (it hung). Else its wait status.
+#[cfg(unix)]
+pub fn wait_child(pid: libc::pid_t, timeout: std::time::Duration) -> Option<i32> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut status = 0;
+    loop {
+        // SAFETY: polls the caller's own child.
+        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+            return Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            // SAFETY: kills and reaps the caller's own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
