@@ -33,6 +33,13 @@ impl ClassId {
     pub fn index(self) -> usize {
         self.0 as usize
     }
+
+    /// The id of index `index`, for reports built outside this process's
+    /// validator (read from a file or a kernel log), whose ids number the
+    /// classes of that report set only.
+    pub fn from_index(index: u32) -> ClassId {
+        ClassId(index)
+    }
 }
 
 impl fmt::Display for ClassId {

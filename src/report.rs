@@ -55,8 +55,12 @@ pub struct ProcessInfo {
     pub pid: u32,
     /// File name of the executable.
     pub executable: String,
-    /// Version of this crate.
+    /// Version of this crate (empty for a report read from a kernel log).
     pub lockdep_version: &'static str,
+    /// For a report read from a Linux kernel log (`cargo lockdep explain`):
+    /// the kernel's identification line, `<release> <version> <taint>`
+    /// (`4.10.0-test+ #48 Not tainted`). `None` for reports lockdep raised.
+    pub kernel: Option<String>,
 }
 
 /// The thread a report comes from.
@@ -92,6 +96,22 @@ pub struct LockInfo {
     pub trylock: bool,
     /// Where this acquisition happened, when known.
     pub at: Option<Site>,
+    /// What a kernel log says of this lock beyond the fields above, for a
+    /// report read from one; `None` for reports lockdep raised.
+    pub kernel: Option<KernelLock>,
+}
+
+/// What a Linux kernel report prints of a lock that lockdep's own reports
+/// do not have.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KernelLock {
+    /// The lock instance's address (kernels since 4.20 print it first).
+    pub instance: Option<String>,
+    /// The wait types `outer:inner` (`-{3:3}`, kernels since 5.7).
+    pub wait_context: Option<String>,
+    /// Where the lock was acquired, as printed after `at:`
+    /// (`kernfs_remove+0x23/0x40`, older kernels with `[<address>] `).
+    pub at: Option<String>,
 }
 
 /// One link of a dependency chain: a class, and the stack that first made it
@@ -166,6 +186,23 @@ pub enum Problem {
         acquiring: LockInfo,
         /// The nest lock named for it.
         nest_lock: LockInfo,
+    },
+    /// A Linux kernel's "inconsistent lock state": a class used both in an
+    /// interrupt context and with that interrupt enabled. Lockdep raises it
+    /// for no Rust program; `cargo lockdep explain` reads it from kernel logs.
+    InconsistentLockState {
+        /// The lock whose usage changed.
+        lock: LockInfo,
+        /// The usage registered first (`HARDIRQ-ON-W`).
+        registered: String,
+        /// The new usage that conflicts with it (`IN-HARDIRQ-W`).
+        new_usage: String,
+        /// The task's interrupt state, `HC1[1]:SC0[0]:HE0:SE1`.
+        irq_state: String,
+        /// Where the registered usage was first seen.
+        registered_at: Backtrace,
+        /// The `irq event stamp` lines, as printed.
+        irq_events: Vec<String>,
     },
 }
 
@@ -243,6 +280,7 @@ impl Report {
             } => "lock assertion failed: lock held!",
             Problem::PinnedLockReleased { .. } => "releasing a pinned lock!",
             Problem::NestLockNotHeld { .. } => "nested lock was not taken!",
+            Problem::InconsistentLockState { .. } => "inconsistent lock state",
         }
     }
 
@@ -257,7 +295,8 @@ impl Report {
             Problem::HeldAtThreadExit => self.held.iter().map(|l| l.name.as_str()).collect(),
             Problem::HeldLockFreed { lock }
             | Problem::AssertionFailed { lock, .. }
-            | Problem::PinnedLockReleased { lock } => vec![lock.name.as_str()],
+            | Problem::PinnedLockReleased { lock }
+            | Problem::InconsistentLockState { lock, .. } => vec![lock.name.as_str()],
             Problem::NestLockNotHeld {
                 acquiring,
                 nest_lock,

@@ -51,6 +51,7 @@ pub(super) fn lock_info(
         mode,
         trylock,
         at: at.map(Site::from_location),
+        kernel: None,
     }
 }
 
@@ -78,6 +79,7 @@ pub(super) fn process_info() -> ProcessInfo {
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "<unknown>".to_string()),
         lockdep_version: env!("CARGO_PKG_VERSION"),
+        kernel: None,
     }
 }
 
