@@ -183,7 +183,10 @@ pub fn text(report: &Report) -> String {
             registered_at,
             irq_events,
         } => {
-            let _ = writeln!(out, "inconsistent {{{registered}}} -> {{{new_usage}}} usage.");
+            let _ = writeln!(
+                out,
+                "inconsistent {{{registered}}} -> {{{new_usage}}} usage."
+            );
             let _ = writeln!(out, "{thread} [{irq_state}] takes:");
             lock_line(&mut out, None, lock);
             let _ = writeln!(out, "{{{registered}}} state was registered at:");

@@ -98,7 +98,7 @@ pub struct LockInfo {
     pub at: Option<Site>,
     /// What a kernel log says of this lock beyond the fields above, for a
     /// report read from one; `None` for reports lockdep raised.
-    pub kernel: Option<KernelLock>,
+    pub kernel: Option<Box<KernelLock>>,
 }
 
 /// What a Linux kernel report prints of a lock that lockdep's own reports

@@ -36,7 +36,13 @@ impl Line {
 pub fn lines(input: &str) -> Vec<Line> {
     let input: String = input
         .chars()
-        .map(|c| if c != '\t' && c != '\n' && c != '\r' && c.is_whitespace() { ' ' } else { c })
+        .map(|c| {
+            if c != '\t' && c != '\n' && c != '\r' && c.is_whitespace() {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     let raw: Vec<&str> = input.lines().collect();
     let mut out = Vec::with_capacity(raw.len());
@@ -199,7 +205,10 @@ mod tests {
         let l = lines("  at: [<\nffffffff81308073>] kernfs_remove+0x23/0x40\n\t x\n");
         assert_eq!(l.len(), 2);
         assert_eq!(l[0].no, 1);
-        assert_eq!(l[0].text, "  at: [<ffffffff81308073>] kernfs_remove+0x23/0x40");
+        assert_eq!(
+            l[0].text,
+            "  at: [<ffffffff81308073>] kernfs_remove+0x23/0x40"
+        );
         assert_eq!(l[1].no, 3);
         assert_eq!(l[1].text, "         x");
         assert_eq!(l[1].indent(), 9);

@@ -81,7 +81,8 @@ fn title(text: &str) -> Option<Result<Kind, String>> {
         "inconsistent lock state" => Ok(Kind::Inconsistent),
         other
             if OTHER_TITLES.contains(&other)
-                || (other.ends_with("-unsafe lock order detected") && other.contains("-safe ->")) =>
+                || (other.ends_with("-unsafe lock order detected")
+                    && other.contains("-safe ->")) =>
         {
             Err(other.to_string())
         }
@@ -202,10 +203,7 @@ impl<'a> Cursor<'a> {
         let line = self.next().ok_or_else(|| self.ended(what))?;
         match read(line.trimmed()) {
             Some(v) => Ok((v, line)),
-            None => Err(self.error(
-                line,
-                format!("expected {what}, found `{}`", line.trimmed()),
-            )),
+            None => Err(self.error(line, format!("expected {what}, found `{}`", line.trimmed()))),
         }
     }
 
@@ -224,7 +222,10 @@ impl<'a> Cursor<'a> {
         let mut out = Vec::new();
         while let Some(l) = self.peek() {
             let t = l.trimmed();
-            if matches!(t, "<TASK>" | "</TASK>" | "<IRQ>" | "</IRQ>" | "<NMI>" | "</NMI>") {
+            if matches!(
+                t,
+                "<TASK>" | "</TASK>" | "<IRQ>" | "</IRQ>" | "<NMI>" | "</NMI>"
+            ) {
                 self.pos += 1;
                 continue;
             }
@@ -255,7 +256,8 @@ fn read_report(c: &mut Cursor, kind: Kind, classes: &mut Classes) -> Result<Repo
     let (problem, task) = match kind {
         Kind::Circular | Kind::Recursive => {
             let (task, _) = c.expect("`<comm>/<pid> is trying to acquire lock:`", |t| {
-                t.strip_suffix(" is trying to acquire lock:").map(str::to_string)
+                t.strip_suffix(" is trying to acquire lock:")
+                    .map(str::to_string)
             })?;
             let mut acquiring = expect_lock(c, classes, "the lock being acquired")?;
             c.expect("`but task is already holding lock:`", |t| {
@@ -451,7 +453,12 @@ fn read_chain(c: &mut Cursor, classes: &mut Classes) -> Result<Vec<ChainLink>, P
         let (depth, lock_text) = rest
             .split_once(' ')
             .and_then(|(d, r)| Some((d.parse::<usize>().ok()?, r)))
-            .ok_or_else(|| c.error(line, format!("expected {entry}, found `{}`", line.trimmed())))?;
+            .ok_or_else(|| {
+                c.error(
+                    line,
+                    format!("expected {entry}, found `{}`", line.trimmed()),
+                )
+            })?;
         if let Some(want) = expected_depth {
             if depth != want {
                 return Err(c.error(
@@ -463,7 +470,12 @@ fn read_chain(c: &mut Cursor, classes: &mut Classes) -> Result<Vec<ChainLink>, P
         let lock = lock_text
             .strip_suffix(':')
             .and_then(|t| lock(t, classes))
-            .ok_or_else(|| c.error(line, format!("expected {entry}, found `{}`", line.trimmed())))?;
+            .ok_or_else(|| {
+                c.error(
+                    line,
+                    format!("expected {entry}, found `{}`", line.trimmed()),
+                )
+            })?;
         let trace = Backtrace::from_frames(c.frames());
         chain.push(ChainLink {
             lock,
@@ -517,7 +529,11 @@ fn read_tail(c: &mut Cursor, classes: &mut Classes) -> Result<Tail, ParseError> 
             c.pos += 1;
             while c.peek().is_some_and(|l| {
                 let t = l.trimmed();
-                t.starts_with("CPU: ") || t.starts_with("Hardware name:") || t == "Call Trace:"
+                t.starts_with("CPU: ")
+                    || t.starts_with("Hardware name:")
+                    || t.starts_with("Workqueue:")
+                    || t == "Call Trace:"
+                    || stack_words(t)
             }) {
                 c.pos += 1;
             }
@@ -528,6 +544,14 @@ fn read_tail(c: &mut Cursor, classes: &mut Classes) -> Result<Tail, ParseError> 
         }
     }
     Ok(tail)
+}
+
+/// A line of raw stack words that older kernels dump before the call
+/// trace (`ffffc90001a3fb30 ffffffff813e5c2c ...`).
+fn stack_words(t: &str) -> bool {
+    let mut words = t.split_whitespace().peekable();
+    words.peek().is_some()
+        && words.all(|w| w.len() >= 8 && w.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The scenario table: a `CPU0 [CPU1]` header, its rule, then steps until
@@ -600,6 +624,14 @@ fn read_held(
             lock(rest, classes)
         })?;
         held.push(lock);
+        // A symbolizer prints an entry again for each inlined frame of
+        // where it was acquired (`#0: ... [inline]`, then `#0: ...`).
+        while c
+            .peek()
+            .is_some_and(|l| l.trimmed().starts_with(want.trim_start()))
+        {
+            c.pos += 1;
+        }
     }
     Ok(held)
 }
@@ -652,11 +684,11 @@ fn lock(t: &str, classes: &mut Classes) -> Option<LockInfo> {
         mode: Mode::Exclusive,
         trylock: false,
         at: None,
-        kernel: Some(KernelLock {
+        kernel: Some(Box::new(KernelLock {
             instance,
             wait_context,
             at,
-        }),
+        })),
     })
 }
 
@@ -739,6 +771,231 @@ fn frame(t: &str) -> Option<Frame> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Every kernel log of the integration tests.
+    const LOGS: &[&str] = &[
+        include_str!("../../tests/kernel/seed-slub-4.10.txt"),
+        include_str!("../../tests/kernel/seed-slub-4.10-web-archive.txt"),
+        include_str!("../../tests/kernel/circular-5.10-syslog.log"),
+        include_str!("../../tests/kernel/circular-6.6-dmesg-symbolized.log"),
+        include_str!("../../tests/kernel/recursive-4.9-info.log"),
+        include_str!("../../tests/kernel/recursive-6.8-journal.log"),
+        include_str!("../../tests/kernel/inconsistent-4.4-info.log"),
+        include_str!("../../tests/kernel/inconsistent-5.15-irq.log"),
+        include_str!("../../tests/kernel/mixed-inversion-skipped.log"),
+    ];
+
+    /// Parsing `input` returns, naming a line of it; what it returns renders
+    /// and goes into a class graph.
+    fn parses_or_names_a_line(input: &str) -> Result<(), TestCaseError> {
+        let lines = input.lines().count().max(1);
+        match parse_log(input) {
+            Ok(e) => {
+                prop_assert!(!e.reports.is_empty());
+                let mut g = crate::graph::model::ClassGraph::default();
+                for (line, r) in &e.reports {
+                    prop_assert!((1..=lines).contains(line));
+                    let text = lockdep::render::text(r);
+                    prop_assert!(text.contains(r.title()));
+                    g.add_report(r, "fuzz");
+                }
+                prop_assert!(!g.cycles.is_empty());
+            }
+            Err(e) => {
+                prop_assert!((1..=lines).contains(&e.line), "{e} (of {lines} lines)");
+                prop_assert!(!e.message.is_empty());
+            }
+        }
+        Ok(())
+    }
+
+    /// Pieces of reports, to build inputs that reach deep into the parser.
+    fn fragment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("WARNING: possible circular locking dependency detected".to_string()),
+            Just("[ INFO: possible recursive locking detected ]".to_string()),
+            Just("WARNING: inconsistent lock state".to_string()),
+            Just("6.1.0 #1 Not tainted".to_string()),
+            Just("------------".to_string()),
+            Just("a/1 is trying to acquire lock:".to_string()),
+            Just(" (a){+.+.}, at: f+0x1/0x2".to_string()),
+            Just("ffff8880 (b){++++}-{3:3}, at: g+0x1/0x2".to_string()),
+            Just("but task is already holding lock:".to_string()),
+            Just("the existing dependency chain (in reverse order) is:".to_string()),
+            Just("-> #1 (a){+.+.}:".to_string()),
+            Just("-> #0 (b){+.+.}:".to_string()),
+            Just("       lock_acquire+0x1/0x2".to_string()),
+            Just(" Possible unsafe locking scenario:".to_string()),
+            Just("       CPU0                    CPU1".to_string()),
+            Just("  lock(a);".to_string()),
+            Just("                               rlock(b);".to_string()),
+            Just("  <Interrupt>".to_string()),
+            Just(" *** DEADLOCK ***".to_string()),
+            Just("2 locks held by a/1:".to_string()),
+            Just(" #0: (a){+.+.}, at: f+0x1/0x2".to_string()),
+            Just("inconsistent {A} -> {B} usage.".to_string()),
+            Just("a/1 [HC0[0]:SC1[1]:HE1:SE0] takes:".to_string()),
+            Just("{A} state was registered at:".to_string()),
+            Just("stack backtrace:".to_string()),
+            Just("Call Trace:".to_string()),
+            Just("[  1.000000] ".to_string()),
+            Just("and the lock comparison function returns -1:".to_string()),
+            Just("at: [<".to_string()),
+            "[ -~\\t\u{a0}é]{0,40}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_text_never_panics(s in any::<String>()) {
+            parses_or_names_a_line(&s)?;
+        }
+
+        #[test]
+        fn report_fragments_never_panic(parts in prop::collection::vec(fragment(), 0..60)) {
+            parses_or_names_a_line(&parts.join("\n"))?;
+        }
+
+        #[test]
+        fn mutated_logs_never_panic(
+            log in 0..LOGS.len(),
+            edits in prop::collection::vec((0u8..6, any::<usize>(), any::<usize>(), "[ -~]{0,30}"), 1..10),
+        ) {
+            let mut lines: Vec<String> = LOGS[log].lines().map(str::to_string).collect();
+            for (kind, a, b, text) in edits {
+                if lines.is_empty() {
+                    break;
+                }
+                let i = a % lines.len();
+                let j = b % lines.len();
+                match kind {
+                    0 => { lines.remove(i); }
+                    1 => { let l = lines[i].clone(); lines.insert(i, l); }
+                    2 => lines[i] = text,
+                    3 => {
+                        let cut = lines[i].char_indices().nth(b % (lines[i].chars().count() + 1)).map_or(lines[i].len(), |(k, _)| k);
+                        lines[i].truncate(cut);
+                    }
+                    4 => {
+                        let at = lines[i].char_indices().nth(b % (lines[i].chars().count() + 1)).map_or(lines[i].len(), |(k, _)| k);
+                        lines[i].insert_str(at, &text);
+                    }
+                    _ => lines.swap(i, j),
+                }
+            }
+            parses_or_names_a_line(&lines.join("\n"))?;
+        }
+    }
+
+    #[test]
+    fn every_log_parses() {
+        for log in LOGS {
+            let e = parse_log(log).unwrap();
+            assert!(!e.reports.is_empty());
+        }
+    }
+
+    #[test]
+    fn the_seed_in_the_model() {
+        let e = parse_log(LOGS[0]).unwrap();
+        assert_eq!(e.reports.len(), 1);
+        let (line, r) = &e.reports[0];
+        assert_eq!(*line, 11);
+        assert_eq!(r.thread.name, "rmmod");
+        assert_eq!(r.thread.id, 1211);
+        assert_eq!(
+            r.process.kernel.as_deref(),
+            Some("4.10.0-test+ #48 Not tainted")
+        );
+        let Problem::CircularDependency {
+            acquiring,
+            holding,
+            chain,
+        } = &r.problem
+        else {
+            panic!("{:?}", r.problem)
+        };
+        assert_eq!(acquiring.name, "s_active#120");
+        assert_eq!(holding.name, "slab_mutex");
+        assert_eq!(holding.mode, Mode::Exclusive);
+        let names: Vec<_> = chain.iter().map(|l| l.lock.name.as_str()).collect();
+        assert_eq!(names, ["slab_mutex", "s_active#120"]);
+        assert_eq!(chain[0].lock.class, holding.class);
+        assert_eq!(chain[1].lock.class, acquiring.class);
+        assert_eq!(chain[0].trace.frames().len(), 10);
+        assert_eq!(
+            chain[0].trace.frames()[3].function,
+            "slab_attr_store+0x75/0xd0"
+        );
+        assert_eq!(chain[1].trace.frames().len(), 12);
+        let held: Vec<_> = r.held.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(held, ["cpu_hotplug.dep_map", "slab_mutex"]);
+        assert_eq!(r.held[1].class, holding.class);
+        assert_eq!(r.backtrace.frames().len(), 14);
+    }
+
+    #[test]
+    fn modes_come_from_the_scenario() {
+        let e = parse_log(LOGS[2]).unwrap();
+        let Problem::CircularDependency {
+            acquiring,
+            holding,
+            chain,
+        } = &e.reports[0].1.problem
+        else {
+            panic!()
+        };
+        assert_eq!(acquiring.mode, Mode::Shared);
+        assert_eq!(holding.mode, Mode::Exclusive);
+        assert_eq!(chain.len(), 3);
+    }
+
+    #[test]
+    fn inconsistent_state_in_the_model() {
+        let e = parse_log(LOGS[7]).unwrap();
+        let r = &e.reports[0].1;
+        let Problem::InconsistentLockState {
+            lock,
+            registered,
+            new_usage,
+            irq_state,
+            registered_at,
+            irq_events,
+        } = &r.problem
+        else {
+            panic!("{:?}", r.problem)
+        };
+        assert_eq!(lock.name, "&priv->stats_lock");
+        assert_eq!(lock.usage, "+.?.");
+        assert_eq!(registered, "SOFTIRQ-ON-W");
+        assert_eq!(new_usage, "IN-SOFTIRQ-W");
+        assert_eq!(irq_state, "HC0[0]:SC1[1]:HE1:SE0");
+        assert_eq!(registered_at.frames().len(), 18);
+        assert_eq!(irq_events.len(), 5);
+        assert!(r.held.is_empty());
+        assert_eq!(r.thread.name, "swapper/1");
+        assert_eq!(r.thread.id, 0);
+    }
+
+    #[test]
+    fn recursion_with_a_comparison() {
+        let e = parse_log(LOGS[5]).unwrap();
+        let Problem::RecursiveLocking {
+            acquiring,
+            holding,
+            comparison,
+            ..
+        } = &e.reports[0].1.problem
+        else {
+            panic!()
+        };
+        assert_eq!(acquiring.class, holding.class);
+        assert_eq!(*comparison, Some(std::cmp::Ordering::Equal));
+        assert_eq!(e.reports[0].1.held.len(), 3);
+    }
 
     fn one_lock(t: &str) -> Option<LockInfo> {
         lock(t, &mut Classes::default())
@@ -746,8 +1003,9 @@ mod tests {
 
     #[test]
     fn lock_lines_of_each_era() {
-        let l = one_lock(" (s_active#120){++++.+}, at: [<ffffffff81308073>] kernfs_remove+0x23/0x40")
-            .unwrap();
+        let l =
+            one_lock(" (s_active#120){++++.+}, at: [<ffffffff81308073>] kernfs_remove+0x23/0x40")
+                .unwrap();
         assert_eq!(l.name, "s_active#120");
         assert_eq!(l.usage, "++++.+");
         let k = l.kernel.unwrap();
@@ -813,6 +1071,9 @@ mod tests {
                 "HARDIRQ-safe -> HARDIRQ-unsafe lock order detected".into()
             ))
         );
-        assert_eq!(title("WARNING: CPU: 0 PID: 1 at mm/slab.c:1 x+0x1/0x2"), None);
+        assert_eq!(
+            title("WARNING: CPU: 0 PID: 1 at mm/slab.c:1 x+0x1/0x2"),
+            None
+        );
     }
 }

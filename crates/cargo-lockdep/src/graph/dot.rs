@@ -25,7 +25,9 @@ fn quote(s: &str) -> String {
 /// that close it are red; implied dependencies are dashed; each
 /// dependency's tooltip is its stack.
 pub fn dot(g: &ClassGraph) -> String {
-    let mut out = String::from("digraph lockdep {\n  node [shape=box, style=\"rounded,filled\", fillcolor=\"#eaf0f8\"];\n");
+    let mut out = String::from(
+        "digraph lockdep {\n  node [shape=box, style=\"rounded,filled\", fillcolor=\"#eaf0f8\"];\n",
+    );
     for (i, c) in g.classes.iter().enumerate() {
         let extra = if g.in_cycle(i) {
             ", fillcolor=\"#ff9f9f\", color=\"#b03030\", penwidth=2"

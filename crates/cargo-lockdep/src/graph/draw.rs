@@ -42,13 +42,7 @@ pub fn svg(g: &ClassGraph) -> Result<String, String> {
         .enumerate()
         .map(|(i, c)| {
             let text = label(&c.name, &c.usage);
-            let look = StyleAttr::new(
-                Color::fast("black"),
-                2,
-                Some(Color::fast("white")),
-                6,
-                FONT,
-            );
+            let look = StyleAttr::new(Color::fast("black"), 2, Some(Color::fast("white")), 6, FONT);
             let size = pad_shape_scalar(get_size_for_str(&text, FONT), 14.0);
             let kind = if g.in_cycle(i) { "cls cycle" } else { "cls" };
             let props = format!("class=\"{kind}\" data-class=\"{i}\" id=\"class-{i}\"");

@@ -169,7 +169,10 @@ pub fn page(g: &ClassGraph, title: &str) -> Result<String, String> {
             out,
             "<li data-cycle=\"{k}\"><b>{}</b><br>{}</li>",
             esc(&c.title),
-            path.iter().map(|n| esc(n)).collect::<Vec<_>>().join(" &rarr; ")
+            path.iter()
+                .map(|n| esc(n))
+                .collect::<Vec<_>>()
+                .join(" &rarr; ")
         );
     }
     out.push_str("</ol>\n<h2>Details</h2>\n<div id=\"details\"><p class=\"muted\">Click a class or a dependency.</p></div>\n");
@@ -191,7 +194,11 @@ pub fn page(g: &ClassGraph, title: &str) -> Result<String, String> {
             "<li data-dep=\"{i}\">{} &rarr; {}{}</li>",
             esc(&g.classes[d.from].name),
             esc(&g.classes[d.to].name),
-            if d.implied { " <span class=\"muted\">(implied)</span>" } else { "" }
+            if d.implied {
+                " <span class=\"muted\">(implied)</span>"
+            } else {
+                ""
+            }
         );
     }
     let _ = write!(

@@ -53,9 +53,10 @@ pub fn write(
     html: Option<PathBuf>,
     dot: Option<PathBuf>,
 ) -> Result<(), String> {
-    let title = input
-        .file_name()
-        .map_or_else(|| input.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let title = input.file_name().map_or_else(
+        || input.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     if let Some(out) = html {
         let page = html::page(g, &title)?;
         std::fs::write(&out, page).map_err(|e| format!("{}: {e}", out.display()))?;

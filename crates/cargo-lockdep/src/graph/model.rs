@@ -81,7 +81,8 @@ impl ClassGraph {
             name: name.to_string(),
             usage: usage.to_string(),
         });
-        self.by_name.insert(name.to_string(), self.classes.len() - 1);
+        self.by_name
+            .insert(name.to_string(), self.classes.len() - 1);
         self.classes.len() - 1
     }
 
