@@ -1,7 +1,7 @@
 //! The class graph laid out and drawn as SVG by `layout-rs` (a Rust port of
 //! Graphviz dot's layered layout): each class a box, each dependency an
 //! arrow. Every shape carries the attributes the page styles and scripts
-//! (`class`, `data-class` / `data-dep`, `id`).
+//! (`class`, `data-class` / `data-dep`).
 
 use layout::backends::svg::SVGWriter;
 use layout::core::base::Orientation;
@@ -45,7 +45,7 @@ pub fn svg(g: &ClassGraph) -> Result<String, String> {
             let look = StyleAttr::new(Color::fast("black"), 2, Some(Color::fast("white")), 6, FONT);
             let size = pad_shape_scalar(get_size_for_str(&text, FONT), 14.0);
             let kind = if g.in_cycle(i) { "cls cycle" } else { "cls" };
-            let props = format!("class=\"{kind}\" data-class=\"{i}\" id=\"class-{i}\"");
+            let props = format!("class=\"{kind}\" data-class=\"{i}\"");
             vg.add_node(Element::create_with_properties(
                 ShapeKind::new_box(&text),
                 look,
@@ -73,7 +73,7 @@ pub fn svg(g: &ClassGraph) -> Result<String, String> {
             style,
             &d.label,
             &look,
-            format!("class=\"{kind}\" data-dep=\"{i}\" id=\"dep-{i}\""),
+            format!("class=\"{kind}\" data-dep=\"{i}\""),
             &None,
             &None,
         );
