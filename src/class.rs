@@ -21,7 +21,10 @@ use crate::site::{self, Origin};
 /// Identifies a lock class for the lifetime of the process.
 ///
 /// Ids are dense and start at 0; they index the dependency graph directly.
-#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[derive(
+    Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct ClassId(pub(crate) u32);
 
 impl ClassId {
@@ -32,13 +35,6 @@ impl ClassId {
     /// The dense index of this class.
     pub fn index(self) -> usize {
         self.0 as usize
-    }
-
-    /// The id of index `index`, for reports built outside this process's
-    /// validator (read from a file or a kernel log), whose ids number the
-    /// classes of that report set only.
-    pub fn from_index(index: u32) -> ClassId {
-        ClassId(index)
     }
 }
 
@@ -809,6 +805,41 @@ pub(crate) fn info(id: ClassId) -> ClassInfo {
             retired: false,
         })
     })
+}
+
+/// A class as a [`schema::Class`](crate::schema::Class): its id, name, site
+/// and type, and its identity across processes, `key`. The key is the
+/// site (file, line, column) with the protected type, or `name`, and the
+/// name without its `#N` (which counts classes in the order a process
+/// registers them), then `/` and the subclass; for a class of a key, the
+/// key's name and the subclass.
+pub(crate) fn describe(id: ClassId) -> crate::schema::Class {
+    let info = info(id);
+    let key = match &info.site {
+        Some(s) => format!(
+            "site {}:{}:{} {} {}/{}",
+            s.file,
+            s.line,
+            s.column,
+            s.ty.map_or_else(|| "name".to_string(), |t| format!("type {t}")),
+            info.name,
+            info.subclass
+        ),
+        None => format!("key {}/{}", info.name, info.subclass),
+    };
+    crate::schema::Class {
+        id: id.0,
+        key,
+        name: info.display_name(),
+        subclass: info.subclass,
+        site: info.site.map(|s| crate::report::Site {
+            file: s.file.to_string(),
+            line: s.line,
+            column: s.column,
+        }),
+        type_name: info.site.and_then(|s| s.ty).map(str::to_string),
+        ..Default::default()
+    }
 }
 
 /// The printed name of a class (`s_active#3`, `rq_lock/1`).

@@ -127,15 +127,109 @@ pub(crate) fn parse_action(value: &str) -> Result<Action, ConfigError> {
 
 /// The override from the environment: `Ok(None)` when the variable is unset.
 pub fn action_from_env() -> Result<Option<Action>, ConfigError> {
-    match std::env::var(ENV_ACTION) {
-        Ok(v) => parse_action(&v).map(Some),
+    from_env(ENV_ACTION, "panic, print, silent", parse_action)
+}
+
+/// A variable's value parsed: `Ok(None)` when it is unset, an error naming
+/// it when its value is bad or not Unicode.
+fn from_env<T>(
+    variable: &'static str,
+    expected: &'static str,
+    parse: fn(&str) -> Result<T, ConfigError>,
+) -> Result<Option<T>, ConfigError> {
+    match std::env::var(variable) {
+        Ok(v) => parse(&v).map(Some),
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(v)) => Err(ConfigError {
-            variable: ENV_ACTION,
+            variable,
             value: v.to_string_lossy().into_owned(),
-            expected: "panic, print, silent",
+            expected,
         }),
     }
+}
+
+/// The environment variable that chooses how printed reports look:
+/// `text` (the kernel's layout, the default) or `json` (one
+/// [`schema`](crate::schema) document per line).
+pub const ENV_REPORT_FORMAT: &str = "LOCKDEP_REPORT_FORMAT";
+
+/// The environment variable naming a file that every report is appended
+/// to, one JSON document ([`crate::schema::Envelope`]) per line, whatever
+/// the action and format. A line is written whole, by one write, under a
+/// lock, so threads never interleave; a write error is counted
+/// (`Stats::report_file_errors`), never raised.
+pub const ENV_REPORT_FILE: &str = "LOCKDEP_REPORT_FILE";
+
+/// The environment variable naming a directory where the process records
+/// what it learns (see [`crate::record`]).
+pub const ENV_RECORD: &str = "LOCKDEP_RECORD";
+
+/// How printed reports look ([`ENV_REPORT_FORMAT`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// The kernel's text layout ([`crate::render::text`]).
+    #[default]
+    Text,
+    /// One line of JSON per report ([`crate::render::json::line`]).
+    Json,
+}
+
+/// `"text"` or `"json"`, in any case and with white space around it.
+///
+/// ```
+/// use lockdep::config::ReportFormat;
+/// assert_eq!(" JSON ".parse::<ReportFormat>().unwrap(), ReportFormat::Json);
+/// assert!("yaml".parse::<ReportFormat>().is_err());
+/// ```
+impl std::str::FromStr for ReportFormat {
+    type Err = ConfigError;
+
+    fn from_str(value: &str) -> Result<ReportFormat, ConfigError> {
+        parse_format(value)
+    }
+}
+
+fn parse_format(value: &str) -> Result<ReportFormat, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "text" => Ok(ReportFormat::Text),
+        "json" => Ok(ReportFormat::Json),
+        _ => Err(ConfigError {
+            variable: ENV_REPORT_FORMAT,
+            value: value.to_string(),
+            expected: "text, json",
+        }),
+    }
+}
+
+/// The format in force, from [`ENV_REPORT_FORMAT`], read once. A bad value
+/// is reported on standard error once, and reports are printed as text:
+/// none is lost to a typo.
+pub fn report_format() -> ReportFormat {
+    static FORMAT: OnceLock<ReportFormat> = OnceLock::new();
+    *FORMAT.get_or_init(
+        || match from_env(ENV_REPORT_FORMAT, "text, json", parse_format) {
+            Ok(f) => f.unwrap_or_default(),
+            Err(e) => {
+                to_stderr(&format!("{e}; printing reports as text\n"));
+                ReportFormat::Text
+            }
+        },
+    )
+}
+
+/// Writes to the process's standard error itself, not through `eprint!`:
+/// a test harness captures `eprint!`'s output, and shows it only for tests
+/// that fail. For reports, and for what the validator must say.
+pub(crate) fn to_stderr(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// A path from the environment, read once: `None` when unset or empty.
+pub(crate) fn path_from_env(variable: &'static str) -> Option<std::path::PathBuf> {
+    std::env::var_os(variable)
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
 }
 
 static ACTION: parking_lot::RwLock<Option<Action>> = parking_lot::const_rwlock(None);
@@ -244,6 +338,16 @@ mod tests {
         assert!(matches!(parse_action("panic"), Ok(Action::Panic)));
         assert!(matches!(parse_action(" Print "), Ok(Action::Print)));
         assert!(matches!(parse_action("SILENT"), Ok(Action::Silent)));
+    }
+
+    #[test]
+    fn report_formats_parse_with_clear_errors() {
+        assert_eq!(parse_format("text").unwrap(), ReportFormat::Text);
+        assert_eq!(parse_format(" Json\n").unwrap(), ReportFormat::Json);
+        assert_eq!(
+            parse_format("xml").unwrap_err().to_string(),
+            "lockdep: LOCKDEP_REPORT_FORMAT=\"xml\" is not valid: expected one of text, json"
+        );
     }
 
     #[test]

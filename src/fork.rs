@@ -36,6 +36,8 @@ extern "C" fn prepare() {
     crate::validator::fork_lock();
     crate::class::fork_lock();
     crate::report_log::fork_lock();
+    crate::report_file::fork_lock();
+    crate::record::fork_lock();
     crate::trace::fork_lock();
 }
 
@@ -61,6 +63,8 @@ unsafe fn release_all(child: bool) {
     // SAFETY: passed on from the caller.
     unsafe {
         crate::trace::fork_unlock(child);
+        crate::record::fork_unlock(child);
+        crate::report_file::fork_unlock(child);
         crate::report_log::fork_unlock(child);
         crate::class::fork_unlock(child);
         crate::validator::fork_unlock(child);

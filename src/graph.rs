@@ -173,6 +173,11 @@ impl Graph {
         &self.edges[e as usize]
     }
 
+    /// Every dependency, in the order first learned (freed slots skipped).
+    pub(crate) fn edges(&self) -> impl Iterator<Item = &Edge> + '_ {
+        self.edges.iter().filter(|e| e.dep != 0)
+    }
+
     pub(crate) fn edge_count(&self) -> usize {
         self.edges.len() - self.free.len()
     }

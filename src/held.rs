@@ -10,7 +10,8 @@ use crate::class::ClassId;
 /// These are the kernel's three kinds of locker: a writer, a reader that can
 /// be blocked by a *waiting* writer (non-recursive), and a reader that is only
 /// blocked by a writer that already *holds* the lock (recursive).
-#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Exclusive (write) acquisition: blocks and is blocked by everyone.
     Exclusive,

@@ -2,6 +2,13 @@
 //!
 //! [`text`] follows the layout of the Linux kernel's lockdep reports section
 //! by section, so anyone who has read a kernel splat can read these.
+//! [`json`] writes a report as a [`schema`](crate::schema) document, and
+//! [`sarif`] writes reports as a SARIF 2.1.0 log for code scanning, and
+//! [`dump`] renders [`crate::dump()`].
+
+pub mod dump;
+pub mod json;
+pub mod sarif;
 
 use std::fmt::Write;
 
@@ -60,6 +67,9 @@ pub fn text(report: &Report) -> String {
                     link.lock.usage,
                     wait_context(&link.lock)
                 );
+                if let Some(who) = &link.learned_by {
+                    let _ = writeln!(out, "       [learned by {who}]");
+                }
                 frames(&mut out, "       ", &link.trace);
             }
             let _ = writeln!(out, "\nother info that might help us debug this:\n");
@@ -385,6 +395,7 @@ mod tests {
                 pid: 7,
                 executable: "x".into(),
                 lockdep_version: "0.0.0",
+                test: None,
                 kernel: None,
             },
             thread: ThreadInfo {
@@ -406,6 +417,7 @@ mod tests {
             lock: l,
             dependency: "EN".into(),
             trace: Backtrace::default(),
+            learned_by: None,
         }
     }
 

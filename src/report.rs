@@ -6,12 +6,14 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::class::ClassId;
 use crate::held::Mode;
 pub use crate::trace::Backtrace;
 
 /// One symbolized stack frame.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Frame {
     /// Demangled function name, without the hash suffix.
     pub function: String,
@@ -22,7 +24,7 @@ pub struct Frame {
 }
 
 /// A source location.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Site {
     /// Source file.
     pub file: String,
@@ -48,8 +50,8 @@ impl fmt::Display for Site {
     }
 }
 
-/// The process a report comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The process a report comes from. (Deserialized in `schema.rs`.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ProcessInfo {
     /// Operating-system process id.
     pub pid: u32,
@@ -57,14 +59,20 @@ pub struct ProcessInfo {
     pub executable: String,
     /// Version of this crate (empty for a report read from a kernel log).
     pub lockdep_version: &'static str,
+    /// The test the process runs, when a test runner says so
+    /// (`NEXTEST_TEST_NAME`, set by cargo-nextest, which runs each test in a
+    /// process of its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<String>,
     /// For a report read from a Linux kernel log (`cargo lockdep explain`):
     /// the kernel's identification line, `<release> <version> <taint>`
     /// (`4.10.0-test+ #48 Not tainted`). `None` for reports lockdep raised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<String>,
 }
 
 /// The thread a report comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThreadInfo {
     /// The thread's name, or `<unnamed>`.
     pub name: String,
@@ -80,7 +88,7 @@ impl fmt::Display for ThreadInfo {
 
 /// A lock class as it appears in a report: a held lock, the lock being
 /// acquired, or a link of a dependency chain.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {
     /// The class.
     pub class: ClassId,
@@ -98,25 +106,29 @@ pub struct LockInfo {
     pub at: Option<Site>,
     /// What a kernel log says of this lock beyond the fields above, for a
     /// report read from one; `None` for reports lockdep raised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<Box<KernelLock>>,
 }
 
 /// What a Linux kernel report prints of a lock that lockdep's own reports
 /// do not have.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelLock {
     /// The lock instance's address (kernels since 4.20 print it first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
     /// The wait types `outer:inner` (`-{3:3}`, kernels since 5.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_context: Option<String>,
     /// Where the lock was acquired, as printed after `at:`
     /// (`kernfs_remove+0x23/0x40`, older kernels with `[<address>] `).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,
 }
 
 /// One link of a dependency chain: a class, and the stack that first made it
 /// depend on the previous link.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainLink {
     /// The class this link reaches.
     pub lock: LockInfo,
@@ -125,11 +137,17 @@ pub struct ChainLink {
     /// The stack saved when that dependency was first seen; for the last
     /// link (`#0`), the current stack. Symbolized when first read.
     pub trace: Backtrace,
+    /// Who learned this dependency, when the chain was put together from
+    /// several processes' records (`cargo lockdep merge`): the test, test
+    /// binary and process. `None` in a process's own reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned_by: Option<String>,
 }
 
 /// What went wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Problem {
     /// Acquiring `acquiring` while holding `holding` closes a strong cycle.
     CircularDependency {
@@ -150,6 +168,7 @@ pub enum Problem {
         holding: LockInfo,
         /// For an ordered class: what its order function said of the held
         /// lock's key against the new one (anything but `Less` is disorder).
+        #[serde(default, with = "crate::schema::ordering")]
         comparison: Option<std::cmp::Ordering>,
         /// Why the two acquisitions are one class, and what would fix it.
         cause: RecursionCause,
@@ -208,8 +227,9 @@ pub enum Problem {
 
 /// Why a recursive acquisition was reported: what makes the two locks one
 /// class, which says what would tell them apart.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RecursionCause {
     /// The thread already holds this very lock: it would wait for itself.
     SameLock,
@@ -229,8 +249,9 @@ pub enum RecursionCause {
 }
 
 /// What a construction site is, as far as telling classes apart goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[serde(rename_all = "snake_case")]
 pub enum SiteOrigin {
     /// A line of the program, or of a crate it uses. It may build the locks
     /// of one role (one field, in every object), or of several (a
@@ -246,7 +267,7 @@ pub enum SiteOrigin {
 }
 
 /// A complete report.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// The process.
     pub process: ProcessInfo,
@@ -302,6 +323,12 @@ impl Report {
                 nest_lock,
             } => vec![acquiring.name.as_str(), nest_lock.name.as_str()],
         }
+    }
+}
+
+impl AsRef<Report> for Report {
+    fn as_ref(&self) -> &Report {
+        self
     }
 }
 

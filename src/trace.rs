@@ -178,6 +178,21 @@ impl PartialEq for Backtrace {
 
 impl Eq for Backtrace {}
 
+/// As its frames, symbolized first if they were not yet: serialize a
+/// report outside any validator lock, as rendering it does.
+impl serde::Serialize for Backtrace {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.frames().serialize(s)
+    }
+}
+
+/// From its frames: a trace read back is symbolized already.
+impl<'de> serde::Deserialize<'de> for Backtrace {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Backtrace, D::Error> {
+        Vec::<Frame>::deserialize(d).map(Backtrace::from_frames)
+    }
+}
+
 impl From<Vec<Frame>> for Backtrace {
     fn from(frames: Vec<Frame>) -> Backtrace {
         Backtrace::from_frames(frames)

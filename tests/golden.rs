@@ -15,6 +15,10 @@
 //!   A missing binary, or one older than a source it was built from,
 //!   fails the test.
 //!
+//! - The JSON (`render::json`) and SARIF (`render::sarif`) renderings of a
+//!   two-class cycle, a three-class cycle and recursive locking, in
+//!   `tests/golden/*.json`, normalized by [`normalize_json`].
+//!
 //! The in-process tests set [`lockdep::Action::Silent`]; a `LOCKDEP_ACTION`
 //! of `panic` in the environment overrides that and fails them. The example
 //! runs with `LOCKDEP_ACTION` removed, so with its default action (print).
@@ -319,14 +323,117 @@ fn normalize_replaces_what_varies() {
     assert_eq!(normalize(&once, root), once);
 }
 
+/// [`normalize`] for a JSON document: every string is normalized as text
+/// is, and the values that vary by their key: `pid`, a thread's `id`, a
+/// class id (`class`, `id`), `line`, `column`, `startLine`, `startColumn`
+/// (numbers become `"<pid>"`, `"<tid>"`, `"<class>"`, `"<line>"`,
+/// `"<col>"`), a thread's id in a SARIF message (`thread name/<tid>`),
+/// `lockdep_version` and the driver's `version`
+/// (`"<version>"`), the executable's cargo hash, and the SARIF root's
+/// `uri` (`"<root>"`). `test`, set only under cargo-nextest, is dropped.
+/// The result is pretty-printed, keys sorted.
+fn normalize_json(text: &str, root: &str) -> String {
+    use serde_json::Value;
+    fn walk(v: &mut Value, key: &str, root: &str) {
+        let placeholder = match key {
+            "pid" => Some("<pid>"),
+            "line" | "startLine" => Some("<line>"),
+            "column" | "startColumn" => Some("<col>"),
+            "class" => Some("<class>"),
+            _ => None,
+        };
+        match v {
+            Value::Number(_) if placeholder.is_some() => {
+                *v = Value::String(placeholder.unwrap_or_default().into());
+            }
+            Value::String(s) if key == "lockdep_version" => *s = "<version>".into(),
+            // A SARIF thread flow's message: `thread name/4`.
+            Value::String(s) if key == "text" && s.starts_with("thread ") => {
+                *s = format!("thread {}", without_id(&s["thread ".len()..]));
+            }
+            Value::String(s) if key == "executable" => {
+                *s = binary_hash(&format!("lockdep ({s})"))
+                    .trim_start_matches("lockdep (")
+                    .trim_end_matches(')')
+                    .to_string();
+            }
+            Value::String(s) => {
+                // A URI of a path: normalized as the path.
+                let (scheme, path) = match s.strip_prefix("file://") {
+                    Some(p) => ("file://", p.to_string()),
+                    None => ("", s.clone()),
+                };
+                *s = if key == "uri" && path.trim_end_matches('/') == root {
+                    "<root>".to_string()
+                } else {
+                    format!("{scheme}{}", normalize(&path, root))
+                };
+            }
+            Value::Array(items) => items.iter_mut().for_each(|i| walk(i, key, root)),
+            Value::Object(map) => {
+                map.remove("test");
+                // A thread's id, beside its name.
+                if map.contains_key("name") && map.get("id").is_some_and(Value::is_number) {
+                    let tid = if map.len() == 2 { "<tid>" } else { "<class>" };
+                    map.insert("id".into(), Value::String(tid.into()));
+                }
+                for (k, v) in map.iter_mut() {
+                    if k == "version" && v.is_string() && key == "driver" {
+                        *v = Value::String("<version>".into());
+                    } else {
+                        walk(v, k, root);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut v: Value = serde_json::from_str(text).expect("a JSON document");
+    walk(&mut v, "", root.trim_end_matches('/'));
+    let mut out = serde_json::to_string_pretty(&v).expect("JSON");
+    out.push('\n');
+    out
+}
+
+#[test]
+fn normalize_json_replaces_what_varies() {
+    let root = "/work/main";
+    let input = r#"{"process":{"pid":7,"executable":"golden-0123456789abcdef","lockdep_version":"0.1.0","test":"t"},
+        "thread":{"name":"main","id":4},"message":{"text":"thread main/4"},"lock":{"class":3,"at":{"file":"tests/a.rs","line":3,"column":9}},
+        "backtrace":[{"function":"f","file":"/work/main/src/x.rs","line":12},{"function":"g","file":"/rustc/abc/lib.rs","line":1}],
+        "driver":{"version":"0.1.0"},"base":{"uri":"file:///work/main/"},"loc":{"uri":"file:///work/main/src/x.rs","startLine":3}}"#;
+    let v: serde_json::Value = serde_json::from_str(&normalize_json(input, root)).unwrap();
+    assert_eq!(v["process"]["pid"], "<pid>");
+    assert_eq!(v["process"]["executable"], "golden-<hash>");
+    assert_eq!(v["process"]["lockdep_version"], "<version>");
+    assert!(v["process"].get("test").is_none());
+    assert_eq!(v["thread"]["id"], "<tid>");
+    assert_eq!(v["message"]["text"], "thread main/<tid>");
+    assert_eq!(v["lock"]["class"], "<class>");
+    assert_eq!(v["lock"]["at"]["line"], "<line>");
+    assert_eq!(v["lock"]["at"]["column"], "<col>");
+    assert_eq!(v["backtrace"][0]["file"], "src/x.rs");
+    assert_eq!(v["backtrace"][1]["file"], "<external>/lib.rs");
+    assert_eq!(v["driver"]["version"], "<version>");
+    assert_eq!(v["base"]["uri"], "<root>");
+    assert_eq!(v["loc"]["uri"], "file://src/x.rs");
+    assert_eq!(v["loc"]["startLine"], "<line>");
+    // Normalizing twice changes nothing more.
+    let once = normalize_json(input, root);
+    assert_eq!(normalize_json(&once, root), once);
+}
+
 // ---- comparison -----------------------------------------------------------
 
 /// Compares `actual` with `tests/golden/<name>.txt`, or writes it there when
 /// `LOCKDEP_BLESS=1`.
 fn check_golden(name: &str, actual: &str) {
-    let path = Path::new(ROOT)
-        .join("tests/golden")
-        .join(format!("{name}.txt"));
+    check_golden_file(&format!("{name}.txt"), actual)
+}
+
+/// [`check_golden`] of any file under `tests/golden/`.
+fn check_golden_file(file: &str, actual: &str) {
+    let path = Path::new(ROOT).join("tests/golden").join(file);
     if std::env::var(BLESS).is_ok_and(|v| v == "1") {
         std::fs::create_dir_all(path.parent().expect("golden dir")).expect("create tests/golden");
         std::fs::write(&path, actual).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
@@ -478,6 +585,28 @@ fn check_report(golden: &str, class: &str) {
     }
 }
 
+/// The report about `class` as JSON and SARIF, against
+/// `tests/golden/<golden>.json` and `<golden>.sarif.json`. The JSON reads
+/// back as the report.
+fn check_data(golden: &str, class: &str) {
+    let report = report_about(class);
+    let line = lockdep::render::json::line(&report);
+    assert!(!line.contains('\n'), "one line");
+    let back = lockdep::schema::Envelope::parse(&line).expect("reads back");
+    assert_eq!(
+        back.document,
+        lockdep::schema::Document::Report((*report).clone())
+    );
+    let sarif = lockdep::render::sarif::text(&[report], Path::new(ROOT));
+    if pinned_profile() {
+        check_golden_file(&format!("{golden}.json"), &normalize_json(&line, ROOT));
+        check_golden_file(
+            &format!("{golden}.sarif.json"),
+            &normalize_json(&sarif, ROOT),
+        );
+    }
+}
+
 static ABBA_A: Mutex<()> = Mutex::named("golden_abba_a", ());
 static ABBA_B: Mutex<()> = Mutex::named("golden_abba_b", ());
 
@@ -501,6 +630,7 @@ fn circular_abba() {
         abba_b_then_a();
     });
     check_report("circular_abba", "golden_abba_a");
+    check_data("circular_abba", "golden_abba_a");
 }
 
 static THREE_A: Mutex<()> = Mutex::named("golden_three_a", ());
@@ -534,6 +664,7 @@ fn circular_three() {
         three_c_then_a();
     });
     check_report("circular_three", "golden_three_a");
+    check_data("circular_three", "golden_three_a");
 }
 
 static RECURSIVE_KEY: ClassKey = ClassKey::new("golden_recursive");
@@ -559,6 +690,7 @@ fn recursive_locking() {
         "{report:#?}"
     );
     check_report("recursive_locking", "golden_recursive");
+    check_data("recursive_locking", "golden_recursive");
 }
 
 /// Two lock fields of one type in a `#[derive(Default)]` struct: one class,

@@ -26,7 +26,7 @@ pub(super) fn bad_unlock(
     })
 }
 
-fn usage_string(bits: u8) -> String {
+pub(super) fn usage_string(bits: u8) -> String {
     [
         graph::USED_EXCLUSIVE,
         graph::USED_SHARED,
@@ -71,7 +71,7 @@ pub(super) fn held_info(held: &[HeldLock], usage: &HashMap<ClassId, u8>) -> Vec<
     held.iter().map(|h| held_lock_info(h, usage)).collect()
 }
 
-pub(super) fn process_info() -> ProcessInfo {
+pub(crate) fn process_info() -> ProcessInfo {
     ProcessInfo {
         pid: std::process::id(),
         executable: std::env::current_exe()
@@ -79,6 +79,7 @@ pub(super) fn process_info() -> ProcessInfo {
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "<unknown>".to_string()),
         lockdep_version: env!("CARGO_PKG_VERSION"),
+        test: std::env::var("NEXTEST_TEST_NAME").ok(),
         kernel: None,
     }
 }
@@ -175,12 +176,14 @@ pub(super) fn build(p: Pending) -> Report {
                         .clone()
                         .map(Backtrace::unresolved)
                         .unwrap_or_default(),
+                    learned_by: None,
                 })
                 .collect();
             chain.push(ChainLink {
                 lock: lock_info(next.class, u(next.class), next.mode, false, None),
                 dependency: graph::dep_names(graph::dep_bit(prev.mode, next.mode)),
                 trace: backtrace.clone(),
+                learned_by: None,
             });
             Report {
                 process: process_info(),

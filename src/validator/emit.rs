@@ -125,12 +125,18 @@ pub(super) fn emit_all(pending: Vec<Pending>, raised: Raised) {
     }
 }
 
-/// Writes a report to standard error itself, not through `eprint!`: a test
-/// harness captures `eprint!`'s output, and shows it only for tests that
-/// fail.
+/// Writes a report to standard error itself, past a test harness's
+/// capture.
 fn print(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    config::to_stderr(text);
+}
+
+/// A report as printed: in the format `LOCKDEP_REPORT_FORMAT` chose.
+fn printed(report: &Report) -> String {
+    match config::report_format() {
+        config::ReportFormat::Text => report.to_string(),
+        config::ReportFormat::Json => crate::render::json::line(report) + "\n",
+    }
 }
 
 /// Delivers one report: the log, the watches, then the action. Nothing
@@ -140,6 +146,7 @@ pub(super) fn emit(report: Report, raised: Raised) {
     let report = Arc::new(report);
     report_log::push(report.clone());
     crate::watch::collect(&report);
+    crate::report_file::append(&report);
     // Can a panic be raised for it, now or at the thread's next acquisition?
     // (One raised by an acquisition while the thread panics is deferred.)
     let due = raised != Raised::AtExit;
@@ -159,7 +166,7 @@ pub(super) fn emit(report: Report, raised: Raised) {
         .unwrap_or(false)
     };
     match config::action() {
-        Action::Print => print(&report.to_string()),
+        Action::Print => print(&printed(&report)),
         Action::Silent => {}
         Action::Callback(f) => {
             let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&report)));
@@ -173,7 +180,7 @@ pub(super) fn emit(report: Report, raised: Raised) {
             let owed = due && owe(Some(report.clone()), None);
             // Raised now, the panic's message shows it; else show it now.
             if !(now && owed) {
-                print(&report.to_string());
+                print(&printed(&report));
             }
         }
     }

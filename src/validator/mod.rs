@@ -41,6 +41,7 @@ use crate::trace::{self, TraceId, TraceStore};
 
 mod acquire;
 mod build;
+mod dump;
 mod emit;
 mod exit;
 mod fast;
@@ -61,6 +62,8 @@ use validate::*;
 
 // What the rest of the crate calls, as visible as before the split.
 pub(crate) use acquire::{acquire, acquire_ordered, acquire_under};
+pub(crate) use build::process_info;
+pub use dump::dump;
 pub(crate) use emit::{clear_due, panic_message};
 pub(crate) use fast::holds_any;
 pub(crate) use misuse::{assert_held, freed};
@@ -370,6 +373,61 @@ struct Global {
     known_classes: usize,
     /// Dependencies not recorded since (a class registered after the limit).
     dependencies_dropped: usize,
+    /// The classes of every chain in the global set, for `dump`.
+    chain_log: ChainLog,
+}
+
+/// The locks of the validated chains, flat: what `dump` lists, as the
+/// kernel's `/proc/lockdep_chains` does. Five bytes per lock of a chain,
+/// four per chain.
+#[derive(Default)]
+struct ChainLog {
+    /// Each lock's class.
+    classes: Vec<ClassId>,
+    /// Each lock's mode bits, and `TRYLOCK`.
+    modes: Vec<u8>,
+    /// Where each chain ends in `classes`.
+    ends: Vec<u32>,
+}
+
+impl ChainLog {
+    const TRYLOCK: u8 = 1 << 4;
+
+    fn push(&mut self, held: &[HeldLock], next: &HeldLock) {
+        for h in held.iter().chain([next]) {
+            self.classes.push(h.class);
+            self.modes
+                .push(h.mode.bits() as u8 | if h.trylock { Self::TRYLOCK } else { 0 });
+        }
+        self.ends
+            .push(u32::try_from(self.classes.len()).unwrap_or(u32::MAX));
+    }
+
+    fn bytes(&self) -> usize {
+        self.classes.capacity() * std::mem::size_of::<ClassId>()
+            + self.modes.capacity()
+            + self.ends.capacity() * 4
+    }
+
+    /// Each chain's locks: `(class, mode, trylock)`, outermost first.
+    fn chains(&self) -> impl Iterator<Item = Vec<(ClassId, Mode, bool)>> + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let end = (end as usize).min(self.classes.len());
+            let chain = (start..end)
+                .map(|i| {
+                    let m = self.modes[i];
+                    (
+                        self.classes[i],
+                        Mode::from_bits(u64::from(m & 3)),
+                        m & Self::TRYLOCK != 0,
+                    )
+                })
+                .collect();
+            start = end;
+            chain
+        })
+    }
 }
 
 /// What makes two lock-order reports the same report.

@@ -49,7 +49,8 @@ pub fn reset() {
 }
 
 /// Counters describing the validator's state.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct Stats {
     /// Lock classes registered.
@@ -92,6 +93,14 @@ pub struct Stats {
     /// share of the calling thread's cache (each thread caches the chains it
     /// uses).
     pub bytes_per_chain: usize,
+    /// Reports that could not be written to `LOCKDEP_REPORT_FILE`.
+    pub report_file_errors: usize,
+    /// Record lines that could not be written to `LOCKDEP_RECORD`'s file.
+    pub record_errors: usize,
+    /// Record lines written to `LOCKDEP_RECORD`'s file.
+    pub record_lines: usize,
+    /// Bytes written to `LOCKDEP_RECORD`'s file.
+    pub record_bytes: usize,
 }
 
 /// A snapshot of the validator's counters.
@@ -141,6 +150,10 @@ pub fn stats() -> Stats {
         thread_chain_cache_bytes,
         bytes_per_class,
         bytes_per_dependency,
+        report_file_errors: crate::report_file::errors(),
+        record_errors: crate::record::counts().errors,
+        record_lines: crate::record::counts().lines,
+        record_bytes: crate::record::counts().bytes,
     }
 }
 

@@ -66,6 +66,10 @@ pub(super) fn validate_in<F: Facade>(
     // Capture before taking the global lock: it is the slow part.
     let current = capture();
     let mut pending = Vec::new();
+    // New dependency types, for `LOCKDEP_RECORD`'s writer, handed over
+    // once the graph's lock is released.
+    let recording = crate::record::enabled();
+    let mut learned = Vec::new();
     shared.with_global(|g| {
         if g.knows(next.class) {
             g.graph.mark_used(next.class, next.mode);
@@ -155,7 +159,17 @@ pub(super) fn validate_in<F: Facade>(
                             });
                         }
                     }
-                    g.record(prev.class, next.class, dep, &mut trace_id, &current);
+                    let new = g.record(prev.class, next.class, dep, &mut trace_id, &current);
+                    if recording && new {
+                        learned.push(crate::record::Learned {
+                            from: prev.class,
+                            to: next.class,
+                            dep,
+                            from_mode: prev.mode,
+                            to_mode: next.mode,
+                            stack: current.clone(),
+                        });
+                    }
                 }
             }
             // Non-trylock entries below have added their own dependencies.
@@ -166,9 +180,11 @@ pub(super) fn validate_in<F: Facade>(
         if !g.frozen {
             shared.chains.insert(key);
             g.chains += 1;
+            g.chain_log.push(&st.held, next);
             g.check_memory();
         }
     });
+    crate::record::learned(learned);
     st.chains.insert(key);
     pending
 }
@@ -181,6 +197,7 @@ impl Global {
             + self.graph.edge_count() * per_edge
             + self.traces.bytes()
             + self.chains * CHAIN_BYTES
+            + self.chain_log.bytes()
             + report_log::logged_bytes()
             + trace::symbol_cache_bytes()
     }
@@ -193,7 +210,7 @@ impl Global {
 
     /// Records the dependency `from -> to`: with the current stack before
     /// the memory limit; after it (between known classes), without one, so
-    /// that cycles among them are still found.
+    /// that cycles among them are still found. Whether it was new.
     pub(super) fn record(
         &mut self,
         from: ClassId,
@@ -201,13 +218,13 @@ impl Global {
         dep: u8,
         trace_id: &mut Option<TraceId>,
         current: &Arc<[usize]>,
-    ) {
+    ) -> bool {
         let tid = if self.frozen {
             TraceId::NONE
         } else {
             *trace_id.get_or_insert_with(|| self.traces.intern(current))
         };
-        self.graph.add_edge(from, to, dep, tid);
+        self.graph.add_edge(from, to, dep, tid) == graph::Added::New
     }
 
     /// Freezes the graph once the optional memory limit is passed, saying

@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use lockdep::offline::class_id;
 use lockdep::report::{
     Backtrace, ChainLink, Frame, KernelLock, LockInfo, Problem, ProcessInfo, RecursionCause,
     Report, ThreadInfo,
@@ -148,7 +149,7 @@ struct Classes(HashMap<String, u32>);
 impl Classes {
     fn id(&mut self, name: &str) -> ClassId {
         let next = self.0.len() as u32;
-        ClassId::from_index(*self.0.entry(name.to_string()).or_insert(next))
+        class_id(*self.0.entry(name.to_string()).or_insert(next))
     }
 }
 
@@ -364,6 +365,7 @@ fn read_report(c: &mut Cursor, kind: Kind, classes: &mut Classes) -> Result<Repo
             pid,
             executable: comm.to_string(),
             lockdep_version: "",
+            test: None,
             kernel: Some(ident),
         },
         thread: ThreadInfo {
@@ -481,6 +483,7 @@ fn read_chain(c: &mut Cursor, classes: &mut Classes) -> Result<Vec<ChainLink>, P
             lock,
             dependency: String::new(),
             trace,
+            learned_by: None,
         });
         if depth == 0 {
             expected_depth = None;
