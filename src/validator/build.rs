@@ -17,13 +17,13 @@ pub(super) fn bad_unlock(
     let usage = with_global(|g| usage_of(&g.graph, st.held.iter()));
     let mut releasing = lock_info(class, 0, Mode::Exclusive, false, at);
     releasing.usage = usage_string(with_global(|g| g.graph.usage(class)));
-    Pending::Ready(Report {
+    Pending::Ready(Box::new(Report {
         process: process_info(),
         thread: thread_info(),
         problem: Problem::BadUnlockBalance { releasing },
         held: held_info(&st.held, &usage),
         backtrace: Backtrace::unresolved(trace::capture()),
-    })
+    }))
 }
 
 pub(super) fn usage_string(bits: u8) -> String {
@@ -133,7 +133,7 @@ fn recursion_cause(
 /// are symbolized when first read. Runs without any validator lock held.
 pub(super) fn build(p: Pending) -> Report {
     match p {
-        Pending::Ready(r) => r,
+        Pending::Ready(r) => *r,
         Pending::Recursive {
             next,
             prev,

@@ -43,40 +43,10 @@ pub struct Args {
 
 /// Runs `merge`: exit 1 if a cycle is found, 0 if none, 2 on bad input.
 pub fn run(args: Args) -> ExitCode {
-    let files = match record_files(&args.paths) {
-        Ok(f) => f,
+    let graph = match load(&args.paths) {
+        Ok(g) => g,
         Err(e) => return bad_input(&e),
     };
-    let progress = progress(files.len() as u64);
-    let mut merged = Merged::default();
-    for file in &files {
-        progress.set_message(file.display().to_string());
-        let bytes = match std::fs::read(file) {
-            Ok(b) => b,
-            Err(e) => {
-                return bad_input(&InputError {
-                    file: file.display().to_string(),
-                    line: None,
-                    message: format!("cannot read: {e}"),
-                })
-            }
-        };
-        match parse_record(&file.display().to_string(), &bytes) {
-            Ok(record) => {
-                for w in &record.warnings {
-                    progress.suspend(|| eprintln!("cargo lockdep merge: warning: {w}"));
-                }
-                merged.add(record);
-            }
-            Err(e) => {
-                progress.finish_and_clear();
-                return bad_input(&e);
-            }
-        }
-        progress.inc(1);
-    }
-    progress.finish_and_clear();
-    let graph = merged.search();
     let found = !graph.cycles.is_empty();
     if args.json {
         println!("{}", Envelope::new(Document::Graph(graph)).to_line());
@@ -106,6 +76,36 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Reads the records in `paths` (directories of `*.jsonl`, or files),
+/// merges them and runs the strong-cycle search. Warnings go to standard
+/// error; a progress line too, on a terminal.
+pub fn load(paths: &[PathBuf]) -> Result<schema::Graph, InputError> {
+    let files = record_files(paths)?;
+    let progress = progress(files.len() as u64);
+    let mut merged = Merged::default();
+    for file in &files {
+        progress.set_message(file.display().to_string());
+        let bytes = std::fs::read(file).map_err(|e| {
+            progress.finish_and_clear();
+            InputError {
+                file: file.display().to_string(),
+                line: None,
+                message: format!("cannot read: {e}"),
+            }
+        })?;
+        let record = parse_record(&file.display().to_string(), &bytes).inspect_err(|_| {
+            progress.finish_and_clear();
+        })?;
+        for w in &record.warnings {
+            progress.suspend(|| eprintln!("cargo lockdep merge: warning: {w}"));
+        }
+        merged.add(record);
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    Ok(merged.search())
 }
 
 fn bad_input(e: &InputError) -> ExitCode {

@@ -1,6 +1,8 @@
 //! `cargo lockdep explain`: Linux lockdep reports read from a kernel log
 //! into lockdep's report model, rendered in the kernel's layout
-//! (`lockdep::render`), or drawn (`--html`, `--dot`).
+//! (`lockdep::render::text`), as JSON lines (`--json`, the `report`
+//! documents of docs/json-schema.md, which `graph` reads back), or drawn
+//! (`--html`, `--dot`).
 
 pub mod log;
 pub mod parse;
@@ -18,6 +20,10 @@ pub struct Args {
     /// The kernel log (`dmesg`, syslog, journal, console or a mail); `-`
     /// reads standard input.
     pub log: PathBuf,
+    /// Print each report as one line of JSON (a `report` document of
+    /// docs/json-schema.md) instead of the kernel's layout.
+    #[arg(long)]
+    pub json: bool,
     /// Also draw the reports' classes as one self-contained HTML page.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
@@ -26,7 +32,8 @@ pub struct Args {
     pub dot: Option<PathBuf>,
 }
 
-/// Runs the command: prints each report in the kernel's layout; 0 when at
+/// Runs the command: prints each report in the kernel's layout (or as
+/// JSON); 0 when at
 /// least one report was read, 2 on an error (printed, naming the line).
 pub fn run(args: Args) -> ExitCode {
     let result = read_input(&args.log).and_then(|text| {
@@ -38,7 +45,11 @@ pub fn run(args: Args) -> ExitCode {
             );
         }
         for (_, report) in &explained.reports {
-            print!("{}", lockdep::render::text(report));
+            if args.json {
+                println!("{}", lockdep::render::json::line(report));
+            } else {
+                print!("{}", lockdep::render::text(report));
+            }
         }
         if args.html.is_some() || args.dot.is_some() {
             let g = class_graph(&args.log, &explained);

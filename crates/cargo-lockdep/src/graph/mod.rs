@@ -1,5 +1,7 @@
-//! `cargo lockdep graph`: draws the class graph of a kernel log (through
-//! `explain`'s parser) as one HTML page or as DOT.
+//! `cargo lockdep graph`: draws the class graph of a record directory
+//! (merged as `merge` does), a JSON file of lockdep documents (reports,
+//! a merged graph, a dump, a record) or a kernel log (read by `explain`),
+//! as one HTML page or as DOT.
 
 pub mod dot;
 pub mod draw;
@@ -9,12 +11,15 @@ pub mod model;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use lockdep::schema::{self, Document, Envelope};
 use model::ClassGraph;
 
 /// `cargo lockdep graph <input> --html <out> | --dot <out>`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A kernel log with lockdep reports.
+    /// A directory of records (LOCKDEP_RECORD), a JSON file of lockdep
+    /// documents (LOCKDEP_REPORT_FILE, `merge --json`, a dump, a record), or
+    /// a kernel log.
     pub input: PathBuf,
     /// Write the picture as one self-contained HTML page.
     #[arg(long, value_name = "FILE")]
@@ -41,9 +46,61 @@ pub fn run(args: Args) -> ExitCode {
 
 /// The class graph of `input`.
 pub fn load(input: &Path) -> Result<ClassGraph, String> {
+    if input.is_dir() {
+        return from_graph(input, &merge(input)?);
+    }
     let text = crate::explain::read_input(input)?;
-    let explained = crate::explain::parse(input, &text)?;
-    Ok(crate::explain::class_graph(input, &explained))
+    if !text.trim_start().starts_with('{') {
+        let explained = crate::explain::parse(input, &text)?;
+        return Ok(crate::explain::class_graph(input, &explained));
+    }
+    let name = input.display().to_string();
+    let mut g = ClassGraph::default();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let doc = Envelope::parse(line).map_err(|e| format!("{name}:{}: {e}", i + 1))?;
+        let origin = format!("{name}:{}", i + 1);
+        match doc.document {
+            Document::Report(r) => g.add_report(&r, &origin),
+            Document::Graph(m) => g.add_graph(
+                &m.classes,
+                &m.dependencies,
+                &m.processes,
+                &m.cycles,
+                &origin,
+            ),
+            Document::Dump(d) => g.add_graph(&d.classes, &d.dependencies, &[], &[], &origin),
+            // A record file: merged on its own, as `merge` would.
+            Document::Process(_) => return from_graph(input, &merge(input)?),
+            _ => {
+                return Err(format!(
+                    "{origin}: a record's class or dependency before its process line"
+                ))
+            }
+        }
+    }
+    if g.classes.is_empty() && g.cycles.is_empty() {
+        return Err(format!("{name}: no report, graph, dump or record in it"));
+    }
+    Ok(g)
+}
+
+fn merge(input: &Path) -> Result<schema::Graph, String> {
+    crate::merge::load(&[input.to_path_buf()]).map_err(|e| e.to_string())
+}
+
+fn from_graph(input: &Path, m: &schema::Graph) -> Result<ClassGraph, String> {
+    let mut g = ClassGraph::default();
+    g.add_graph(
+        &m.classes,
+        &m.dependencies,
+        &m.processes,
+        &m.cycles,
+        &input.display().to_string(),
+    );
+    Ok(g)
 }
 
 /// Writes the page and the DOT file asked for.

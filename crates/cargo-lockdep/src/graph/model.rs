@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use lockdep::report::{Frame, Problem, Report};
+use lockdep::schema;
 
 /// A lock class.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +85,76 @@ impl ClassGraph {
         self.by_name
             .insert(name.to_string(), self.classes.len() - 1);
         self.classes.len() - 1
+    }
+
+    /// A class of its own even if its name is taken (a graph's classes are
+    /// told apart by key, not by name); reports name it by its first name.
+    fn distinct_class(&mut self, name: &str, usage: &str) -> usize {
+        self.classes.push(Class {
+            name: name.to_string(),
+            usage: usage.to_string(),
+        });
+        let i = self.classes.len() - 1;
+        self.by_name.entry(name.to_string()).or_insert(i);
+        i
+    }
+
+    /// Adds a graph or a dump (`cargo lockdep merge --json`,
+    /// `lockdep::dump()`): its classes by id, its dependencies with their
+    /// types, stacks and who learned them, its cycles with their reports'
+    /// titles.
+    pub fn add_graph(
+        &mut self,
+        classes: &[schema::Class],
+        deps: &[schema::Dependency],
+        processes: &[schema::Process],
+        cycles: &[schema::Cycle],
+        origin: &str,
+    ) {
+        let ids: HashMap<u32, usize> = classes
+            .iter()
+            .map(|c| (c.id, self.distinct_class(&c.name, &c.usage)))
+            .collect();
+        let dep_ids: Vec<Option<usize>> = deps
+            .iter()
+            .map(|d| {
+                let (from, to) = (*ids.get(&d.from)?, *ids.get(&d.to)?);
+                let who = d
+                    .process
+                    .and_then(|p| processes.get(p as usize))
+                    .map_or_else(
+                        || origin.to_string(),
+                        |p| format!("{origin}: {}", p.describe()),
+                    );
+                Some(self.dep(Dep {
+                    from,
+                    to,
+                    types: d.types.clone(),
+                    label: d.types.clone(),
+                    stack: d.stack.iter().map(frame_line).collect(),
+                    origin: who,
+                    implied: false,
+                }))
+            })
+            .collect();
+        for c in cycles {
+            let cycle = Cycle {
+                title: c.report.title().to_string(),
+                classes: c
+                    .classes
+                    .iter()
+                    .filter_map(|i| ids.get(i).copied())
+                    .collect(),
+                deps: c
+                    .dependencies
+                    .iter()
+                    .filter_map(|&i| dep_ids.get(i as usize).copied().flatten())
+                    .collect(),
+            };
+            if !self.cycles.contains(&cycle) {
+                self.cycles.push(cycle);
+            }
+        }
     }
 
     /// The dependency `from -> to`, added if new. As the kernel does, the
