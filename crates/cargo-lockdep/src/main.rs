@@ -29,7 +29,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Merge the records of many processes (LOCKDEP_RECORD=<dir>) and find
+    /// Merge the records of many processes (`LOCKDEP_RECORD=<dir>`) and find
     /// the cycles no single process saw. Exit 1 if any, 0 if none, 2 on bad
     /// input.
     Merge(merge::Args),

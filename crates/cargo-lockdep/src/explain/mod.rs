@@ -24,12 +24,9 @@ pub struct Args {
     /// docs/json-schema.md) instead of the kernel's layout.
     #[arg(long)]
     pub json: bool,
-    /// Also draw the reports' classes as one self-contained HTML page.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
-    /// Also write the reports' classes in Graphviz's DOT language.
-    #[arg(long, value_name = "FILE")]
-    pub dot: Option<PathBuf>,
+    /// Also draw the reports' classes.
+    #[command(flatten)]
+    pub out: crate::graph::Outputs,
 }
 
 /// Runs the command: prints each report in the kernel's layout (or as
@@ -51,9 +48,9 @@ pub fn run(args: Args) -> ExitCode {
                 print!("{}", lockdep::render::text(report));
             }
         }
-        if args.html.is_some() || args.dot.is_some() {
+        if args.out.any() {
             let g = class_graph(&args.log, &explained);
-            crate::graph::write(&g, &args.log, args.html, args.dot)?;
+            crate::graph::write(&g, &args.log, &args.out)?;
         }
         Ok(())
     });

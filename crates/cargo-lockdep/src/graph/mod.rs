@@ -21,6 +21,13 @@ pub struct Args {
     /// documents (LOCKDEP_REPORT_FILE, `merge --json`, a dump, a record), or
     /// a kernel log.
     pub input: PathBuf,
+    #[command(flatten)]
+    pub out: Outputs,
+}
+
+/// Where to draw the graph (`graph`, and `explain` besides its text).
+#[derive(clap::Args)]
+pub struct Outputs {
     /// Write the picture as one self-contained HTML page.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
@@ -29,13 +36,20 @@ pub struct Args {
     pub dot: Option<PathBuf>,
 }
 
+impl Outputs {
+    /// Is any output asked for?
+    pub fn any(&self) -> bool {
+        self.html.is_some() || self.dot.is_some()
+    }
+}
+
 /// Runs the command: 0 when written, 2 on an error (printed).
 pub fn run(args: Args) -> ExitCode {
-    if args.html.is_none() && args.dot.is_none() {
+    if !args.out.any() {
         eprintln!("cargo lockdep graph: give --html FILE or --dot FILE");
         return ExitCode::from(2);
     }
-    match load(&args.input).and_then(|g| write(&g, &args.input, args.html, args.dot)) {
+    match load(&args.input).and_then(|g| write(&g, &args.input, &args.out)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cargo lockdep graph: {e}");
@@ -104,22 +118,17 @@ fn from_graph(input: &Path, m: &schema::Graph) -> Result<ClassGraph, String> {
 }
 
 /// Writes the page and the DOT file asked for.
-pub fn write(
-    g: &ClassGraph,
-    input: &Path,
-    html: Option<PathBuf>,
-    dot: Option<PathBuf>,
-) -> Result<(), String> {
+pub fn write(g: &ClassGraph, input: &Path, out: &Outputs) -> Result<(), String> {
     let title = input.file_name().map_or_else(
         || input.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    if let Some(out) = html {
+    if let Some(out) = &out.html {
         let page = html::page(g, &title)?;
-        std::fs::write(&out, page).map_err(|e| format!("{}: {e}", out.display()))?;
+        std::fs::write(out, page).map_err(|e| format!("{}: {e}", out.display()))?;
     }
-    if let Some(out) = dot {
-        std::fs::write(&out, dot::dot(g)).map_err(|e| format!("{}: {e}", out.display()))?;
+    if let Some(out) = &out.dot {
+        std::fs::write(out, dot::dot(g)).map_err(|e| format!("{}: {e}", out.display()))?;
     }
     Ok(())
 }
