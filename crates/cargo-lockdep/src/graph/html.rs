@@ -5,7 +5,8 @@
 //! Reported cycles are drawn in red (classes filled `HIGHLIGHT`); a click on
 //! a dependency shows the stack that first made it, a click on a class its
 //! name, usage and dependencies. `#dep-N` / `#class-N` in the address opens
-//! one. Once laid out, the page writes each class box's place on screen into
+//! one. A picture larger than its pane is scrolled to the first cycle.
+//! Once laid out, the page writes each class box's place on screen into
 //! `<pre id="layout">` (JSON), which the screenshot test reads.
 
 use std::fmt::Write;
@@ -24,8 +25,7 @@ header { padding: 10px 16px; background: #27313f; color: #ffffff; }
 header h1 { font-size: 18px; margin: 0 0 4px 0; }
 header p { margin: 0; font-size: 13px; color: #d5dbe4; }
 main { display: flex; align-items: flex-start; }
-#picture { flex: 1 1 auto; padding: 12px; overflow: auto; }
-#picture svg { max-width: 100%; height: auto; }
+#picture { flex: 1 1 auto; padding: 12px; overflow: auto; max-height: calc(100vh - 84px); }
 aside { flex: 0 0 360px; padding: 8px 16px; border-left: 1px solid #d5dbe4; font-size: 13px; }
 aside h2 { font-size: 14px; margin: 14px 0 6px 0; }
 .cls rect { fill: #eaf0f8; stroke: #44546a; cursor: pointer; }
@@ -111,6 +111,14 @@ function fromHash() {
   ({dep: showDep, class: showClass, cycle: showCycle})[m[1]](+m[2]);
 }
 fromHash();
+// A picture larger than its pane starts centred on the first cycle.
+const pane = document.getElementById('picture');
+const first = pane.querySelector('g.cls.cycle rect');
+if (first && (pane.scrollWidth > pane.clientWidth || pane.scrollHeight > pane.clientHeight)) {
+  const r = first.getBoundingClientRect(), p = pane.getBoundingClientRect();
+  pane.scrollLeft += r.x + r.width / 2 - (p.x + p.width / 2);
+  pane.scrollTop += r.y + r.height / 2 - (p.y + p.height / 2);
+}
 const placed = [...document.querySelectorAll('#picture g.cls')].map(g => {
   const r = g.querySelector('rect').getBoundingClientRect();
   const i = +g.dataset.class;
