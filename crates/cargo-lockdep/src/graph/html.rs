@@ -5,7 +5,8 @@
 //! Reported cycles are drawn in red (classes filled `HIGHLIGHT`); a click on
 //! a dependency shows the stack that first made it, a click on a class its
 //! name, usage and dependencies. `#dep-N` / `#class-N` in the address opens
-//! one. A picture larger than its pane is scrolled to the first cycle.
+//! one. A picture larger than its pane is scrolled to the first cycle when
+//! that is out of view.
 //! Once laid out, the page writes each class box's place on screen into
 //! `<pre id="layout">` (JSON), which the screenshot test reads.
 
@@ -111,13 +112,16 @@ function fromHash() {
   ({dep: showDep, class: showClass, cycle: showCycle})[m[1]](+m[2]);
 }
 fromHash();
-// A picture larger than its pane starts centred on the first cycle.
+// A picture larger than its pane is scrolled to the first cycle, if that
+// is out of view.
 const pane = document.getElementById('picture');
 const first = pane.querySelector('g.cls.cycle rect');
-if (first && (pane.scrollWidth > pane.clientWidth || pane.scrollHeight > pane.clientHeight)) {
+if (first) {
   const r = first.getBoundingClientRect(), p = pane.getBoundingClientRect();
-  pane.scrollLeft += r.x + r.width / 2 - (p.x + p.width / 2);
-  pane.scrollTop += r.y + r.height / 2 - (p.y + p.height / 2);
+  if (r.x < p.x || r.y < p.y || r.right > p.right || r.bottom > p.bottom) {
+    pane.scrollLeft += r.x + r.width / 2 - (p.x + p.width / 2);
+    pane.scrollTop += r.y + r.height / 2 - (p.y + p.height / 2);
+  }
 }
 const placed = [...document.querySelectorAll('#picture g.cls')].map(g => {
   const r = g.querySelector('rect').getBoundingClientRect();
