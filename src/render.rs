@@ -70,7 +70,7 @@ pub fn text(report: &Report) -> String {
                 if let Some(who) = &link.learned_by {
                     let _ = writeln!(out, "       [learned by {who}]");
                 }
-                frames(&mut out, "       ", &link.trace);
+                frames(&mut out, "       ", &link.trace, kernel);
             }
             let _ = writeln!(out, "\nother info that might help us debug this:\n");
             // The class next to the held one on the path; the cycle is longer
@@ -200,7 +200,7 @@ pub fn text(report: &Report) -> String {
             let _ = writeln!(out, "{thread} [{irq_state}] takes:");
             lock_line(&mut out, None, lock);
             let _ = writeln!(out, "{{{registered}}} state was registered at:");
-            frames(&mut out, "  ", registered_at);
+            frames(&mut out, "  ", registered_at, kernel);
             for line in irq_events {
                 let _ = writeln!(out, "{line}");
             }
@@ -215,7 +215,7 @@ pub fn text(report: &Report) -> String {
     }
     held_locks(&mut out, report);
     let _ = writeln!(out, "\nstack backtrace:");
-    frames(&mut out, " ", &report.backtrace);
+    frames(&mut out, " ", &report.backtrace, kernel);
     out
 }
 
@@ -307,19 +307,27 @@ fn held_locks(out: &mut String, report: &Report) {
     }
 }
 
-fn frames(out: &mut String, indent: &str, frames: &[Frame]) {
+/// A stack, one frame a line: `function at file:line`, or in a kernel's
+/// layout (`kernel`) `symbol file:line [inline]`, the function's bracketed
+/// markers (`[inline]`, `[module]`) after the place.
+fn frames(out: &mut String, indent: &str, frames: &[Frame], kernel: bool) {
     if frames.is_empty() {
         let _ = writeln!(out, "{indent}<no frames>");
     }
     for f in frames {
-        let _ = write!(out, "{indent}{}", f.function);
+        let (function, markers) = match f.function.find(" [") {
+            Some(i) if kernel => f.function.split_at(i),
+            _ => (f.function.as_str(), ""),
+        };
+        let _ = write!(out, "{indent}{function}");
         if let Some(file) = &f.file {
-            let _ = write!(out, " at {file}");
+            let at = if kernel { " " } else { " at " };
+            let _ = write!(out, "{at}{file}");
             if let Some(line) = f.line {
                 let _ = write!(out, ":{line}");
             }
         }
-        let _ = writeln!(out);
+        let _ = writeln!(out, "{markers}");
     }
 }
 

@@ -104,11 +104,11 @@ fn circular_6_6_with_caller_ids_and_symbolized_frames() {
     let out = golden("circular-6.6-dmesg-symbolized.log");
     assert!(!out.contains("T1187]"));
     assert!(out.contains("-> #0 ((work_completion)(&adapter->reset_task)){+.+.}-{0:0}:\n"));
-    assert!(out.contains("       __mutex_lock_common [inline] at kernel/locking/mutex.c:603\n"));
+    assert!(out.contains("       __mutex_lock_common kernel/locking/mutex.c:603 [inline]\n"));
     assert!(out.contains("       igb_remove+0x9e/0x2a0 [igb]\n"));
     // The symbolizer's repeated held-lock line is one held lock.
     assert!(out.contains("2 locks held by rmmod/1187:\n #0: ffff88801f2c41b0 (&dev->mutex){....}-{3:3}, at: device_lock include/linux/device.h:992 [inline]\n #1: "));
-    assert!(out.contains("stack backtrace:\n __dump_stack [inline] at lib/dump_stack.c:88\n"));
+    assert!(out.contains("stack backtrace:\n __dump_stack lib/dump_stack.c:88 [inline]\n"));
     assert!(!out.contains("RIP"));
     assert!(!out.contains("removing device"));
 }

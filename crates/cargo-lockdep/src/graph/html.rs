@@ -174,8 +174,8 @@ pub fn page(g: &ClassGraph, title: &str) -> Result<String, String> {
             .iter()
             .map(|&i| g.classes[i].name.as_str())
             .collect();
-        if !c.deps.is_empty() {
-            path.push(&g.classes[c.classes[0]].name);
+        if let (false, Some(&start)) = (c.deps.is_empty(), c.classes.first()) {
+            path.push(&g.classes[start].name);
         }
         let _ = writeln!(
             out,

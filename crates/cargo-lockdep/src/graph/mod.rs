@@ -132,3 +132,64 @@ pub fn write(g: &ClassGraph, input: &Path, out: &Outputs) -> Result<(), String> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A `graph` document with classes, dependencies and cycles whose ids
+    /// may point anywhere.
+    fn graph_doc() -> impl Strategy<Value = String> {
+        let ids = || prop::collection::vec(0u32..10, 0..5);
+        (
+            1usize..8,
+            prop::collection::vec((0u32..10, 0u32..10, "(EN|SR|EN\\|SN)?"), 0..12),
+            prop::collection::vec((ids(), ids()), 0..3),
+        )
+            .prop_map(|(classes, deps, cycles)| {
+                let classes: Vec<_> = (0..classes)
+                    .map(|i| serde_json::json!({"id": i, "key": format!("k{i}"), "name": format!("c{i}"), "subclass": 0}))
+                    .collect();
+                let deps: Vec<_> = deps
+                    .iter()
+                    .map(|(f, t, ty)| serde_json::json!({"from": f, "to": t, "types": ty, "stack": [{"function": "f", "file": null, "line": null}]}))
+                    .collect();
+                let report = serde_json::json!({
+                    "process": {"pid": 1, "executable": "x", "lockdep_version": "0"},
+                    "thread": {"name": "t", "id": 1},
+                    "problem": {"kind": "held_at_thread_exit"},
+                    "held": [], "backtrace": []
+                });
+                let cycles: Vec<_> = cycles
+                    .iter()
+                    .map(|(c, d)| serde_json::json!({"classes": c, "dependencies": d, "across_processes": true, "report": report}))
+                    .collect();
+                serde_json::json!({"schema_version": 1, "kind": "graph", "processes": [],
+                    "classes": classes, "dependencies": deps, "cycles": cycles})
+                .to_string()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Whatever ids a document holds, it loads, draws and becomes a
+        /// page (or an error), never a panic.
+        #[test]
+        fn any_graph_document_draws(doc in graph_doc()) {
+            let dir = std::env::temp_dir().join(format!("lockdep-graph-fuzz-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("g.json");
+            std::fs::write(&path, &doc).unwrap();
+            let g = load(&path).map_err(TestCaseError::fail)?;
+            for d in &g.deps {
+                prop_assert!(d.from < g.classes.len() && d.to < g.classes.len());
+            }
+            if let Ok(page) = html::page(&g, "fuzz") {
+                prop_assert!(page.contains("id=\"graph-data\""));
+            }
+            prop_assert!(dot::dot(&g).starts_with("digraph"));
+        }
+    }
+}
