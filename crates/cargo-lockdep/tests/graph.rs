@@ -11,6 +11,7 @@ use lockdep::Mutex;
 
 static LEDGER: Mutex<u32> = Mutex::named("ledger", 0);
 static JOURNAL: Mutex<u32> = Mutex::named("journal", 0);
+static LONELY: Mutex<u32> = Mutex::named("lonely", 0);
 
 /// Takes the two locks in the order `LOCKDEP_GRAPH_HALF` says (`lj`, `jl`
 /// or `both`).
@@ -18,6 +19,8 @@ fn take_in_order(order: &str) {
     if order != "jl" {
         let _l = LEDGER.lock();
         *JOURNAL.lock() += 1;
+        // ledger -> lonely: in no cycle.
+        *LONELY.lock() += 1;
     }
     if order != "lj" {
         let _j = JOURNAL.lock();
@@ -127,7 +130,7 @@ fn a_record_directory_across_two_processes() {
     assert_eq!(cycles.len(), 1, "{data}");
     assert_eq!(names(&data, &cycles[0]["classes"]), ["journal", "ledger"]);
     let deps = data["deps"].as_array().unwrap();
-    assert_eq!(deps.len(), 2);
+    assert_eq!(deps.len(), 3);
     for d in deps {
         let stack = d["stack"].as_array().unwrap();
         assert!(
@@ -147,6 +150,20 @@ fn a_record_directory_across_two_processes() {
         origins.iter().any(|o| o.contains("graph::journal_first")),
         "{origins:?}"
     );
+
+    // Focused on the cycle, a third class taken alone is left out.
+    let focus = cargo_lockdep(&[
+        "graph",
+        records.to_str().unwrap(),
+        "--cycles-only",
+        "--dot",
+        "/dev/stdout",
+    ]);
+    let focus = String::from_utf8(focus.stdout).unwrap();
+    assert!(!focus.contains("lonely"), "{focus}");
+    assert!(dot(&records).contains("lonely"));
+    assert_eq!(focus.matches(" -> ").count(), 2, "{focus}");
+    assert_eq!(focus.matches("fillcolor=\"#ff9f9f\"").count(), 2, "{focus}");
 
     // merge --json's graph draws the same.
     let merged = cargo_lockdep(&["merge", records.to_str().unwrap(), "--json"]);
@@ -174,6 +191,7 @@ fn a_report_file() {
     assert_eq!(cycles[0]["deps"].as_array().unwrap().len(), 2);
     let dot = dot(&file);
     assert_eq!(dot.matches("fillcolor=\"#ff9f9f\"").count(), 2, "{dot}");
+    // The report's chain: its two dependencies (lonely is in no report).
     assert_eq!(dot.matches(" -> ").count(), 2, "{dot}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -23,6 +23,10 @@ pub struct Args {
     pub input: PathBuf,
     #[command(flatten)]
     pub out: Outputs,
+    /// Draw only the classes of reported cycles and the dependencies among
+    /// them (for a large graph).
+    #[arg(long)]
+    pub cycles_only: bool,
 }
 
 /// Where to draw the graph (`graph`, and `explain` besides its text).
@@ -49,7 +53,11 @@ pub fn run(args: Args) -> ExitCode {
         eprintln!("cargo lockdep graph: give --html FILE or --dot FILE");
         return ExitCode::from(2);
     }
-    match load(&args.input).and_then(|g| write(&g, &args.input, &args.out)) {
+    let drawn = load(&args.input).and_then(|g| {
+        let g = if args.cycles_only { g.cycles_only() } else { g };
+        write(&g, &args.input, &args.out)
+    });
+    match drawn {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cargo lockdep graph: {e}");

@@ -157,6 +157,39 @@ impl ClassGraph {
         }
     }
 
+    /// Only the classes of the reported problems, and the dependencies
+    /// among them: the part of a large graph worth a picture.
+    pub fn cycles_only(&self) -> ClassGraph {
+        let mut g = ClassGraph::default();
+        let mut map = HashMap::new();
+        for (i, c) in self.classes.iter().enumerate() {
+            if self.in_cycle(i) {
+                map.insert(i, g.distinct_class(&c.name, &c.usage));
+            }
+        }
+        let mut deps = HashMap::new();
+        for (i, d) in self.deps.iter().enumerate() {
+            if let (Some(&from), Some(&to)) = (map.get(&d.from), map.get(&d.to)) {
+                deps.insert(
+                    i,
+                    g.dep(Dep {
+                        from,
+                        to,
+                        ..d.clone()
+                    }),
+                );
+            }
+        }
+        for c in &self.cycles {
+            g.cycles.push(Cycle {
+                title: c.title.clone(),
+                classes: c.classes.iter().map(|i| map[i]).collect(),
+                deps: c.deps.iter().filter_map(|i| deps.get(i).copied()).collect(),
+            });
+        }
+        g
+    }
+
     /// The dependency `from -> to`, added if new. As the kernel does, the
     /// first stack is kept; types are merged; a recorded dependency
     /// replaces an implied one.
