@@ -267,6 +267,37 @@
 //! assert_eq!(seen[0].title(), "possible circular locking dependency detected");
 //! ```
 //!
+//! ## Reports as data, and cycles across test processes
+//!
+//! - **JSON.** `LOCKDEP_REPORT_FORMAT=json` prints each report as one line
+//!   of JSON instead of the kernel's text; `LOCKDEP_REPORT_FILE=<path>`
+//!   also appends each to a file, one line each, whatever the action. The
+//!   documents are versioned ([`schema`], `docs/json-schema.md`);
+//!   [`render::json`] and [`render::sarif`] (SARIF 2.1.0, a thread flow
+//!   for each side of the deadlock, for code scanning) render a report in
+//!   code, as [`render::text`] does.
+//! - **Recording.** cargo-nextest runs each test in a process of its own,
+//!   so a cycle whose halves are two tests is seen by neither.
+//!   `LOCKDEP_RECORD=<dir>` makes every process append what it learns to a
+//!   file of its own in `<dir>` ([`record`]): classes by an identity that
+//!   is the same in every process (construction site and type, or name),
+//!   dependencies with their types and first stacks, and the test
+//!   (`NEXTEST_TEST_NAME`). `cargo lockdep merge <dir>` (the
+//!   `cargo-lockdep` crate) joins the records and runs the validator's own
+//!   cycle search over them ([`offline`]), printing each cycle in the
+//!   kernel's layout with the test that learned each dependency; it exits
+//!   1 if it found one.
+//! - **Introspection.** [`dump()`] is what the validator knows, as the
+//!   kernel's `/proc/lockdep`, `/proc/lockdep_chains` and
+//!   `/proc/lockdep_stats` show it: classes with their usage and forward
+//!   and backward dependency counts, dependencies, chains, and [`stats()`];
+//!   [`render::dump`] renders it as text or JSON.
+//!
+//! ```sh
+//! LOCKDEP_RECORD=target/lockdep cargo nextest run
+//! cargo lockdep merge target/lockdep   # exit 1: a cycle across tests
+//! ```
+//!
 //! ## Read/write semantics
 //!
 //! Every acquisition has a [`Mode`]: exclusive, shared (a reader that a

@@ -3,16 +3,17 @@
 //! With `LOCKDEP_RECORD=<dir>` ([`ENV_RECORD`](crate::config::ENV_RECORD))
 //! set, each process writes a file of its own in `<dir>` (created if
 //! missing), named `lockdep-<executable>-<pid>-<milliseconds>.jsonl`: one
-//! [`schema`](crate::schema) document per line, appended as it learns.
+//! [`schema`](crate::schema) document per line, appended as it learns. A
+//! process that learns no dependency writes no file.
 //!
-//! - first a [`Process`](crate::schema::Process): pid, executable, and the
+//! - first a [`Process`]: pid, executable, and the
 //!   test under cargo-nextest (`NEXTEST_TEST_NAME`, `NEXTEST_BINARY_ID`,
 //!   `NEXTEST_RUN_ID`);
 //! - a [`Class`](crate::schema::Class) before the first dependency that
 //!   uses it, with its stable identity ([`Class::key`](crate::schema::Class::key):
 //!   construction site and type or name, key name, subclass; never an id or
 //!   address);
-//! - a [`Dependency`](crate::schema::Dependency) for each dependency type
+//! - a [`Dependency`] for each dependency type
 //!   (`EN`, `ER`, `SN`, `SR`) of each pair of classes, when first learned,
 //!   with the modes and the symbolized stack that learned it.
 //!

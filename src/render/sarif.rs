@@ -60,9 +60,18 @@ fn rule_of(report: &Report) -> usize {
 ///
 /// ```
 /// # use lockdep::render::sarif;
-/// let log = sarif::log(&[], std::path::Path::new("/src/app"));
+/// lockdep::set_action(lockdep::Action::Silent);
+/// let (a, b) = (lockdep::Mutex::named("sarif_a", ()), lockdep::Mutex::named("sarif_b", ()));
+/// drop((a.lock(), b.lock()));
+/// drop((b.lock(), a.lock()));
+/// let log = sarif::log(&lockdep::reports(), &std::env::current_dir().unwrap());
 /// assert_eq!(log["version"], "2.1.0");
-/// assert_eq!(log["runs"][0]["tool"]["driver"]["name"], "lockdep");
+/// let result = &log["runs"][0]["results"][0];
+/// assert_eq!(result["ruleId"], "lockdep/circular-dependency");
+/// // A thread flow for each side: a -> b, then b -> a.
+/// let flows = result["codeFlows"][0]["threadFlows"].as_array().unwrap();
+/// assert_eq!(flows[0]["message"]["text"], "holding sarif_a, acquires sarif_b (EN)");
+/// assert_eq!(flows[1]["message"]["text"], "holding sarif_b, acquires sarif_a (EN)");
 /// ```
 pub fn log(reports: &[impl AsRef<Report>], root: &Path) -> Value {
     let rules: Vec<Value> = RULES

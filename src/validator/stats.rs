@@ -89,9 +89,9 @@ pub struct Stats {
     pub bytes_per_class: usize,
     /// Bytes per dependency in the graph (excluding stack traces).
     pub bytes_per_dependency: usize,
-    /// Bytes per validated chain: its share of the global set, plus its
-    /// share of the calling thread's cache (each thread caches the chains it
-    /// uses).
+    /// Bytes per validated chain: its share of the global set and of the
+    /// log of the chains' classes (`dump`), plus its share of the calling
+    /// thread's cache (each thread caches the chains it uses).
     pub bytes_per_chain: usize,
     /// Reports that could not be written to `LOCKDEP_REPORT_FILE`.
     pub report_file_errors: usize,
@@ -113,6 +113,7 @@ pub fn stats() -> Stats {
         memory_bytes,
         frozen,
         dependencies_dropped,
+        chain_log_bytes,
     ) = with_global(|g| {
         (
             g.graph.class_count(),
@@ -122,6 +123,7 @@ pub fn stats() -> Stats {
             g.memory(),
             g.frozen,
             g.dependencies_dropped,
+            g.chain_log.bytes(),
         )
     });
     let (report_log_bytes, symbol_cache_bytes) = (report_log::bytes(), trace::symbol_cache_bytes());
@@ -131,6 +133,7 @@ pub fn stats() -> Stats {
         with_state(|st| (st.chains.len(), st.chains.capacity_bytes())).unwrap_or((0, 0));
     let chains = shared().chains.len();
     let bytes_per_chain = shared().chains.capacity_bytes() / chains.max(1)
+        + chain_log_bytes / chains.max(1)
         + thread_chain_cache_bytes / thread_chains.max(1);
     Stats {
         bytes_per_chain,

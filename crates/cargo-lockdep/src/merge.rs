@@ -43,9 +43,12 @@ pub struct Args {
 
 /// Runs `merge`: exit 1 if a cycle is found, 0 if none, 2 on bad input.
 pub fn run(args: Args) -> ExitCode {
-    let graph = match load(&args.paths) {
+    let graph = match merge(&args.paths) {
         Ok(g) => g,
-        Err(e) => return bad_input(&e),
+        Err(e) => {
+            eprintln!("cargo lockdep merge: {e}");
+            return ExitCode::from(2);
+        }
     };
     let found = !graph.cycles.is_empty();
     if args.json {
@@ -78,26 +81,31 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-/// Reads the records in `paths` (directories of `*.jsonl`, or files),
-/// merges them and runs the strong-cycle search. Warnings go to standard
-/// error; a progress line too, on a terminal.
-pub fn load(paths: &[PathBuf]) -> Result<schema::Graph, InputError> {
+/// Reads and merges the records in `paths` (directories of `*.jsonl`, or
+/// files) and searches the merged graph: what `merge` prints, for any
+/// command that draws or lists it. Warnings (a last line cut short) go to
+/// standard error; a progress line is drawn there on a terminal.
+pub fn merge(paths: &[PathBuf]) -> Result<schema::Graph, InputError> {
     let files = record_files(paths)?;
     let progress = progress(files.len() as u64);
     let mut merged = Merged::default();
     for file in &files {
-        progress.set_message(file.display().to_string());
-        let bytes = std::fs::read(file).map_err(|e| {
-            progress.finish_and_clear();
-            InputError {
-                file: file.display().to_string(),
+        let name = file.display().to_string();
+        progress.set_message(name.clone());
+        let read = std::fs::read(file)
+            .map_err(|e| InputError {
+                file: name.clone(),
                 line: None,
                 message: format!("cannot read: {e}"),
+            })
+            .and_then(|bytes| parse_record(&name, &bytes));
+        let record = match read {
+            Ok(r) => r,
+            Err(e) => {
+                progress.finish_and_clear();
+                return Err(e);
             }
-        })?;
-        let record = parse_record(&file.display().to_string(), &bytes).inspect_err(|_| {
-            progress.finish_and_clear();
-        })?;
+        };
         for w in &record.warnings {
             progress.suspend(|| eprintln!("cargo lockdep merge: warning: {w}"));
         }
@@ -106,11 +114,6 @@ pub fn load(paths: &[PathBuf]) -> Result<schema::Graph, InputError> {
     }
     progress.finish_and_clear();
     Ok(merged.search())
-}
-
-fn bad_input(e: &InputError) -> ExitCode {
-    eprintln!("cargo lockdep merge: {e}");
-    ExitCode::from(2)
 }
 
 /// A progress line on standard error, drawn only on a terminal.

@@ -110,7 +110,7 @@ pub fn load(input: &Path) -> Result<ClassGraph, String> {
 }
 
 fn merge(input: &Path) -> Result<schema::Graph, String> {
-    crate::merge::load(&[input.to_path_buf()]).map_err(|e| e.to_string())
+    crate::merge::merge(&[input.to_path_buf()]).map_err(|e| e.to_string())
 }
 
 fn from_graph(input: &Path, m: &schema::Graph) -> Result<ClassGraph, String> {
