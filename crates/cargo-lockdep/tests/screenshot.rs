@@ -8,7 +8,9 @@
 //! id="layout">`); `--dump-dom` reads it back. Without Chromium the test
 //! skips, saying so, unless `CI` is set: there it must run (.ci/run installs
 //! Debian's `chromium`). `LOCKDEP_GRAPH_PNG=path` keeps the seed's
-//! screenshot (docs/graph.png is one).
+//! screenshot. (docs/graph.png is the README's two-process example: the
+//! records of tests/merge.rs's `half_transfer` and `half_report`, drawn by
+//! `cargo lockdep graph <dir> --html`, opened at `#dep-0` in this browser.)
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -6,7 +6,7 @@
 use layout::backends::svg::SVGWriter;
 use layout::core::base::Orientation;
 use layout::core::color::Color;
-use layout::core::geometry::{get_size_for_str, pad_shape_scalar};
+use layout::core::geometry::Point;
 use layout::core::style::{LineStyleKind, StyleAttr};
 use layout::std_shapes::shapes::{Arrow, Element, LineEndKind, ShapeKind};
 use layout::topo::layout::VisualGraph;
@@ -20,6 +20,19 @@ const FONT: usize = 14;
 /// optimization, whose cost grows fastest (150 classes and 300 random
 /// dependencies: 19 s with it, 7 s without, at opt-level 3).
 const BIG: usize = 120;
+
+/// The box for `text`: its lines at about 0.6 em a character (layout-rs's
+/// own estimate, 1 em, makes long class names twice as wide as they are),
+/// with a margin.
+fn box_size(text: &str) -> Point {
+    let chars = text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    let lines = text.lines().count().max(1);
+    let font = FONT as f64;
+    Point::new(
+        chars.max(4) as f64 * font * 0.62 + 28.0,
+        lines as f64 * font * 1.25 + 16.0,
+    )
+}
 
 /// A class's label: its name, and its usage on a second line.
 pub fn label(name: &str, usage: &str) -> String {
@@ -48,7 +61,7 @@ pub fn svg(g: &ClassGraph) -> Result<String, String> {
         .map(|(i, c)| {
             let text = label(&c.name, &c.usage);
             let look = StyleAttr::new(Color::fast("black"), 2, Some(Color::fast("white")), 6, FONT);
-            let size = pad_shape_scalar(get_size_for_str(&text, FONT), 14.0);
+            let size = box_size(&text);
             let kind = if g.in_cycle(i) { "cls cycle" } else { "cls" };
             let props = format!("class=\"{kind}\" data-class=\"{i}\"");
             vg.add_node(Element::create_with_properties(

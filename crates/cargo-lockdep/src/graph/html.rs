@@ -27,7 +27,7 @@ header h1 { font-size: 18px; margin: 0 0 4px 0; }
 header p { margin: 0; font-size: 13px; color: #d5dbe4; }
 main { display: flex; align-items: flex-start; }
 #picture { flex: 1 1 auto; padding: 12px; overflow: auto; max-height: calc(100vh - 84px); }
-aside { flex: 0 0 360px; padding: 8px 16px; border-left: 1px solid #d5dbe4; font-size: 13px; }
+aside { flex: 0 0 400px; min-width: 0; padding: 8px 16px; border-left: 1px solid #d5dbe4; font-size: 13px; overflow-wrap: anywhere; }
 aside h2 { font-size: 14px; margin: 14px 0 6px 0; }
 .cls rect { fill: #eaf0f8; stroke: #44546a; cursor: pointer; }
 .cls.cycle rect { fill: HIGHLIGHT; stroke: #b03030; stroke-width: 3px; }
@@ -43,8 +43,9 @@ svg text { pointer-events: none; fill: #1d2330; }
 li.selected, tr.selected { background: #dce8fa; }
 table { border-collapse: collapse; width: 100%; }
 td, th { text-align: left; padding: 2px 4px; border-bottom: 1px solid #eef1f5; }
+th { overflow-wrap: normal; white-space: nowrap; }
 td.num { text-align: right; }
-pre.stack { background: #f4f6f9; padding: 6px; overflow-x: auto; font-size: 12px; }
+pre.stack { background: #f4f6f9; padding: 6px; white-space: pre-wrap; font-size: 12px; }
 .muted { color: #6b7a8f; }
 "#;
 
