@@ -100,6 +100,24 @@ fn circular_5_10_syslog_with_a_three_class_chain() {
 }
 
 #[test]
+fn circular_4_4_with_addressed_chain_frames() {
+    let out = golden("circular-4.4-addresses.log");
+    assert!(out.contains("kworker/u16:2/2711 is trying to acquire lock:\n (&rdev->mutex){+.+.+.}, at: [<ffffffffa04a0ce2>] ath10k_mac_op_set_key+0x52/0x3f0 [ath10k_core]\n"));
+    // The chain's `[<address>]`es go; the frames stay, modules too.
+    assert!(out.contains("-> #1 (&local->iflist_mtx){+.+...}:\n       lock_acquire+0xce/0x1e0\n       mutex_lock_nested+0x66/0x3d0\n       ieee80211_iterate_active_interfaces_atomic+0x33/0x90 [mac80211]\n"));
+    assert!(out
+        .contains("Chain exists of:\n  &rdev->mutex --> &local->iflist_mtx --> &local->sta_mtx\n"));
+    // Names with quotes and doubled parentheses.
+    assert!(out.contains(" #0:  (\"%s\"wiphy_name(local->hw.wiphy)){.+.+.+}, at: "));
+    assert!(out.contains(" #1:  ((&sdata->work)){+.+.+.}, at: "));
+    // The `Workqueue:` line and stack words are not frames.
+    assert!(
+        out.contains("stack backtrace:\n dump_stack+0x85/0xc2\n print_circular_bug+0x1f3/0x2f0\n")
+    );
+    assert!(!out.contains("failed to install key"));
+}
+
+#[test]
 fn circular_6_6_with_caller_ids_and_symbolized_frames() {
     let out = golden("circular-6.6-dmesg-symbolized.log");
     assert!(!out.contains("T1187]"));

@@ -787,6 +787,7 @@ mod tests {
         include_str!("../../tests/kernel/inconsistent-4.4-info.log"),
         include_str!("../../tests/kernel/inconsistent-5.15-irq.log"),
         include_str!("../../tests/kernel/mixed-inversion-skipped.log"),
+        include_str!("../../tests/kernel/circular-4.4-addresses.log"),
     ];
 
     /// Parsing `input` returns, naming a line of it; what it returns renders
