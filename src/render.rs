@@ -25,13 +25,27 @@ pub fn text(report: &Report) -> String {
     let _ = writeln!(out, "{}", "=".repeat(title.len()));
     let _ = writeln!(out, "{title}");
     let p = &report.process;
-    let _ = writeln!(
-        out,
-        "lockdep {} pid {} ({})",
-        p.lockdep_version, p.pid, p.executable
-    );
+    match &p.kernel {
+        Some(ident) => {
+            let _ = writeln!(out, "{ident}");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "lockdep {} pid {} ({})",
+                p.lockdep_version, p.pid, p.executable
+            );
+        }
+    }
     let _ = writeln!(out, "{}", "-".repeat(title.len()));
     let thread = &report.thread;
+    let kernel = p.kernel.is_some();
+    // A kernel report's words: its tasks run on CPUs.
+    let (task, cpu) = if kernel {
+        ("task", "CPU")
+    } else {
+        ("thread", "THREAD")
+    };
     match &report.problem {
         Problem::CircularDependency {
             acquiring,
@@ -39,22 +53,24 @@ pub fn text(report: &Report) -> String {
             chain,
         } => {
             let _ = writeln!(out, "{thread} is trying to acquire lock:");
-            lock_line(&mut out, " ", acquiring);
-            let _ = writeln!(out, "\nbut thread is already holding lock:");
-            lock_line(&mut out, " ", holding);
+            lock_line(&mut out, None, acquiring);
+            let _ = writeln!(out, "\nbut {task} is already holding lock:");
+            lock_line(&mut out, None, holding);
             let _ = writeln!(out, "\nwhich lock already depends on the new lock.\n\n");
             let _ = writeln!(out, "the existing dependency chain (in reverse order) is:");
             for (i, link) in chain.iter().enumerate() {
                 let depth = chain.len() - 1 - i;
                 let _ = writeln!(
                     out,
-                    "\n-> #{depth} ({}){{{}}}:",
-                    link.lock.name, link.lock.usage
+                    "\n-> #{depth} ({}){{{}}}{}:",
+                    link.lock.name,
+                    link.lock.usage,
+                    wait_context(&link.lock)
                 );
                 if let Some(who) = &link.learned_by {
                     let _ = writeln!(out, "       [learned by {who}]");
                 }
-                frames(&mut out, "       ", &link.trace);
+                frames(&mut out, "       ", &link.trace, kernel);
             }
             let _ = writeln!(out, "\nother info that might help us debug this:\n");
             // The class next to the held one on the path; the cycle is longer
@@ -69,8 +85,7 @@ pub fn text(report: &Report) -> String {
                 );
             }
             let _ = writeln!(out, " Possible unsafe locking scenario:\n");
-            let _ = writeln!(out, "       THREAD0                 THREAD1");
-            let _ = writeln!(out, "       -------                 -------");
+            two_columns(&mut out, cpu);
             scenario(&mut out, 0, verb(holding), &holding.name);
             // As the kernel prints it: THREAD1's lines are plain acquisitions.
             scenario(&mut out, 1, "lock", &parent.name);
@@ -85,20 +100,33 @@ pub fn text(report: &Report) -> String {
             cause,
         } => {
             let _ = writeln!(out, "{thread} is trying to acquire lock:");
-            lock_line(&mut out, " ", acquiring);
-            let _ = writeln!(out, "\nbut thread is already holding lock:");
-            lock_line(&mut out, " ", holding);
-            if let Some(c) = comparison {
-                let _ = writeln!(out, "and the lock order function returns {c:?}:");
+            lock_line(&mut out, None, acquiring);
+            let _ = writeln!(out, "\nbut {task} is already holding lock:");
+            lock_line(&mut out, None, holding);
+            match comparison {
+                Some(c) if kernel => {
+                    let _ = writeln!(
+                        out,
+                        "and the lock comparison function returns {}:",
+                        *c as i8
+                    );
+                }
+                Some(c) => {
+                    let _ = writeln!(out, "and the lock order function returns {c:?}:");
+                }
+                None => {}
             }
             let _ = writeln!(out, "\nother info that might help us debug this:");
             let _ = writeln!(out, " Possible unsafe locking scenario:\n");
-            let _ = writeln!(out, "       THREAD0");
-            let _ = writeln!(out, "       -------");
+            one_column(&mut out, cpu);
             scenario(&mut out, 0, verb(holding), &holding.name);
             scenario(&mut out, 0, verb(acquiring), &acquiring.name);
             let _ = writeln!(out, "\n *** DEADLOCK ***\n");
-            recursion_hint(&mut out, cause);
+            if kernel && *cause == RecursionCause::SameKey {
+                let _ = writeln!(out, " May be due to missing lock nesting notation\n");
+            } else {
+                recursion_hint(&mut out, cause);
+            }
         }
         Problem::BadUnlockBalance { releasing } => {
             let _ = writeln!(
@@ -123,7 +151,7 @@ pub fn text(report: &Report) -> String {
         }
         Problem::HeldLockFreed { lock } => {
             let _ = writeln!(out, "{thread} is freeing a lock it still holds:");
-            lock_line(&mut out, " ", lock);
+            lock_line(&mut out, None, lock);
             let _ = writeln!(out, "\nother info that might help us debug this:");
         }
         Problem::AssertionFailed {
@@ -136,12 +164,12 @@ pub fn text(report: &Report) -> String {
                 ("does not hold", "but it does.")
             };
             let _ = writeln!(out, "{thread} asserted that it {claim} lock:");
-            lock_line(&mut out, " ", lock);
+            lock_line(&mut out, None, lock);
             let _ = writeln!(out, "{truth}\n");
         }
         Problem::PinnedLockReleased { lock } => {
             let _ = writeln!(out, "{thread} is releasing a pinned lock:");
-            lock_line(&mut out, " ", lock);
+            lock_line(&mut out, None, lock);
             let _ = writeln!(
                 out,
                 "\nwhose holder pinned it to stay held across what it called.\n"
@@ -152,15 +180,42 @@ pub fn text(report: &Report) -> String {
             nest_lock,
         } => {
             let _ = writeln!(out, "{thread} is trying to acquire lock:");
-            lock_line(&mut out, " ", acquiring);
+            lock_line(&mut out, None, acquiring);
             let _ = writeln!(out, "\nunder the nest lock:");
-            lock_line(&mut out, " ", nest_lock);
-            let _ = writeln!(out, "\nbut thread is not holding it!\n");
+            lock_line(&mut out, None, nest_lock);
+            let _ = writeln!(out, "\nbut {task} is not holding it!\n");
+        }
+        Problem::InconsistentLockState {
+            lock,
+            registered,
+            new_usage,
+            irq_state,
+            registered_at,
+            irq_events,
+        } => {
+            let _ = writeln!(
+                out,
+                "inconsistent {{{registered}}} -> {{{new_usage}}} usage."
+            );
+            let _ = writeln!(out, "{thread} [{irq_state}] takes:");
+            lock_line(&mut out, None, lock);
+            let _ = writeln!(out, "{{{registered}}} state was registered at:");
+            frames(&mut out, "  ", registered_at, kernel);
+            for line in irq_events {
+                let _ = writeln!(out, "{line}");
+            }
+            let _ = writeln!(out, "\nother info that might help us debug this:");
+            let _ = writeln!(out, " Possible unsafe locking scenario:\n");
+            one_column(&mut out, cpu);
+            scenario(&mut out, 0, "lock", &lock.name);
+            let _ = writeln!(out, "  <Interrupt>");
+            scenario(&mut out, 2, "lock", &lock.name);
+            let _ = writeln!(out, "\n *** DEADLOCK ***\n");
         }
     }
     held_locks(&mut out, report);
     let _ = writeln!(out, "\nstack backtrace:");
-    frames(&mut out, " ", &report.backtrace);
+    frames(&mut out, " ", &report.backtrace, kernel);
     out
 }
 
@@ -172,15 +227,66 @@ fn verb(lock: &LockInfo) -> &'static str {
     }
 }
 
+/// A scenario line: column 0 and 1 are the two threads (CPUs), 2 is the
+/// first one's interrupt handler.
 fn scenario(out: &mut String, column: usize, verb: &str, name: &str) {
-    let indent = if column == 0 { 2 } else { SECOND_COLUMN };
+    let indent = match column {
+        0 => 2,
+        1 => SECOND_COLUMN,
+        _ => 4,
+    };
     let _ = writeln!(out, "{}{verb}({name});", " ".repeat(indent));
 }
 
-fn lock_line(out: &mut String, prefix: &str, lock: &LockInfo) {
-    let _ = write!(out, "{prefix}({}){{{}}}", lock.name, lock.usage);
-    if let Some(at) = &lock.at {
-        let _ = write!(out, ", at: {at}");
+/// The scenario table's header for two threads (`THREAD`) or CPUs (`CPU`).
+fn two_columns(out: &mut String, who: &str) {
+    let first = format!("{who}0");
+    let rule = "-".repeat(first.len());
+    let pad = SECOND_COLUMN - 7 - first.len();
+    let _ = writeln!(out, "       {first}{}{who}1", " ".repeat(pad));
+    let _ = writeln!(out, "       {rule}{}{rule}", " ".repeat(pad));
+}
+
+fn one_column(out: &mut String, who: &str) {
+    let _ = writeln!(out, "       {who}0");
+    let _ = writeln!(out, "       {}", "-".repeat(who.len() + 1));
+}
+
+/// The kernel's `-{outer:inner}` suffix, when the report has one.
+fn wait_context(lock: &LockInfo) -> String {
+    match lock.kernel.as_ref().and_then(|k| k.wait_context.as_ref()) {
+        Some(w) => format!("-{{{w}}}"),
+        None => String::new(),
+    }
+}
+
+/// A lock line: `held` is its index in the held-lock list. Lockdep's own
+/// are ` (name){usage}, at: file:line:col` (` #i: (name)...` when held); a
+/// kernel's are as the kernel prints them, ` (name)` after the instance's
+/// address or a space, after ` #i: ` when held.
+fn lock_line(out: &mut String, held: Option<usize>, lock: &LockInfo) {
+    let prefix = held.map(|i| format!(" #{i}: ")).unwrap_or_default();
+    match &lock.kernel {
+        Some(k) => {
+            let _ = write!(
+                out,
+                "{prefix}{} ({}){{{}}}{}",
+                k.instance.as_deref().unwrap_or(""),
+                lock.name,
+                lock.usage,
+                wait_context(lock)
+            );
+            if let Some(at) = &k.at {
+                let _ = write!(out, ", at: {at}");
+            }
+        }
+        None => {
+            let prefix = if held.is_some() { prefix } else { " ".into() };
+            let _ = write!(out, "{prefix}({}){{{}}}", lock.name, lock.usage);
+            if let Some(at) = &lock.at {
+                let _ = write!(out, ", at: {at}");
+            }
+        }
     }
     let _ = writeln!(out);
 }
@@ -195,25 +301,33 @@ fn held_locks(out: &mut String, report: &Report) {
             let plural = if n == 1 { "" } else { "s" };
             let _ = writeln!(out, "{n} lock{plural} held by {thread}:");
             for (i, lock) in report.held.iter().enumerate() {
-                lock_line(out, &format!(" #{i}: "), lock);
+                lock_line(out, Some(i), lock);
             }
         }
     }
 }
 
-fn frames(out: &mut String, indent: &str, frames: &[Frame]) {
+/// A stack, one frame a line: `function at file:line`, or in a kernel's
+/// layout (`kernel`) `symbol file:line [inline]`, the function's bracketed
+/// markers (`[inline]`, `[module]`) after the place.
+fn frames(out: &mut String, indent: &str, frames: &[Frame], kernel: bool) {
     if frames.is_empty() {
         let _ = writeln!(out, "{indent}<no frames>");
     }
     for f in frames {
-        let _ = write!(out, "{indent}{}", f.function);
+        let (function, markers) = match f.function.find(" [") {
+            Some(i) if kernel => f.function.split_at(i),
+            _ => (f.function.as_str(), ""),
+        };
+        let _ = write!(out, "{indent}{function}");
         if let Some(file) = &f.file {
-            let _ = write!(out, " at {file}");
+            let at = if kernel { " " } else { " at " };
+            let _ = write!(out, "{at}{file}");
             if let Some(line) = f.line {
                 let _ = write!(out, ":{line}");
             }
         }
-        let _ = writeln!(out);
+        let _ = writeln!(out, "{markers}");
     }
 }
 
@@ -279,6 +393,7 @@ mod tests {
                 line: 1,
                 column: 2,
             }),
+            kernel: None,
         }
     }
 
@@ -289,6 +404,7 @@ mod tests {
                 executable: "x".into(),
                 lockdep_version: "0.0.0",
                 test: None,
+                kernel: None,
             },
             thread: ThreadInfo {
                 name: "main".into(),

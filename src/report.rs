@@ -57,13 +57,18 @@ pub struct ProcessInfo {
     pub pid: u32,
     /// File name of the executable.
     pub executable: String,
-    /// Version of this crate.
+    /// Version of this crate (empty for a report read from a kernel log).
     pub lockdep_version: &'static str,
     /// The test the process runs, when a test runner says so
     /// (`NEXTEST_TEST_NAME`, set by cargo-nextest, which runs each test in a
     /// process of its own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<String>,
+    /// For a report read from a Linux kernel log (`cargo lockdep explain`):
+    /// the kernel's identification line, `<release> <version> <taint>`
+    /// (`4.10.0-test+ #48 Not tainted`). `None` for reports lockdep raised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
 }
 
 /// The thread a report comes from.
@@ -99,6 +104,26 @@ pub struct LockInfo {
     pub trylock: bool,
     /// Where this acquisition happened, when known.
     pub at: Option<Site>,
+    /// What a kernel log says of this lock beyond the fields above, for a
+    /// report read from one; `None` for reports lockdep raised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<Box<KernelLock>>,
+}
+
+/// What a Linux kernel report prints of a lock that lockdep's own reports
+/// do not have.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelLock {
+    /// The lock instance's address (kernels since 4.20 print it first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// The wait types `outer:inner` (`-{3:3}`, kernels since 5.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_context: Option<String>,
+    /// Where the lock was acquired, as printed after `at:`
+    /// (`kernfs_remove+0x23/0x40`, older kernels with `[<address>] `).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
 }
 
 /// One link of a dependency chain: a class, and the stack that first made it
@@ -181,6 +206,23 @@ pub enum Problem {
         /// The nest lock named for it.
         nest_lock: LockInfo,
     },
+    /// A Linux kernel's "inconsistent lock state": a class used both in an
+    /// interrupt context and with that interrupt enabled. Lockdep raises it
+    /// for no Rust program; `cargo lockdep explain` reads it from kernel logs.
+    InconsistentLockState {
+        /// The lock whose usage changed.
+        lock: LockInfo,
+        /// The usage registered first (`HARDIRQ-ON-W`).
+        registered: String,
+        /// The new usage that conflicts with it (`IN-HARDIRQ-W`).
+        new_usage: String,
+        /// The task's interrupt state, `HC1[1]:SC0[0]:HE0:SE1`.
+        irq_state: String,
+        /// Where the registered usage was first seen.
+        registered_at: Backtrace,
+        /// The `irq event stamp` lines, as printed.
+        irq_events: Vec<String>,
+    },
 }
 
 /// Why a recursive acquisition was reported: what makes the two locks one
@@ -259,6 +301,7 @@ impl Report {
             } => "lock assertion failed: lock held!",
             Problem::PinnedLockReleased { .. } => "releasing a pinned lock!",
             Problem::NestLockNotHeld { .. } => "nested lock was not taken!",
+            Problem::InconsistentLockState { .. } => "inconsistent lock state",
         }
     }
 
@@ -273,7 +316,8 @@ impl Report {
             Problem::HeldAtThreadExit => self.held.iter().map(|l| l.name.as_str()).collect(),
             Problem::HeldLockFreed { lock }
             | Problem::AssertionFailed { lock, .. }
-            | Problem::PinnedLockReleased { lock } => vec![lock.name.as_str()],
+            | Problem::PinnedLockReleased { lock }
+            | Problem::InconsistentLockState { lock, .. } => vec![lock.name.as_str()],
             Problem::NestLockNotHeld {
                 acquiring,
                 nest_lock,

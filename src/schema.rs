@@ -307,6 +307,8 @@ pub(crate) struct ProcessInfoData {
     lockdep_version: String,
     #[serde(default)]
     test: Option<String>,
+    #[serde(default)]
+    kernel: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for crate::report::ProcessInfo {
@@ -323,6 +325,7 @@ impl From<&Process> for crate::report::ProcessInfo {
             executable: p.executable.clone(),
             lockdep_version: intern(p.lockdep_version.clone()),
             test: p.test_name.clone(),
+            kernel: None,
         }
     }
 }
@@ -334,6 +337,7 @@ impl From<ProcessInfoData> for crate::report::ProcessInfo {
             executable: d.executable,
             lockdep_version: intern(d.lockdep_version),
             test: d.test,
+            kernel: d.kernel,
         }
     }
 }

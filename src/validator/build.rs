@@ -17,13 +17,13 @@ pub(super) fn bad_unlock(
     let usage = with_global(|g| usage_of(&g.graph, st.held.iter()));
     let mut releasing = lock_info(class, 0, Mode::Exclusive, false, at);
     releasing.usage = usage_string(with_global(|g| g.graph.usage(class)));
-    Pending::Ready(Report {
+    Pending::Ready(Box::new(Report {
         process: process_info(),
         thread: thread_info(),
         problem: Problem::BadUnlockBalance { releasing },
         held: held_info(&st.held, &usage),
         backtrace: Backtrace::unresolved(trace::capture()),
-    })
+    }))
 }
 
 pub(super) fn usage_string(bits: u8) -> String {
@@ -51,6 +51,7 @@ pub(super) fn lock_info(
         mode,
         trylock,
         at: at.map(Site::from_location),
+        kernel: None,
     }
 }
 
@@ -79,6 +80,7 @@ pub(crate) fn process_info() -> ProcessInfo {
             .unwrap_or_else(|| "<unknown>".to_string()),
         lockdep_version: env!("CARGO_PKG_VERSION"),
         test: std::env::var("NEXTEST_TEST_NAME").ok(),
+        kernel: None,
     }
 }
 
@@ -131,7 +133,7 @@ fn recursion_cause(
 /// are symbolized when first read. Runs without any validator lock held.
 pub(super) fn build(p: Pending) -> Report {
     match p {
-        Pending::Ready(r) => r,
+        Pending::Ready(r) => *r,
         Pending::Recursive {
             next,
             prev,

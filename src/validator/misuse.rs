@@ -78,13 +78,13 @@ pub(super) fn misuse(
             MisuseKind::HeldAtThreadExit => Backtrace::default(),
             _ => Backtrace::unresolved(trace::capture()),
         };
-        Pending::Ready(Report {
+        Pending::Ready(Box::new(Report {
             process: process_info(),
             thread: thread_info(),
             problem,
             held: held_info(&st.held, &usage),
             backtrace,
-        })
+        }))
     });
     let raised = match kind {
         MisuseKind::HeldAtThreadExit => Raised::AtExit,

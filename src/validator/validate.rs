@@ -29,7 +29,8 @@ pub(super) enum Pending {
         usage: HashMap<ClassId, u8>,
         comparison: Option<std::cmp::Ordering>,
     },
-    Ready(Report),
+    /// Boxed: a report is big, and the other variants are what validation makes.
+    Ready(Box<Report>),
 }
 
 /// Validates a chain the thread has not seen: the recursion check, then a

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod explain;
+mod graph;
 mod merge;
 
 /// How cargo runs a subcommand: `cargo lockdep ARGS` runs
@@ -31,11 +33,19 @@ enum Command {
     /// the cycles no single process saw. Exit 1 if any, 0 if none, 2 on bad
     /// input.
     Merge(merge::Args),
+    /// Read Linux lockdep reports from a kernel log and render them in the
+    /// kernel's layout, as JSON, or drawn. Exit 0, or 2 on bad input.
+    Explain(explain::Args),
+    /// Draw the class graph of a record directory, a JSON report file or a
+    /// kernel log, as one HTML page or as DOT. Exit 0, or 2 on bad input.
+    Graph(graph::Args),
 }
 
 fn main() -> ExitCode {
     let Cargo::Lockdep(cli) = Cargo::parse();
     match cli.command {
         Command::Merge(args) => merge::run(args),
+        Command::Explain(args) => explain::run(args),
+        Command::Graph(args) => graph::run(args),
     }
 }

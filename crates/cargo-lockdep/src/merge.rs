@@ -390,6 +390,7 @@ impl Merged {
             mode,
             trylock: false,
             at: None,
+            kernel: None,
         };
         let who = |i: usize| self.processes[self.learned[i].process as usize].describe();
         // Print order: the held lock's class (#N) back along the path, to
