@@ -377,15 +377,13 @@ pub mod config;
 mod fork;
 mod graph;
 mod held;
+pub mod lock;
 mod map;
-mod mutex;
 mod once;
 pub mod parking_lot;
-mod reentrant;
 pub mod render;
 pub mod report;
 mod report_log;
-mod rwlock;
 mod shared;
 mod site;
 pub mod sync;
@@ -407,37 +405,11 @@ pub use validator::{held_locks, reports, reset, stats, Stats};
 pub use watch::{assert_no_reports, watch, watch_all, Watch};
 pub use workqueue::{Work, WorkQueue};
 
-/// Instrumented locks generic over any `lock_api` raw lock.
-pub mod generic {
-    pub use crate::mutex::{MappedMutexGuard, Mutex, MutexGuard};
-    pub use crate::reentrant::{MappedReentrantMutexGuard, ReentrantMutex, ReentrantMutexGuard};
-    pub use crate::rwlock::{
-        MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard,
-        RwLockUpgradableReadGuard, RwLockWriteGuard,
-    };
-    /// The guards that own an `Arc` of their lock (feature `arc_lock`).
-    #[cfg(feature = "arc_lock")]
-    pub use crate::{
-        mutex::ArcMutexGuard,
-        reentrant::ArcReentrantMutexGuard,
-        rwlock::{ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard},
-    };
-}
-
 /// Is validation compiled out of this build (`--cfg lockdep_off`)? Then every
 /// lock is the plain lock underneath, and nothing is recorded.
 pub const COMPILED_OUT: bool = cfg!(lockdep_off);
 
-/// An instrumented mutex, with `parking_lot` underneath.
-pub type Mutex<T> = mutex::Mutex<::parking_lot::RawMutex, T>;
-/// The guard of a [`Mutex`].
-pub type MutexGuard<'a, T> = mutex::MutexGuard<'a, ::parking_lot::RawMutex, T>;
-/// An instrumented reader-writer lock, with `parking_lot` underneath.
-pub type RwLock<T> = rwlock::RwLock<::parking_lot::RawRwLock, T>;
-/// Read guard of an [`RwLock`].
-pub type RwLockReadGuard<'a, T> = rwlock::RwLockReadGuard<'a, ::parking_lot::RawRwLock, T>;
-/// Write guard of an [`RwLock`].
-pub type RwLockWriteGuard<'a, T> = rwlock::RwLockWriteGuard<'a, ::parking_lot::RawRwLock, T>;
-/// Upgradable read guard of an [`RwLock`].
-pub type RwLockUpgradableReadGuard<'a, T> =
-    rwlock::RwLockUpgradableReadGuard<'a, ::parking_lot::RawRwLock, T>;
+pub use lock::{
+    Mutex, MutexGuard, ReentrantMutex, ReentrantMutexGuard, RwLock, RwLockReadGuard,
+    RwLockUpgradableReadGuard, RwLockWriteGuard,
+};

@@ -98,9 +98,6 @@ pub use std::sync::{
 use crate::class::{ClassId, ClassKey};
 use crate::map::LockMapGuard;
 
-type RawMutex = ::parking_lot::RawMutex;
-type RawRwLock = ::parking_lot::RawRwLock;
-
 /// Sets a poison flag if dropped while its thread panics, unless the thread
 /// was already panicking when the lock was taken (as std does).
 struct PoisonOnPanic<'a> {
@@ -146,7 +143,7 @@ fn poison_result<G>(poisoned: bool, value: G) -> LockResult<G> {
 /// included, whose order against other locks is validated.
 pub struct Mutex<T: ?Sized> {
     poison: AtomicBool,
-    inner: crate::mutex::Mutex<RawMutex, T>,
+    inner: crate::Mutex<T>,
 }
 
 impl<T: ?Sized> crate::AsLockMap for Mutex<T> {
@@ -162,7 +159,7 @@ impl<T> Mutex<T> {
     pub const fn new(value: T) -> Mutex<T> {
         Mutex {
             poison: AtomicBool::new(false),
-            inner: crate::mutex::Mutex::new(value),
+            inner: crate::Mutex::new(value),
         }
     }
 
@@ -171,7 +168,7 @@ impl<T> Mutex<T> {
     pub const fn named(name: &'static str, value: T) -> Mutex<T> {
         Mutex {
             poison: AtomicBool::new(false),
-            inner: crate::mutex::Mutex::named(name, value),
+            inner: crate::Mutex::named(name, value),
         }
     }
 
@@ -179,7 +176,7 @@ impl<T> Mutex<T> {
     pub const fn with_key(key: &'static ClassKey, value: T) -> Mutex<T> {
         Mutex {
             poison: AtomicBool::new(false),
-            inner: crate::mutex::Mutex::with_key(key, value),
+            inner: crate::Mutex::with_key(key, value),
         }
     }
 
@@ -217,10 +214,7 @@ impl<T: ?Sized> Mutex<T> {
         }
     }
 
-    fn guard<'a>(
-        &'a self,
-        inner: crate::mutex::MutexGuard<'a, RawMutex, T>,
-    ) -> LockResult<MutexGuard<'a, T>> {
+    fn guard<'a>(&'a self, inner: crate::MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
         let guard = MutexGuard {
             poison: PoisonOnPanic::new(&self.poison),
             inner,
@@ -291,7 +285,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
 pub struct MutexGuard<'a, T: ?Sized> {
     // Dropped first: the mutex is poisoned before it is unlocked.
     poison: PoisonOnPanic<'a>,
-    inner: crate::mutex::MutexGuard<'a, RawMutex, T>,
+    inner: crate::MutexGuard<'a, T>,
 }
 
 impl<T: ?Sized> Deref for MutexGuard<'_, T> {
@@ -329,7 +323,7 @@ impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
 /// a waiting writer); writes are exclusive.
 pub struct RwLock<T: ?Sized> {
     poison: AtomicBool,
-    inner: crate::rwlock::RwLock<RawRwLock, T>,
+    inner: crate::RwLock<T>,
 }
 
 impl<T: ?Sized> crate::AsLockMap for RwLock<T> {
@@ -344,7 +338,7 @@ impl<T> RwLock<T> {
     pub const fn new(value: T) -> RwLock<T> {
         RwLock {
             poison: AtomicBool::new(false),
-            inner: crate::rwlock::RwLock::new(value),
+            inner: crate::RwLock::new(value),
         }
     }
 
@@ -353,7 +347,7 @@ impl<T> RwLock<T> {
     pub const fn named(name: &'static str, value: T) -> RwLock<T> {
         RwLock {
             poison: AtomicBool::new(false),
-            inner: crate::rwlock::RwLock::named(name, value),
+            inner: crate::RwLock::named(name, value),
         }
     }
 
@@ -361,7 +355,7 @@ impl<T> RwLock<T> {
     pub const fn with_key(key: &'static ClassKey, value: T) -> RwLock<T> {
         RwLock {
             poison: AtomicBool::new(false),
-            inner: crate::rwlock::RwLock::with_key(key, value),
+            inner: crate::RwLock::with_key(key, value),
         }
     }
 
@@ -413,7 +407,7 @@ impl<T: ?Sized> RwLock<T> {
 
     fn write_guard<'a>(
         &'a self,
-        inner: crate::rwlock::RwLockWriteGuard<'a, RawRwLock, T>,
+        inner: crate::RwLockWriteGuard<'a, T>,
     ) -> LockResult<RwLockWriteGuard<'a, T>> {
         let guard = RwLockWriteGuard {
             poison: PoisonOnPanic::new(&self.poison),
@@ -482,7 +476,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
 /// poison the lock (as in std). Not `Send`.
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct RwLockReadGuard<'a, T: ?Sized> {
-    inner: crate::rwlock::RwLockReadGuard<'a, RawRwLock, T>,
+    inner: crate::RwLockReadGuard<'a, T>,
 }
 
 impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
@@ -510,7 +504,7 @@ impl<T: ?Sized + fmt::Display> fmt::Display for RwLockReadGuard<'_, T> {
 pub struct RwLockWriteGuard<'a, T: ?Sized> {
     // Dropped first: the lock is poisoned before it is released.
     poison: PoisonOnPanic<'a>,
-    inner: crate::rwlock::RwLockWriteGuard<'a, RawRwLock, T>,
+    inner: crate::RwLockWriteGuard<'a, T>,
 }
 
 impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
@@ -521,7 +515,7 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
         // Handing the lock on is not giving it up: nothing to poison.
         std::mem::forget(poison);
         RwLockReadGuard {
-            inner: inner.downgrade(),
+            inner: lock_api::RwLockWriteGuard::downgrade(inner),
         }
     }
 }

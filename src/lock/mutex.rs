@@ -1,0 +1,173 @@
+//! [`Mutex<T>`]: `lock_api`'s mutex over the tracked raw mutex, with
+//! lockdep's constructors and annotations.
+
+use std::panic::Location;
+
+use lock_api::RawMutex as _;
+
+use super::{InnerMutex, MutexGuard, RawMutex, Tracked};
+use crate::class::{ClassKey, DynamicKey, Prefix};
+use crate::held::Mode;
+use crate::map::{AsLockMap, LockMap};
+
+/// A mutual-exclusion lock whose order against other locks is validated.
+///
+/// It derefs to `lock_api::Mutex<RawMutex, T>` (the same type as
+/// [`crate::parking_lot::Mutex<T>`]), and its guard is `lock_api`'s
+/// [`MutexGuard`](crate::MutexGuard): `lock`, `try_lock`, the timed locks,
+/// the guard methods (`map`, `unlocked`, `bump`, `unlock_fair`, `leak`),
+/// `force_unlock`, `lock_arc` (through
+/// [`into_lock_api`](Self::into_lock_api)) are `lock_api`'s, validated as
+/// the table in [`crate::lock`] says. What this type adds: a class from
+/// the construction site and the protected type (`#[track_caller]`), or a
+/// name or a key, and the annotations below.
+#[repr(transparent)]
+pub struct Mutex<T: ?Sized> {
+    inner: lock_api::Mutex<RawMutex, T>,
+}
+
+impl<T> Mutex<T> {
+    /// A mutex whose class is the call site and `T`: every mutex created by
+    /// this line of code for this type is one class.
+    #[track_caller]
+    pub const fn new(value: T) -> Self {
+        Self::with_map(LockMap::of::<T>(Location::caller(), Prefix::None), value)
+    }
+
+    /// A mutex whose class is the call site and `name`, printed as `name`.
+    #[track_caller]
+    pub const fn named(name: &'static str, value: T) -> Self {
+        Self::with_map(
+            LockMap::named_at(Location::caller(), name, Prefix::None),
+            value,
+        )
+    }
+
+    /// A mutex of the class of a static key.
+    pub const fn with_key(key: &'static ClassKey, value: T) -> Self {
+        Self::with_map(LockMap::with_key(key), value)
+    }
+
+    /// A mutex of the class of a [`DynamicKey`], created at run time.
+    pub fn with_dynamic_key(key: &DynamicKey, value: T) -> Self {
+        Self::with_map(LockMap::with_dynamic_key(key), value)
+    }
+
+    const fn with_map(map: LockMap, value: T) -> Self {
+        let raw = Tracked::with_map(InnerMutex::INIT, map);
+        Mutex {
+            inner: lock_api::Mutex::from_raw(raw, value),
+        }
+    }
+
+    /// Consumes the mutex and returns the value.
+    pub fn into_inner(self) -> T {
+        self.inner.into_inner()
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    /// `lock_api`'s `lock` (here too, for calls by path, `Mutex::lock(&m)`).
+    #[inline(always)]
+    #[track_caller]
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        self.inner.lock()
+    }
+
+    /// `lock_api`'s `try_lock` (here too, for calls by path).
+    #[inline]
+    #[track_caller]
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        self.inner.try_lock()
+    }
+
+    /// [`MutexExt::lock_nested`].
+    #[inline(always)]
+    #[track_caller]
+    pub fn lock_nested(&self, subclass: u32) -> MutexGuard<'_, T> {
+        self.inner.lock_nested(subclass)
+    }
+
+    /// [`MutexExt::lock_under`].
+    #[track_caller]
+    pub fn lock_under(&self, nest: &impl AsLockMap) -> MutexGuard<'_, T> {
+        self.inner.lock_under(nest)
+    }
+
+    /// [`MutexExt::lock_ordered`].
+    #[track_caller]
+    pub fn lock_ordered(&self, key: u64) -> MutexGuard<'_, T> {
+        self.inner.lock_ordered(key)
+    }
+
+    /// [`MutexExt::might_lock`].
+    #[track_caller]
+    pub fn might_lock(&self) {
+        self.inner.might_lock();
+    }
+}
+
+/// lockdep's annotations on any `lock_api` mutex over a tracked raw mutex
+/// (a [`crate::parking_lot::Mutex`] or `FairMutex`); [`Mutex`] has them
+/// inherently.
+pub trait MutexExt<R: lock_api::RawMutex, T: ?Sized> {
+    /// Acquires the mutex as subclass `subclass` of its class, for nesting
+    /// two locks of one class in a fixed order (parent 0, child 1, ...).
+    #[track_caller]
+    fn lock_nested(&self, subclass: u32) -> lock_api::MutexGuard<'_, Tracked<R>, T>;
+
+    /// Acquires the mutex under a *nest lock* held by this thread: any
+    /// number of mutexes of this class taken after `nest` may then be held
+    /// together, since `nest` serializes everyone who takes them (the
+    /// kernel's `mutex_lock_nest_lock`). Not holding `nest` is reported,
+    /// and so is a nest lock taken after the first mutex of the class.
+    #[track_caller]
+    fn lock_under(&self, nest: &impl AsLockMap) -> lock_api::MutexGuard<'_, Tracked<R>, T>;
+
+    /// Acquires a mutex of an ordered class ([`ClassKey::ordered`]) with an
+    /// explicit order key: mutexes of the class may be nested in increasing
+    /// key order, and nesting them out of order is reported.
+    #[track_caller]
+    fn lock_ordered(&self, key: u64) -> lock_api::MutexGuard<'_, Tracked<R>, T>;
+
+    /// Validates, here, an acquisition that only happens on some path (an
+    /// acquisition released at once), so its order is checked on every run.
+    #[track_caller]
+    fn might_lock(&self);
+}
+
+impl<R: lock_api::RawMutex, T: ?Sized> MutexExt<R, T> for lock_api::Mutex<Tracked<R>, T> {
+    #[inline(always)]
+    #[track_caller]
+    fn lock_nested(&self, subclass: u32) -> lock_api::MutexGuard<'_, Tracked<R>, T> {
+        // SAFETY (here and below): the tracked raw lock is locked once, and
+        // the guard made for it at once is its only owner.
+        unsafe {
+            self.raw().lock_nested(Mode::Exclusive, subclass, R::lock);
+            self.make_guard_unchecked()
+        }
+    }
+
+    #[track_caller]
+    fn lock_under(&self, nest: &impl AsLockMap) -> lock_api::MutexGuard<'_, Tracked<R>, T> {
+        unsafe {
+            self.raw().lock_under(Mode::Exclusive, nest, R::lock);
+            self.make_guard_unchecked()
+        }
+    }
+
+    #[track_caller]
+    fn lock_ordered(&self, key: u64) -> lock_api::MutexGuard<'_, Tracked<R>, T> {
+        unsafe {
+            self.raw().lock_ordered(key, R::lock);
+            self.make_guard_unchecked()
+        }
+    }
+
+    #[track_caller]
+    fn might_lock(&self) {
+        self.as_lock_map().might_acquire(Mode::Exclusive);
+    }
+}
+
+super::newtype!(Mutex, lock_api::Mutex<RawMutex, T>);

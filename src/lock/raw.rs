@@ -1,0 +1,768 @@
+//! [`Tracked<R>`]: a raw lock `R` that tells the validator, below
+//! `lock_api`. What each raw operation is validated as is the table in the
+//! [module docs](crate::lock).
+
+use std::fmt;
+use std::panic::Location;
+#[cfg(not(lockdep_off))]
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use lock_api::{
+    GetThreadId, RawMutex, RawMutexFair, RawMutexTimed, RawRwLock, RawRwLockDowngrade,
+    RawRwLockFair, RawRwLockRecursive, RawRwLockRecursiveTimed, RawRwLockTimed, RawRwLockUpgrade,
+    RawRwLockUpgradeDowngrade, RawRwLockUpgradeFair, RawRwLockUpgradeTimed,
+};
+
+use crate::class::{ClassId, ClassKey, Prefix, Source};
+use crate::held::Mode;
+use crate::map::{Acquisition, AsLockMap, LockMap};
+
+/// The unlocked value of an inner raw lock, whatever its kind (`RawMutex`
+/// and `RawRwLock` each have an `INIT`; this names one for [`Tracked`]'s
+/// constructors).
+pub trait RawInit: Sized {
+    /// The unlocked raw lock.
+    const UNLOCKED: Self;
+}
+
+/// A raw lock `R` whose acquisitions and releases are validated: it
+/// implements `lock_api`'s raw traits where `R` does, so
+/// `lock_api::Mutex<Tracked<R>, T>` (and `RwLock`, `ReentrantMutex`) is a
+/// validated lock whose guards are `lock_api`'s own.
+pub struct Tracked<R> {
+    raw: R,
+    /// The exclusive (or upgradable) holder's acquisition: [`RECORDED`] if
+    /// the validator recorded it, and its subclass above. Written by the
+    /// holder after taking `raw` and read by it before unlocking, so the
+    /// raw lock orders the accesses. The subclass stays after the unlock,
+    /// for the re-take of a guard's `unlocked` (`retake_subclass`).
+    #[cfg(not(lockdep_off))]
+    held: AtomicU32,
+    map: LockMap,
+}
+
+#[cfg(not(lockdep_off))]
+const RECORDED: u32 = 1;
+
+impl<R: RawInit> Tracked<R> {
+    /// A raw lock whose class is the call site.
+    #[track_caller]
+    pub const fn new() -> Self {
+        Self::with_map(R::UNLOCKED, LockMap::new())
+    }
+
+    /// A raw lock whose class is the call site and `name`, printed as `name`.
+    #[track_caller]
+    pub const fn named(name: &'static str) -> Self {
+        Self::with_map(R::UNLOCKED, LockMap::named(name))
+    }
+
+    /// A raw lock of the class of a static key.
+    pub const fn with_key(key: &'static ClassKey) -> Self {
+        Self::with_map(R::UNLOCKED, LockMap::with_key(key))
+    }
+
+    /// A raw lock whose class is the site `at` and the protected type `T`.
+    pub(crate) const fn of<T: ?Sized>(at: &'static Location<'static>) -> Self {
+        Self::with_map(R::UNLOCKED, LockMap::of::<T>(at, Prefix::None))
+    }
+}
+
+impl<R> Tracked<R> {
+    /// An unlocked raw lock `raw` of the class of `map`.
+    pub const fn with_map(raw: R, map: LockMap) -> Self {
+        Tracked {
+            raw,
+            #[cfg(not(lockdep_off))]
+            held: AtomicU32::new(0),
+            map,
+        }
+    }
+
+    /// The lock's class.
+    pub fn class(&self) -> ClassId {
+        self.map.class()
+    }
+
+    /// The raw lock underneath: locking it bypasses the validator.
+    pub(crate) fn inner(&self) -> &R {
+        &self.raw
+    }
+
+    #[inline(always)]
+    fn set_held(&self, recorded: bool, subclass: u32) {
+        #[cfg(not(lockdep_off))]
+        self.held
+            .store((subclass << 1) | u32::from(recorded), Ordering::Relaxed);
+        #[cfg(lockdep_off)]
+        let _ = (recorded, subclass);
+    }
+
+    /// The holder's acquisition: whether it was recorded, and its subclass.
+    #[inline(always)]
+    fn holder(&self) -> (bool, u32) {
+        #[cfg(not(lockdep_off))]
+        {
+            let held = self.held.load(Ordering::Relaxed);
+            (held & RECORDED != 0, held >> 1)
+        }
+        #[cfg(lockdep_off)]
+        (false, 0)
+    }
+
+    /// The subclass of a plain exclusive lock: 0, unless it is the re-take
+    /// of a guard's `unlocked` (called from `lock_api`'s own source), which
+    /// comes back as the subclass it had. Only a lock last held nested
+    /// pays for the look at the caller.
+    #[inline(always)]
+    fn retake_subclass(&self, at: &Location<'_>) -> u32 {
+        match self.holder().1 {
+            0 => 0,
+            last => retake_subclass_cold(last, at),
+        }
+    }
+
+    /// The one definition of a blocking acquisition: `validate` tells the
+    /// validator (before blocking, so a report comes before a hang), then
+    /// `lock` takes the raw lock. `holder`: an exclusive or upgradable
+    /// acquisition, whose record the lock keeps (a shared one has many).
+    #[inline(always)]
+    fn blocking(
+        &self,
+        at: &'static Location<'static>,
+        lock: fn(&R),
+        holder: Option<u32>,
+        validate: impl FnOnce(&LockMap) -> bool,
+    ) {
+        let retake = Retake {
+            lock: self,
+            at,
+            relock: lock,
+        };
+        let recorded = validate(&self.map);
+        std::mem::forget(retake);
+        lock(&self.raw);
+        if let Some(subclass) = holder {
+            self.set_held(recorded, subclass);
+        }
+    }
+
+    /// [`blocking`](Self::blocking) in `mode`, as subclass `subclass`.
+    #[inline(always)]
+    fn plain(
+        &self,
+        mode: Mode,
+        subclass: u32,
+        at: &'static Location<'static>,
+        lock: fn(&R),
+        holder: bool,
+    ) {
+        let holder = holder.then_some(subclass);
+        self.blocking(at, lock, holder, |map| {
+            map.acquire_full(mode, subclass, false, at)
+        });
+    }
+
+    /// The one definition of a successful trylock, timed or not: a trylock
+    /// in `mode`. If the validator unwinds, `unlock` gives the raw lock
+    /// back: no lock stays locked without a guard.
+    #[inline]
+    fn tried(
+        &self,
+        locked: bool,
+        mode: Mode,
+        at: &'static Location<'static>,
+        holder: bool,
+        unlock: unsafe fn(&R),
+    ) -> bool {
+        if locked {
+            let give_back = GiveBack(&self.raw, unlock);
+            let recorded = self.map.acquire_full(mode, 0, true, at);
+            std::mem::forget(give_back);
+            if holder {
+                self.set_held(recorded, 0);
+            }
+        }
+        locked
+    }
+
+    /// The one definition of a release: `unlock` unlocks the raw lock
+    /// first (whatever the validator does, the lock is free), then the
+    /// validator forgets the acquisition. A holder's record says whether
+    /// there is one; a shared release forgets the thread's entry of the
+    /// lock if there is one (an untracked acquisition, or a guard sent
+    /// here from another thread, has none: nothing is reported).
+    #[inline(always)]
+    unsafe fn release(&self, holder: bool, unlock: unsafe fn(&R)) {
+        let (recorded, _) = self.holder();
+        // SAFETY: the caller holds the raw lock, as `unlock` needs.
+        unsafe { unlock(&self.raw) };
+        if !holder {
+            self.map.release_if_held();
+        } else if recorded {
+            self.map.end(&mut Acquisition::recorded(true));
+        }
+    }
+
+    /// The validator's half of a `bump` (or of an upgrade): the held
+    /// acquisition is released, then a blocking one in `mode` validated
+    /// and recorded, before the caller's raw operation can block. If the
+    /// validator panics, the guard still owns the raw lock, unrecorded.
+    fn rearm(&self, mode: Mode, holder: bool, at: &'static Location<'static>) {
+        let subclass = self.forget_held(holder);
+        let recorded = self.map.acquire_full(mode, subclass, false, at);
+        if holder {
+            self.set_held(recorded, subclass);
+        }
+    }
+
+    /// Forgets this thread's acquisition in the validator, keeping the raw
+    /// lock. Returns its subclass.
+    fn forget_held(&self, holder: bool) -> u32 {
+        let (recorded, subclass) = self.holder();
+        if !holder {
+            self.map.release_if_held();
+            return 0;
+        }
+        self.set_held(false, subclass);
+        if recorded {
+            self.map.end(&mut Acquisition::recorded(true));
+        }
+        subclass
+    }
+
+    /// A held acquisition becomes shared (a downgrade, which cannot block).
+    /// `holder`: the thread is still the upgradable holder.
+    fn downgraded(&self, holder: bool) {
+        let (recorded, _) = self.holder();
+        if recorded {
+            self.map.change_mode(Mode::Shared);
+        }
+        if !holder {
+            self.set_held(false, 0);
+        }
+    }
+
+    /// The upgradable holder's acquisition becomes a plain shared one.
+    fn no_longer_holder(&self) {
+        self.set_held(false, 0);
+    }
+
+    /// A successful upgrade trylock: the upgradable acquisition becomes an
+    /// exclusive trylock.
+    fn tried_upgrade(&self, upgraded: bool, at: &'static Location<'static>) -> bool {
+        if upgraded {
+            self.forget_held(true);
+            let recorded = self.map.acquire_full(Mode::Exclusive, 0, true, at);
+            self.set_held(recorded, 0);
+        }
+        upgraded
+    }
+}
+
+#[cold]
+fn retake_subclass_cold(last: u32, at: &Location<'_>) -> u32 {
+    if inside_lock_api(at) {
+        last
+    } else {
+        0
+    }
+}
+
+/// Is `at` in `lock_api`'s own source? Only its guards (a re-take after
+/// `unlocked`), its `RawReentrantMutex` and its `Debug` call a raw lock
+/// from there: its public locking methods pass their caller on.
+pub(crate) fn inside_lock_api(at: &Location<'_>) -> bool {
+    at.file()
+        .split(['/', '\\'])
+        .any(|part| part == "lock_api" || part.starts_with("lock_api-"))
+}
+
+/// While armed, a blocking acquisition is being validated. If the
+/// validator unwinds (`Action::Panic`) in the re-take of a guard's
+/// `unlocked` (a lock from inside `lock_api`), that guard still lives and
+/// will unlock: take the raw lock for it, unrecorded. Any other caller has
+/// no guard yet, so the lock stays free.
+struct Retake<'a, R> {
+    lock: &'a Tracked<R>,
+    at: &'a Location<'a>,
+    relock: fn(&R),
+}
+
+impl<R> Drop for Retake<'_, R> {
+    #[cold]
+    fn drop(&mut self) {
+        if inside_lock_api(self.at) {
+            (self.relock)(&self.lock.raw);
+            self.lock.set_held(false, self.lock.holder().1);
+        }
+    }
+}
+
+/// Unlocks a raw lock if dropped, which only happens while unwinding.
+struct GiveBack<'a, R>(&'a R, unsafe fn(&R));
+
+impl<R> Drop for GiveBack<'_, R> {
+    #[cold]
+    fn drop(&mut self) {
+        // SAFETY: armed only between a successful trylock of the raw lock
+        // and the guard that would own it, which now will not exist.
+        unsafe { (self.1)(self.0) };
+    }
+}
+
+/// The annotated acquisitions, for the front ends' `lock_nested`,
+/// `lock_under`, `read_under`, ... (`lock` is `R`'s plain or exclusive
+/// lock, `unlock` its unlock).
+impl<R> Tracked<R> {
+    /// A blocking acquisition in `mode` as subclass `subclass`.
+    #[inline(always)]
+    #[track_caller]
+    pub(crate) fn lock_nested(&self, mode: Mode, subclass: u32, lock: fn(&R)) {
+        let holder = mode == Mode::Exclusive;
+        self.plain(mode, subclass, Location::caller(), lock, holder);
+    }
+
+    /// A blocking acquisition in `mode` under a nest lock.
+    #[track_caller]
+    pub(crate) fn lock_under(&self, mode: Mode, nest: &impl AsLockMap, lock: fn(&R)) {
+        let (at, nest) = (Location::caller(), nest.as_lock_map());
+        let holder = (mode == Mode::Exclusive).then_some(0);
+        self.blocking(at, lock, holder, |map| map.acquire_under_at(mode, nest, at));
+    }
+
+    /// An exclusive acquisition of an ordered class with an order key.
+    #[track_caller]
+    pub(crate) fn lock_ordered(&self, key: u64, lock: fn(&R)) {
+        let at = Location::caller();
+        self.blocking(at, lock, Some(0), |map| {
+            map.acquire_ordered_at(Mode::Exclusive, key, at)
+        });
+    }
+
+    /// A condition variable's wait, step one: the validator forgets the
+    /// holder's acquisition (the lock is not held during the wait); the
+    /// raw lock stays held. Returns the subclass to take it back as.
+    pub(crate) fn release_for_wait(&self) -> u32 {
+        self.forget_held(true)
+    }
+
+    /// Step three, after the caller's raw unlock and wait: takes the lock
+    /// back, a blocking acquisition of `subclass`. Whatever the validator
+    /// does (`Action::Panic` unwinds), the raw lock is taken again, so that
+    /// the guard owns it when dropped.
+    pub(crate) fn retake_after_wait(
+        &self,
+        subclass: u32,
+        at: &'static Location<'static>,
+        lock: fn(&R),
+    ) {
+        let validated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.map.acquire_full(Mode::Exclusive, subclass, false, at)
+        }));
+        lock(&self.raw);
+        self.set_held(*validated.as_ref().unwrap_or(&false), subclass);
+        if let Err(panic) = validated {
+            std::panic::resume_unwind(panic)
+        }
+    }
+}
+
+// SAFETY (every raw trait below): `Tracked<R>` is the lock `R` is. Each
+// method locks or unlocks `R` exactly as the trait requires, and the
+// validator's calls around it never touch `R`, but on unwinding, where
+// `Retake` locks `R` only for a guard that still exists and `GiveBack`
+// unlocks it only for one that never will.
+unsafe impl<R: RawMutex> RawMutex for Tracked<R> {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: Self = Self::with_map(R::INIT, LockMap::from_source(Source::Acquired));
+
+    /// The inner lock's: guards are `Send` where its are (`parking_lot`'s
+    /// with its `send_guard` feature, which this crate's turns on).
+    type GuardMarker = R::GuardMarker;
+
+    #[inline(always)]
+    #[track_caller]
+    fn lock(&self) {
+        let at = Location::caller();
+        let subclass = self.retake_subclass(at);
+        self.plain(Mode::Exclusive, subclass, at, R::lock, true);
+    }
+
+    #[inline]
+    #[track_caller]
+    fn try_lock(&self) -> bool {
+        let locked = self.raw.try_lock();
+        self.tried(locked, Mode::Exclusive, Location::caller(), true, R::unlock)
+    }
+
+    #[inline(always)]
+    unsafe fn unlock(&self) {
+        // SAFETY: the caller holds the lock.
+        unsafe { self.release(true, R::unlock) }
+    }
+
+    #[inline]
+    fn is_locked(&self) -> bool {
+        probe::seen(&self.map);
+        self.raw.is_locked()
+    }
+}
+
+unsafe impl<R: RawMutexFair> RawMutexFair for Tracked<R> {
+    #[inline]
+    unsafe fn unlock_fair(&self) {
+        // SAFETY: the caller holds the lock.
+        unsafe { self.release(true, R::unlock_fair) }
+    }
+
+    #[track_caller]
+    unsafe fn bump(&self) {
+        self.rearm(Mode::Exclusive, true, Location::caller());
+        // SAFETY: the caller holds the lock; it is held again on return.
+        unsafe { self.raw.bump() }
+    }
+}
+
+unsafe impl<R: RawMutexTimed> RawMutexTimed for Tracked<R> {
+    type Duration = R::Duration;
+    type Instant = R::Instant;
+
+    #[track_caller]
+    fn try_lock_for(&self, timeout: R::Duration) -> bool {
+        let locked = self.raw.try_lock_for(timeout);
+        self.tried(locked, Mode::Exclusive, Location::caller(), true, R::unlock)
+    }
+
+    #[track_caller]
+    fn try_lock_until(&self, deadline: R::Instant) -> bool {
+        let locked = self.raw.try_lock_until(deadline);
+        self.tried(locked, Mode::Exclusive, Location::caller(), true, R::unlock)
+    }
+}
+
+unsafe impl<R: RawRwLock> RawRwLock for Tracked<R> {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: Self = Self::with_map(R::INIT, LockMap::from_source(Source::Acquired));
+
+    type GuardMarker = R::GuardMarker;
+
+    #[inline]
+    #[track_caller]
+    fn lock_shared(&self) {
+        self.plain(Mode::Shared, 0, Location::caller(), R::lock_shared, false);
+    }
+
+    #[inline]
+    #[track_caller]
+    fn try_lock_shared(&self) -> bool {
+        let locked = self.raw.try_lock_shared();
+        self.tried(
+            locked,
+            Mode::Shared,
+            Location::caller(),
+            false,
+            R::unlock_shared,
+        )
+    }
+
+    #[inline]
+    unsafe fn unlock_shared(&self) {
+        // SAFETY: the caller holds a shared lock.
+        unsafe { self.release(false, R::unlock_shared) }
+    }
+
+    #[inline]
+    #[track_caller]
+    fn lock_exclusive(&self) {
+        let at = Location::caller();
+        let subclass = self.retake_subclass(at);
+        self.plain(Mode::Exclusive, subclass, at, R::lock_exclusive, true);
+    }
+
+    #[inline]
+    #[track_caller]
+    fn try_lock_exclusive(&self) -> bool {
+        let locked = self.raw.try_lock_exclusive();
+        let at = Location::caller();
+        self.tried(locked, Mode::Exclusive, at, true, R::unlock_exclusive)
+    }
+
+    #[inline]
+    unsafe fn unlock_exclusive(&self) {
+        // SAFETY: the caller holds the lock exclusively.
+        unsafe { self.release(true, R::unlock_exclusive) }
+    }
+
+    #[inline]
+    fn is_locked(&self) -> bool {
+        self.raw.is_locked()
+    }
+
+    #[inline]
+    fn is_locked_exclusive(&self) -> bool {
+        self.raw.is_locked_exclusive()
+    }
+}
+
+unsafe impl<R: RawRwLockFair> RawRwLockFair for Tracked<R> {
+    unsafe fn unlock_shared_fair(&self) {
+        // SAFETY: the caller holds a shared lock.
+        unsafe { self.release(false, R::unlock_shared_fair) }
+    }
+
+    unsafe fn unlock_exclusive_fair(&self) {
+        // SAFETY: the caller holds the lock exclusively.
+        unsafe { self.release(true, R::unlock_exclusive_fair) }
+    }
+
+    #[track_caller]
+    unsafe fn bump_shared(&self) {
+        self.rearm(Mode::Shared, false, Location::caller());
+        // SAFETY: the caller holds a shared lock; held again on return.
+        unsafe { self.raw.bump_shared() }
+    }
+
+    #[track_caller]
+    unsafe fn bump_exclusive(&self) {
+        self.rearm(Mode::Exclusive, true, Location::caller());
+        // SAFETY: the caller holds the lock exclusively; held again on return.
+        unsafe { self.raw.bump_exclusive() }
+    }
+}
+
+unsafe impl<R: RawRwLockDowngrade> RawRwLockDowngrade for Tracked<R> {
+    unsafe fn downgrade(&self) {
+        // SAFETY: the caller holds the lock exclusively.
+        unsafe { self.raw.downgrade() };
+        self.downgraded(false);
+    }
+}
+
+/// One timed trylock method of a raw trait, validated as [`Tracked::tried`]:
+/// `$name(&self, $arg)` forwards to `R`'s, in `$mode`.
+macro_rules! timed {
+    ($($name:ident($ty:ident) $mode:expr, $holder:expr, $unlock:ident;)+) => {$(
+        #[track_caller]
+        fn $name(&self, limit: Self::$ty) -> bool {
+            let locked = self.raw.$name(limit);
+            self.tried(locked, $mode, Location::caller(), $holder, R::$unlock)
+        }
+    )+};
+}
+
+unsafe impl<R: RawRwLockTimed> RawRwLockTimed for Tracked<R> {
+    type Duration = R::Duration;
+    type Instant = R::Instant;
+
+    timed! {
+        try_lock_shared_for(Duration) Mode::Shared, false, unlock_shared;
+        try_lock_shared_until(Instant) Mode::Shared, false, unlock_shared;
+        try_lock_exclusive_for(Duration) Mode::Exclusive, true, unlock_exclusive;
+        try_lock_exclusive_until(Instant) Mode::Exclusive, true, unlock_exclusive;
+    }
+}
+
+unsafe impl<R: RawRwLockRecursive> RawRwLockRecursive for Tracked<R> {
+    #[track_caller]
+    fn lock_shared_recursive(&self) {
+        let at = Location::caller();
+        self.plain(
+            Mode::SharedRecursive,
+            0,
+            at,
+            R::lock_shared_recursive,
+            false,
+        );
+    }
+
+    #[track_caller]
+    fn try_lock_shared_recursive(&self) -> bool {
+        let locked = self.raw.try_lock_shared_recursive();
+        let at = Location::caller();
+        self.tried(locked, Mode::SharedRecursive, at, false, R::unlock_shared)
+    }
+}
+
+unsafe impl<R: RawRwLockRecursiveTimed> RawRwLockRecursiveTimed for Tracked<R> {
+    timed! {
+        try_lock_shared_recursive_for(Duration) Mode::SharedRecursive, false, unlock_shared;
+        try_lock_shared_recursive_until(Instant) Mode::SharedRecursive, false, unlock_shared;
+    }
+}
+
+unsafe impl<R: RawRwLockUpgrade> RawRwLockUpgrade for Tracked<R> {
+    #[track_caller]
+    fn lock_upgradable(&self) {
+        self.plain(
+            Mode::Shared,
+            0,
+            Location::caller(),
+            R::lock_upgradable,
+            true,
+        );
+    }
+
+    #[track_caller]
+    fn try_lock_upgradable(&self) -> bool {
+        let locked = self.raw.try_lock_upgradable();
+        self.tried(
+            locked,
+            Mode::Shared,
+            Location::caller(),
+            true,
+            R::unlock_upgradable,
+        )
+    }
+
+    unsafe fn unlock_upgradable(&self) {
+        // SAFETY: the caller holds the upgradable lock.
+        unsafe { self.release(true, R::unlock_upgradable) }
+    }
+
+    #[track_caller]
+    unsafe fn upgrade(&self) {
+        self.rearm(Mode::Exclusive, true, Location::caller());
+        // SAFETY: the caller holds the upgradable lock.
+        unsafe { self.raw.upgrade() }
+    }
+
+    #[track_caller]
+    unsafe fn try_upgrade(&self) -> bool {
+        // SAFETY: the caller holds the upgradable lock.
+        let upgraded = unsafe { self.raw.try_upgrade() };
+        self.tried_upgrade(upgraded, Location::caller())
+    }
+}
+
+unsafe impl<R: RawRwLockUpgradeFair> RawRwLockUpgradeFair for Tracked<R> {
+    unsafe fn unlock_upgradable_fair(&self) {
+        // SAFETY: the caller holds the upgradable lock.
+        unsafe { self.release(true, R::unlock_upgradable_fair) }
+    }
+
+    #[track_caller]
+    unsafe fn bump_upgradable(&self) {
+        self.rearm(Mode::Shared, true, Location::caller());
+        // SAFETY: the caller holds the upgradable lock; held again on return.
+        unsafe { self.raw.bump_upgradable() }
+    }
+}
+
+unsafe impl<R: RawRwLockUpgradeDowngrade> RawRwLockUpgradeDowngrade for Tracked<R> {
+    unsafe fn downgrade_upgradable(&self) {
+        // SAFETY: the caller holds the upgradable lock.
+        unsafe { self.raw.downgrade_upgradable() };
+        self.no_longer_holder();
+    }
+
+    unsafe fn downgrade_to_upgradable(&self) {
+        // SAFETY: the caller holds the lock exclusively.
+        unsafe { self.raw.downgrade_to_upgradable() };
+        self.downgraded(true);
+    }
+}
+
+unsafe impl<R: RawRwLockUpgradeTimed> RawRwLockUpgradeTimed for Tracked<R> {
+    timed! {
+        try_lock_upgradable_for(Duration) Mode::Shared, true, unlock_upgradable;
+        try_lock_upgradable_until(Instant) Mode::Shared, true, unlock_upgradable;
+    }
+
+    #[track_caller]
+    unsafe fn try_upgrade_for(&self, timeout: R::Duration) -> bool {
+        // SAFETY: the caller holds the upgradable lock.
+        let upgraded = unsafe { self.raw.try_upgrade_for(timeout) };
+        self.tried_upgrade(upgraded, Location::caller())
+    }
+
+    #[track_caller]
+    unsafe fn try_upgrade_until(&self, deadline: R::Instant) -> bool {
+        // SAFETY: the caller holds the upgradable lock.
+        let upgraded = unsafe { self.raw.try_upgrade_until(deadline) };
+        self.tried_upgrade(upgraded, Location::caller())
+    }
+}
+
+impl<R> AsLockMap for Tracked<R> {
+    fn as_lock_map(&self) -> &LockMap {
+        &self.map
+    }
+}
+
+impl<R: RawMutex, T: ?Sized> AsLockMap for lock_api::Mutex<Tracked<R>, T> {
+    fn as_lock_map(&self) -> &LockMap {
+        // SAFETY: the raw lock is only read here, never locked or unlocked.
+        unsafe { self.raw() }.as_lock_map()
+    }
+}
+
+impl<R: RawRwLock, T: ?Sized> AsLockMap for lock_api::RwLock<Tracked<R>, T> {
+    fn as_lock_map(&self) -> &LockMap {
+        // SAFETY: the raw lock is only read here, never locked or unlocked.
+        unsafe { self.raw() }.as_lock_map()
+    }
+}
+
+impl<R: RawMutex, G: GetThreadId, T: ?Sized> AsLockMap
+    for lock_api::ReentrantMutex<Tracked<R>, G, T>
+{
+    fn as_lock_map(&self) -> &LockMap {
+        map_of(self)
+    }
+}
+
+impl<R: RawInit> Default for Tracked<R> {
+    /// [`Tracked::new`]: the class of the call site.
+    #[track_caller]
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<R> fmt::Debug for Tracked<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracked").finish_non_exhaustive()
+    }
+}
+
+/// `lock_api`'s `RawReentrantMutex` keeps its inner mutex private, but its
+/// `is_locked` asks the inner one: the tracked mutex notes there, on the
+/// calling thread, which map it is, so that a re-entrant mutex's map can
+/// be found ([`map_of`]).
+mod probe {
+    use std::cell::Cell;
+
+    use crate::map::LockMap;
+
+    thread_local! {
+        static SEEN: Cell<*const LockMap> = const { Cell::new(std::ptr::null()) };
+    }
+
+    #[inline]
+    pub(super) fn seen(map: &LockMap) {
+        let _ = SEEN.try_with(|seen| seen.set(map));
+    }
+
+    pub(super) fn take() -> *const LockMap {
+        SEEN.try_with(|seen| seen.replace(std::ptr::null()))
+            .unwrap_or(std::ptr::null())
+    }
+}
+
+/// The map of the tracked mutex inside a re-entrant one.
+fn map_of<R: RawMutex, G: GetThreadId, T: ?Sized>(
+    lock: &lock_api::ReentrantMutex<Tracked<R>, G, T>,
+) -> &LockMap {
+    lock.is_locked();
+    let map = probe::take();
+    assert!(
+        !map.is_null(),
+        "lockdep: the re-entrant mutex's map was not seen"
+    );
+    // SAFETY: `is_locked` just ran `Tracked::is_locked` on this thread, on
+    // the tracked mutex inside `lock` (`RawReentrantMutex::is_locked` asks
+    // its inner mutex), which noted its map: a field of `lock`, which
+    // lives as long as the borrow returned.
+    unsafe { &*map }
+}
