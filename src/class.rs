@@ -863,6 +863,16 @@ impl fmt::Debug for DynamicKey {
     }
 }
 
+/// Was `id`'s class inferred from the site of a lock's first acquisition
+/// (a lock without a construction site, [`Source::Acquired`])?
+pub(crate) fn inferred(id: ClassId) -> bool {
+    with_registry(|r| {
+        r.classes
+            .get(id.index())
+            .is_some_and(|c| c.name.starts_with(Prefix::Acquired.as_str()))
+    })
+}
+
 /// A snapshot of the registry's view of `id`.
 pub(crate) fn info(id: ClassId) -> ClassInfo {
     with_registry(|r| {

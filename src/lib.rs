@@ -49,17 +49,24 @@
 //!   `Mutex`, `RwLock`, `Condvar`, `Once`, `OnceLock`, `LazyLock` with std's
 //!   signatures and poisoning, plus std's `Arc`, `Barrier`, `mpsc`, ...
 //! - `use parking_lot::{..}` becomes `use lockdep::parking_lot::{..}`
-//!   ([`mod@parking_lot`]): `Mutex`, `FairMutex`, `RwLock`, `ReentrantMutex`,
-//!   `Condvar`, `Once`, mapped guards, `const_mutex` and the rest; with the
-//!   `arc_lock` feature (as with `parking_lot`'s), the guards that own an
-//!   `Arc` of their lock (`lock_arc`, `ArcMutexGuard`, ...).
+//!   ([`mod@parking_lot`]): `parking_lot` 0.12's whole surface, as
+//!   `lock_api`'s own types over validated raw locks (`Mutex<T>` is
+//!   `lock_api::Mutex<RawMutex, T>`), so code generic over `lock_api`
+//!   compiles unchanged; with the `arc_lock` feature (as with
+//!   `parking_lot`'s), the guards that own an `Arc` of their lock
+//!   (`lock_arc`, `ArcMutexGuard`, ...), and with `send_guard`, guards that
+//!   are `Send`.
 //! - `std::thread::{spawn, scope}` become [`thread::spawn`] and
 //!   [`thread::scope`], so that joins are validated too.
 //!
 //! Every primitive is validated with the read/write semantics it really has:
 //! a `std` read lock is a plain shared acquisition (a waiting writer blocks
 //! it), `parking_lot`'s `read_recursive` a recursive one, a re-entrant mutex
-//! is acquired once per owning thread. Each module's docs have a table.
+//! is acquired once per owning thread. The table of what each operation
+//! is validated as is in [`lock`]: every lock is `lock_api`'s over a
+//! tracked raw lock ([`lock::Tracked`]), and [`Mutex`], [`RwLock`] and
+//! [`ReentrantMutex`] are thin newtypes over those, whose guards are
+//! `lock_api`'s.
 //!
 //! ## Classes and nesting
 //!
@@ -84,6 +91,26 @@
 //!    `fn new_mutex<T>(t: T) -> Mutex<T>`, `(0..n).map(Mutex::new)` and
 //!    `or_default()`. An unnamed class prints as its site, then its crate
 //!    and module and the type: `src/cache.rs:12:20 (app::cache, Vec<u8>)`.
+//!
+//! A lock built through `lock_api`'s `const fn new` (every
+//! [`parking_lot::Mutex::new`](mod@parking_lot), and every lock of a crate
+//! compiled against a `parking_lot` that is this crate's) has no
+//! construction site: `lock_api` builds it from one constant. Its class is
+//! the site of its **first acquisition** (`lock_api`'s locking methods are
+//! `#[track_caller]`), printed `(first locked)src/pool.rs:40:9 (app::pool)`:
+//! `self.state.lock()` in a method names the role of `state`. A first
+//! acquisition inside `lock_api` itself (a re-entrant mutex's, whose raw
+//! calls are not `#[track_caller]`, or `Debug`'s) says nothing: such a lock
+//! gets a class of its own, `(lock instance)#N`, unregistered when it is
+//! dropped. The trade-off: when every lock of a crate is first taken at one
+//! line (a helper, `fn with<T>(m: &Mutex<T>, f)`), they are one class, and
+//! the program cannot annotate them. So two *different* locks of a class
+//! inferred this way, held together, are not recursive locking: no report,
+//! and no dependency between them (a cycle between two such locks of one
+//! inferred class is not seen). Their dependencies on every other class
+//! are learned, and the very lock taken again is still reported. A
+//! `const_mutex(..)` or `lockdep::Mutex::new` has its construction site,
+//! and none of this applies.
 //!
 //! Threads spawned through [`thread`] have classes too: a
 //! [`thread::Builder::key`], else the spawn site and the
@@ -299,10 +326,12 @@
 //! - At compile time: `RUSTFLAGS="--cfg lockdep_off"` compiles validation
 //!   out of the whole build. It is the final binary's choice, so no Cargo
 //!   feature does it: features are additive, and a library that enabled one
-//!   would turn validation off for every crate in the graph. Every wrapper
-//!   is then the plain lock underneath, with the same size and code: a
-//!   `lockdep::Mutex<T>` is a `parking_lot::Mutex<T>`. Keep the `use` lines;
-//!   flip the switch per build.
+//!   would turn validation off for every crate in the graph. Every lock is
+//!   then `lock_api`'s over the inner raw lock, with the same size and
+//!   code: the tracked raw lock keeps only the inner one (its map is
+//!   zero-sized), so a `lockdep::Mutex<T>` is the size of a
+//!   `parking_lot::Mutex<T>`. Keep the `use` lines; flip the switch per
+//!   build.
 //!
 //! ## Limitations
 //!
@@ -349,9 +378,16 @@
 //! - [`reset`] reaches a thread that is running at that moment at its next
 //!   new chain (or out-of-order release); until then, the chains it had
 //!   validated before the reset pass as known.
-//! - Guards are not `Send`: a held lock belongs to its thread, whose held
-//!   stack records it. (They are `Sync` when the data is, as `lock_api`'s
-//!   and std's are.)
+//! - Guards are not `Send` (they are `lock_api`'s, `Sync` when the data
+//!   is): a held lock belongs to its thread, whose held stack records it.
+//!   With the `send_guard` feature they are, as `parking_lot`'s are then; a
+//!   guard dropped on another thread releases the lock, and that thread,
+//!   which holds no entry of it, records and reports nothing, while the
+//!   thread that took it keeps its entry until it ends (see "Classes and
+//!   nesting"; its exit check reports it as held).
+//! - A [`ReentrantMutex`]'s acquisitions are recorded at a line of
+//!   `lock_api`'s source: its raw re-entrant mutex is not `#[track_caller]`.
+//!   For the same reason it has no `lock_nested`.
 //! - A lock taken back after a condvar wait, a guard's `unlocked` or `bump`
 //!   is validated as a plain acquisition of its class and subclass (the
 //!   subclass it was acquired as, not one set later by `set_subclass`): one

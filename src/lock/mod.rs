@@ -92,6 +92,8 @@ pub type ReentrantMutexGuard<'a, T> = lock_api::ReentrantMutexGuard<'a, RawMutex
 /// take an `Arc` of its own lock, which the newtype's `Arc` is).
 macro_rules! newtype {
     ($name:ident, $inner:ty) => {
+        use crate::map::LockMap;
+
         impl<T: ?Sized> std::ops::Deref for $name<T> {
             type Target = $inner;
             #[inline(always)]
@@ -110,6 +112,43 @@ macro_rules! newtype {
         impl<T: ?Sized> crate::AsLockMap for $name<T> {
             fn as_lock_map(&self) -> &crate::LockMap {
                 crate::AsLockMap::as_lock_map(&self.inner)
+            }
+        }
+
+        impl<T> $name<T> {
+            /// A lock whose class is the call site and `T`: every lock this
+            /// line builds for this type is one class.
+            #[track_caller]
+            pub const fn new(value: T) -> Self {
+                let at = std::panic::Location::caller();
+                Self::with_map(LockMap::of::<T>(at, crate::class::Prefix::None), value)
+            }
+
+            /// A lock whose class is the call site and `name`, printed as
+            /// `name`.
+            #[track_caller]
+            pub const fn named(name: &'static str, value: T) -> Self {
+                let at = std::panic::Location::caller();
+                Self::with_map(
+                    LockMap::named_at(at, name, crate::class::Prefix::None),
+                    value,
+                )
+            }
+
+            /// A lock of the class of a static key.
+            pub const fn with_key(key: &'static crate::ClassKey, value: T) -> Self {
+                Self::with_map(LockMap::with_key(key), value)
+            }
+
+            /// A lock of the class of a [`DynamicKey`](crate::DynamicKey),
+            /// created at run time.
+            pub fn with_dynamic_key(key: &crate::DynamicKey, value: T) -> Self {
+                Self::with_map(LockMap::with_dynamic_key(key), value)
+            }
+
+            /// Consumes the lock and returns the value.
+            pub fn into_inner(self) -> T {
+                self.inner.into_inner()
             }
         }
 

@@ -1,14 +1,11 @@
 //! [`Mutex<T>`]: `lock_api`'s mutex over the tracked raw mutex, with
 //! lockdep's constructors and annotations.
 
-use std::panic::Location;
-
 use lock_api::RawMutex as _;
 
 use super::{InnerMutex, MutexGuard, RawMutex, Tracked};
-use crate::class::{ClassKey, DynamicKey, Prefix};
 use crate::held::Mode;
-use crate::map::{AsLockMap, LockMap};
+use crate::map::AsLockMap;
 
 /// A mutual-exclusion lock whose order against other locks is validated.
 ///
@@ -27,42 +24,11 @@ pub struct Mutex<T: ?Sized> {
 }
 
 impl<T> Mutex<T> {
-    /// A mutex whose class is the call site and `T`: every mutex created by
-    /// this line of code for this type is one class.
-    #[track_caller]
-    pub const fn new(value: T) -> Self {
-        Self::with_map(LockMap::of::<T>(Location::caller(), Prefix::None), value)
-    }
-
-    /// A mutex whose class is the call site and `name`, printed as `name`.
-    #[track_caller]
-    pub const fn named(name: &'static str, value: T) -> Self {
-        Self::with_map(
-            LockMap::named_at(Location::caller(), name, Prefix::None),
-            value,
-        )
-    }
-
-    /// A mutex of the class of a static key.
-    pub const fn with_key(key: &'static ClassKey, value: T) -> Self {
-        Self::with_map(LockMap::with_key(key), value)
-    }
-
-    /// A mutex of the class of a [`DynamicKey`], created at run time.
-    pub fn with_dynamic_key(key: &DynamicKey, value: T) -> Self {
-        Self::with_map(LockMap::with_dynamic_key(key), value)
-    }
-
     const fn with_map(map: LockMap, value: T) -> Self {
         let raw = Tracked::with_map(InnerMutex::INIT, map);
         Mutex {
             inner: lock_api::Mutex::from_raw(raw, value),
         }
-    }
-
-    /// Consumes the mutex and returns the value.
-    pub fn into_inner(self) -> T {
-        self.inner.into_inner()
     }
 }
 
@@ -89,6 +55,7 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// [`MutexExt::lock_under`].
+    #[inline(always)]
     #[track_caller]
     pub fn lock_under(&self, nest: &impl AsLockMap) -> MutexGuard<'_, T> {
         self.inner.lock_under(nest)
@@ -148,6 +115,7 @@ impl<R: lock_api::RawMutex, T: ?Sized> MutexExt<R, T> for lock_api::Mutex<Tracke
         }
     }
 
+    #[inline(always)]
     #[track_caller]
     fn lock_under(&self, nest: &impl AsLockMap) -> lock_api::MutexGuard<'_, Tracked<R>, T> {
         unsafe {

@@ -122,24 +122,25 @@ impl<R> Tracked<R> {
         }
     }
 
-    /// The one definition of a blocking acquisition: `validate` tells the
-    /// validator (before blocking, so a report comes before a hang), then
-    /// `lock` takes the raw lock. `holder`: an exclusive or upgradable
-    /// acquisition, whose record the lock keeps (a shared one has many).
+    /// The one definition of a blocking acquisition, in two halves around
+    /// the validator's call (a call, not a closure, so that it inlines):
+    /// the validation comes before blocking, so a report comes before a
+    /// hang. `arm` starts it, for `lock` to take the raw lock.
     #[inline(always)]
-    fn blocking(
-        &self,
-        at: &'static Location<'static>,
-        lock: fn(&R),
-        holder: Option<u32>,
-        validate: impl FnOnce(&LockMap) -> bool,
-    ) {
-        let retake = Retake {
+    fn arm<'a>(&'a self, at: &'a Location<'a>, lock: fn(&R)) -> Retake<'a, R> {
+        Retake {
             lock: self,
             at,
             relock: lock,
-        };
-        let recorded = validate(&self.map);
+        }
+    }
+
+    /// The second half: the validator has been told (`recorded`); take the
+    /// raw lock. `holder`: an exclusive or upgradable acquisition's
+    /// subclass, whose record the lock keeps (a shared one has many).
+    #[inline(always)]
+    fn block(&self, retake: Retake<'_, R>, recorded: bool, holder: Option<u32>) {
+        let lock = retake.relock;
         std::mem::forget(retake);
         lock(&self.raw);
         if let Some(subclass) = holder {
@@ -147,7 +148,7 @@ impl<R> Tracked<R> {
         }
     }
 
-    /// [`blocking`](Self::blocking) in `mode`, as subclass `subclass`.
+    /// A blocking acquisition in `mode`, as subclass `subclass`.
     #[inline(always)]
     fn plain(
         &self,
@@ -157,10 +158,9 @@ impl<R> Tracked<R> {
         lock: fn(&R),
         holder: bool,
     ) {
-        let holder = holder.then_some(subclass);
-        self.blocking(at, lock, holder, |map| {
-            map.acquire_full(mode, subclass, false, at)
-        });
+        let retake = self.arm(at, lock);
+        let recorded = self.map.acquire_full(mode, subclass, false, at);
+        self.block(retake, recorded, holder.then_some(subclass));
     }
 
     /// The one definition of a successful trylock, timed or not: a trylock
@@ -243,11 +243,6 @@ impl<R> Tracked<R> {
         }
     }
 
-    /// The upgradable holder's acquisition becomes a plain shared one.
-    fn no_longer_holder(&self) {
-        self.set_held(false, 0);
-    }
-
     /// A successful upgrade trylock: the upgradable acquisition becomes an
     /// exclusive trylock.
     fn tried_upgrade(&self, upgraded: bool, at: &'static Location<'static>) -> bool {
@@ -324,20 +319,23 @@ impl<R> Tracked<R> {
     }
 
     /// A blocking acquisition in `mode` under a nest lock.
+    #[inline(always)]
     #[track_caller]
     pub(crate) fn lock_under(&self, mode: Mode, nest: &impl AsLockMap, lock: fn(&R)) {
-        let (at, nest) = (Location::caller(), nest.as_lock_map());
-        let holder = (mode == Mode::Exclusive).then_some(0);
-        self.blocking(at, lock, holder, |map| map.acquire_under_at(mode, nest, at));
+        let at = Location::caller();
+        let retake = self.arm(at, lock);
+        let recorded = self.map.acquire_under_at(mode, nest.as_lock_map(), at);
+        self.block(retake, recorded, (mode == Mode::Exclusive).then_some(0));
     }
 
     /// An exclusive acquisition of an ordered class with an order key.
+    #[inline]
     #[track_caller]
     pub(crate) fn lock_ordered(&self, key: u64, lock: fn(&R)) {
         let at = Location::caller();
-        self.blocking(at, lock, Some(0), |map| {
-            map.acquire_ordered_at(Mode::Exclusive, key, at)
-        });
+        let retake = self.arm(at, lock);
+        let recorded = self.map.acquire_ordered_at(Mode::Exclusive, key, at);
+        self.block(retake, recorded, Some(0));
     }
 
     /// A condition variable's wait, step one: the validator forgets the
@@ -368,6 +366,40 @@ impl<R> Tracked<R> {
     }
 }
 
+/// Raw trait methods, each one of the definitions above. `try`: a trylock
+/// (timed or not: `R`'s method of the same name, then [`Tracked::tried`]
+/// in `$mode`); `unlock`: [`Tracked::release`] by `R`'s method of the same
+/// name; `bump`: [`Tracked::rearm`] in `$mode`, then `R`'s bump.
+macro_rules! raw_ops {
+    ($(try $name:ident($($arg:ident: $ty:ty)?) $mode:ident $holder:literal $unlock:ident;)*
+     $(unlock $uname:ident $uholder:literal;)*
+     $(bump $bname:ident $bmode:ident $bholder:literal;)*) => {
+        $(
+            #[inline]
+            #[track_caller]
+            fn $name(&self $(, $arg: $ty)?) -> bool {
+                let locked = self.raw.$name($($arg)?);
+                self.tried(locked, Mode::$mode, Location::caller(), $holder, R::$unlock)
+            }
+        )*
+        $(
+            #[inline(always)]
+            unsafe fn $uname(&self) {
+                // SAFETY: the caller holds the lock in the mode this unlocks.
+                unsafe { self.release($uholder, R::$uname) }
+            }
+        )*
+        $(
+            #[track_caller]
+            unsafe fn $bname(&self) {
+                self.rearm(Mode::$bmode, $bholder, Location::caller());
+                // SAFETY: the caller holds the lock; held again on return.
+                unsafe { self.raw.$bname() }
+            }
+        )*
+    };
+}
+
 // SAFETY (every raw trait below): `Tracked<R>` is the lock `R` is. Each
 // method locks or unlocks `R` exactly as the trait requires, and the
 // validator's calls around it never touch `R`, but on unwinding, where
@@ -389,18 +421,7 @@ unsafe impl<R: RawMutex> RawMutex for Tracked<R> {
         self.plain(Mode::Exclusive, subclass, at, R::lock, true);
     }
 
-    #[inline]
-    #[track_caller]
-    fn try_lock(&self) -> bool {
-        let locked = self.raw.try_lock();
-        self.tried(locked, Mode::Exclusive, Location::caller(), true, R::unlock)
-    }
-
-    #[inline(always)]
-    unsafe fn unlock(&self) {
-        // SAFETY: the caller holds the lock.
-        unsafe { self.release(true, R::unlock) }
-    }
+    raw_ops! { try try_lock() Exclusive true unlock; unlock unlock true; }
 
     #[inline]
     fn is_locked(&self) -> bool {
@@ -410,34 +431,15 @@ unsafe impl<R: RawMutex> RawMutex for Tracked<R> {
 }
 
 unsafe impl<R: RawMutexFair> RawMutexFair for Tracked<R> {
-    #[inline]
-    unsafe fn unlock_fair(&self) {
-        // SAFETY: the caller holds the lock.
-        unsafe { self.release(true, R::unlock_fair) }
-    }
-
-    #[track_caller]
-    unsafe fn bump(&self) {
-        self.rearm(Mode::Exclusive, true, Location::caller());
-        // SAFETY: the caller holds the lock; it is held again on return.
-        unsafe { self.raw.bump() }
-    }
+    raw_ops! { unlock unlock_fair true; bump bump Exclusive true; }
 }
 
 unsafe impl<R: RawMutexTimed> RawMutexTimed for Tracked<R> {
     type Duration = R::Duration;
     type Instant = R::Instant;
-
-    #[track_caller]
-    fn try_lock_for(&self, timeout: R::Duration) -> bool {
-        let locked = self.raw.try_lock_for(timeout);
-        self.tried(locked, Mode::Exclusive, Location::caller(), true, R::unlock)
-    }
-
-    #[track_caller]
-    fn try_lock_until(&self, deadline: R::Instant) -> bool {
-        let locked = self.raw.try_lock_until(deadline);
-        self.tried(locked, Mode::Exclusive, Location::caller(), true, R::unlock)
+    raw_ops! {
+        try try_lock_for(timeout: R::Duration) Exclusive true unlock;
+        try try_lock_until(deadline: R::Instant) Exclusive true unlock;
     }
 }
 
@@ -455,79 +457,34 @@ unsafe impl<R: RawRwLock> RawRwLock for Tracked<R> {
 
     #[inline]
     #[track_caller]
-    fn try_lock_shared(&self) -> bool {
-        let locked = self.raw.try_lock_shared();
-        self.tried(
-            locked,
-            Mode::Shared,
-            Location::caller(),
-            false,
-            R::unlock_shared,
-        )
-    }
-
-    #[inline]
-    unsafe fn unlock_shared(&self) {
-        // SAFETY: the caller holds a shared lock.
-        unsafe { self.release(false, R::unlock_shared) }
-    }
-
-    #[inline]
-    #[track_caller]
     fn lock_exclusive(&self) {
         let at = Location::caller();
         let subclass = self.retake_subclass(at);
         self.plain(Mode::Exclusive, subclass, at, R::lock_exclusive, true);
     }
 
-    #[inline]
-    #[track_caller]
-    fn try_lock_exclusive(&self) -> bool {
-        let locked = self.raw.try_lock_exclusive();
-        let at = Location::caller();
-        self.tried(locked, Mode::Exclusive, at, true, R::unlock_exclusive)
+    raw_ops! {
+        try try_lock_shared() Shared false unlock_shared;
+        try try_lock_exclusive() Exclusive true unlock_exclusive;
+        unlock unlock_shared false;
+        unlock unlock_exclusive true;
     }
 
-    #[inline]
-    unsafe fn unlock_exclusive(&self) {
-        // SAFETY: the caller holds the lock exclusively.
-        unsafe { self.release(true, R::unlock_exclusive) }
-    }
-
-    #[inline]
     fn is_locked(&self) -> bool {
         self.raw.is_locked()
     }
 
-    #[inline]
     fn is_locked_exclusive(&self) -> bool {
         self.raw.is_locked_exclusive()
     }
 }
 
 unsafe impl<R: RawRwLockFair> RawRwLockFair for Tracked<R> {
-    unsafe fn unlock_shared_fair(&self) {
-        // SAFETY: the caller holds a shared lock.
-        unsafe { self.release(false, R::unlock_shared_fair) }
-    }
-
-    unsafe fn unlock_exclusive_fair(&self) {
-        // SAFETY: the caller holds the lock exclusively.
-        unsafe { self.release(true, R::unlock_exclusive_fair) }
-    }
-
-    #[track_caller]
-    unsafe fn bump_shared(&self) {
-        self.rearm(Mode::Shared, false, Location::caller());
-        // SAFETY: the caller holds a shared lock; held again on return.
-        unsafe { self.raw.bump_shared() }
-    }
-
-    #[track_caller]
-    unsafe fn bump_exclusive(&self) {
-        self.rearm(Mode::Exclusive, true, Location::caller());
-        // SAFETY: the caller holds the lock exclusively; held again on return.
-        unsafe { self.raw.bump_exclusive() }
+    raw_ops! {
+        unlock unlock_shared_fair false;
+        unlock unlock_exclusive_fair true;
+        bump bump_shared Shared false;
+        bump bump_exclusive Exclusive true;
     }
 }
 
@@ -539,27 +496,14 @@ unsafe impl<R: RawRwLockDowngrade> RawRwLockDowngrade for Tracked<R> {
     }
 }
 
-/// One timed trylock method of a raw trait, validated as [`Tracked::tried`]:
-/// `$name(&self, $arg)` forwards to `R`'s, in `$mode`.
-macro_rules! timed {
-    ($($name:ident($ty:ident) $mode:expr, $holder:expr, $unlock:ident;)+) => {$(
-        #[track_caller]
-        fn $name(&self, limit: Self::$ty) -> bool {
-            let locked = self.raw.$name(limit);
-            self.tried(locked, $mode, Location::caller(), $holder, R::$unlock)
-        }
-    )+};
-}
-
 unsafe impl<R: RawRwLockTimed> RawRwLockTimed for Tracked<R> {
     type Duration = R::Duration;
     type Instant = R::Instant;
-
-    timed! {
-        try_lock_shared_for(Duration) Mode::Shared, false, unlock_shared;
-        try_lock_shared_until(Instant) Mode::Shared, false, unlock_shared;
-        try_lock_exclusive_for(Duration) Mode::Exclusive, true, unlock_exclusive;
-        try_lock_exclusive_until(Instant) Mode::Exclusive, true, unlock_exclusive;
+    raw_ops! {
+        try try_lock_shared_for(timeout: R::Duration) Shared false unlock_shared;
+        try try_lock_shared_until(deadline: R::Instant) Shared false unlock_shared;
+        try try_lock_exclusive_for(timeout: R::Duration) Exclusive true unlock_exclusive;
+        try try_lock_exclusive_until(deadline: R::Instant) Exclusive true unlock_exclusive;
     }
 }
 
@@ -576,18 +520,13 @@ unsafe impl<R: RawRwLockRecursive> RawRwLockRecursive for Tracked<R> {
         );
     }
 
-    #[track_caller]
-    fn try_lock_shared_recursive(&self) -> bool {
-        let locked = self.raw.try_lock_shared_recursive();
-        let at = Location::caller();
-        self.tried(locked, Mode::SharedRecursive, at, false, R::unlock_shared)
-    }
+    raw_ops! { try try_lock_shared_recursive() SharedRecursive false unlock_shared; }
 }
 
 unsafe impl<R: RawRwLockRecursiveTimed> RawRwLockRecursiveTimed for Tracked<R> {
-    timed! {
-        try_lock_shared_recursive_for(Duration) Mode::SharedRecursive, false, unlock_shared;
-        try_lock_shared_recursive_until(Instant) Mode::SharedRecursive, false, unlock_shared;
+    raw_ops! {
+        try try_lock_shared_recursive_for(timeout: R::Duration) SharedRecursive false unlock_shared;
+        try try_lock_shared_recursive_until(deadline: R::Instant) SharedRecursive false unlock_shared;
     }
 }
 
@@ -603,28 +542,10 @@ unsafe impl<R: RawRwLockUpgrade> RawRwLockUpgrade for Tracked<R> {
         );
     }
 
-    #[track_caller]
-    fn try_lock_upgradable(&self) -> bool {
-        let locked = self.raw.try_lock_upgradable();
-        self.tried(
-            locked,
-            Mode::Shared,
-            Location::caller(),
-            true,
-            R::unlock_upgradable,
-        )
-    }
-
-    unsafe fn unlock_upgradable(&self) {
-        // SAFETY: the caller holds the upgradable lock.
-        unsafe { self.release(true, R::unlock_upgradable) }
-    }
-
-    #[track_caller]
-    unsafe fn upgrade(&self) {
-        self.rearm(Mode::Exclusive, true, Location::caller());
-        // SAFETY: the caller holds the upgradable lock.
-        unsafe { self.raw.upgrade() }
+    raw_ops! {
+        try try_lock_upgradable() Shared true unlock_upgradable;
+        unlock unlock_upgradable true;
+        bump upgrade Exclusive true;
     }
 
     #[track_caller]
@@ -636,24 +557,14 @@ unsafe impl<R: RawRwLockUpgrade> RawRwLockUpgrade for Tracked<R> {
 }
 
 unsafe impl<R: RawRwLockUpgradeFair> RawRwLockUpgradeFair for Tracked<R> {
-    unsafe fn unlock_upgradable_fair(&self) {
-        // SAFETY: the caller holds the upgradable lock.
-        unsafe { self.release(true, R::unlock_upgradable_fair) }
-    }
-
-    #[track_caller]
-    unsafe fn bump_upgradable(&self) {
-        self.rearm(Mode::Shared, true, Location::caller());
-        // SAFETY: the caller holds the upgradable lock; held again on return.
-        unsafe { self.raw.bump_upgradable() }
-    }
+    raw_ops! { unlock unlock_upgradable_fair true; bump bump_upgradable Shared true; }
 }
 
 unsafe impl<R: RawRwLockUpgradeDowngrade> RawRwLockUpgradeDowngrade for Tracked<R> {
     unsafe fn downgrade_upgradable(&self) {
         // SAFETY: the caller holds the upgradable lock.
         unsafe { self.raw.downgrade_upgradable() };
-        self.no_longer_holder();
+        self.set_held(false, 0);
     }
 
     unsafe fn downgrade_to_upgradable(&self) {
@@ -664,9 +575,9 @@ unsafe impl<R: RawRwLockUpgradeDowngrade> RawRwLockUpgradeDowngrade for Tracked<
 }
 
 unsafe impl<R: RawRwLockUpgradeTimed> RawRwLockUpgradeTimed for Tracked<R> {
-    timed! {
-        try_lock_upgradable_for(Duration) Mode::Shared, true, unlock_upgradable;
-        try_lock_upgradable_until(Instant) Mode::Shared, true, unlock_upgradable;
+    raw_ops! {
+        try try_lock_upgradable_for(timeout: R::Duration) Shared true unlock_upgradable;
+        try try_lock_upgradable_until(deadline: R::Instant) Shared true unlock_upgradable;
     }
 
     #[track_caller]

@@ -1,13 +1,9 @@
 //! [`ReentrantMutex<T>`]: `lock_api`'s re-entrant mutex over the tracked
 //! raw mutex, with lockdep's constructors.
 
-use std::panic::Location;
-
 use lock_api::{GetThreadId, RawMutex as _};
 
 use super::{InnerMutex, RawMutex, RawThreadId, ReentrantMutexGuard, Tracked};
-use crate::class::{ClassKey, DynamicKey, Prefix};
-use crate::map::LockMap;
 
 /// A mutex that its owner may lock again, whose order against other locks
 /// is validated. Guards give shared access only (`&T`).
@@ -47,41 +43,11 @@ pub struct ReentrantMutex<T: ?Sized> {
 }
 
 impl<T> ReentrantMutex<T> {
-    /// A mutex whose class is the call site and `T`.
-    #[track_caller]
-    pub const fn new(value: T) -> Self {
-        Self::with_map(LockMap::of::<T>(Location::caller(), Prefix::None), value)
-    }
-
-    /// A mutex whose class is the call site and `name`, printed as `name`.
-    #[track_caller]
-    pub const fn named(name: &'static str, value: T) -> Self {
-        Self::with_map(
-            LockMap::named_at(Location::caller(), name, Prefix::None),
-            value,
-        )
-    }
-
-    /// A mutex of the class of a static key.
-    pub const fn with_key(key: &'static ClassKey, value: T) -> Self {
-        Self::with_map(LockMap::with_key(key), value)
-    }
-
-    /// A mutex of the class of a [`DynamicKey`], created at run time.
-    pub fn with_dynamic_key(key: &DynamicKey, value: T) -> Self {
-        Self::with_map(LockMap::with_dynamic_key(key), value)
-    }
-
     const fn with_map(map: LockMap, value: T) -> Self {
         let raw = Tracked::with_map(InnerMutex::INIT, map);
         ReentrantMutex {
             inner: lock_api::ReentrantMutex::from_raw(raw, RawThreadId::INIT, value),
         }
-    }
-
-    /// Consumes the mutex and returns the value.
-    pub fn into_inner(self) -> T {
-        self.inner.into_inner()
     }
 }
 

@@ -1,14 +1,11 @@
 //! [`RwLock<T>`]: `lock_api`'s reader-writer lock over the tracked raw
 //! one, with lockdep's constructors and annotations.
 
-use std::panic::Location;
-
 use lock_api::RawRwLock as _;
 
 use super::{InnerRwLock, RawRwLock, RwLockReadGuard, RwLockWriteGuard, Tracked};
-use crate::class::{ClassKey, DynamicKey, Prefix};
 use crate::held::Mode;
-use crate::map::{AsLockMap, LockMap};
+use crate::map::AsLockMap;
 
 /// A reader-writer lock whose order against other locks is validated.
 ///
@@ -27,41 +24,11 @@ pub struct RwLock<T: ?Sized> {
 }
 
 impl<T> RwLock<T> {
-    /// A lock whose class is the call site and `T`.
-    #[track_caller]
-    pub const fn new(value: T) -> Self {
-        Self::with_map(LockMap::of::<T>(Location::caller(), Prefix::None), value)
-    }
-
-    /// A lock whose class is the call site and `name`, printed as `name`.
-    #[track_caller]
-    pub const fn named(name: &'static str, value: T) -> Self {
-        Self::with_map(
-            LockMap::named_at(Location::caller(), name, Prefix::None),
-            value,
-        )
-    }
-
-    /// A lock of the class of a static key.
-    pub const fn with_key(key: &'static ClassKey, value: T) -> Self {
-        Self::with_map(LockMap::with_key(key), value)
-    }
-
-    /// A lock of the class of a [`DynamicKey`], created at run time.
-    pub fn with_dynamic_key(key: &DynamicKey, value: T) -> Self {
-        Self::with_map(LockMap::with_dynamic_key(key), value)
-    }
-
     const fn with_map(map: LockMap, value: T) -> Self {
         let raw = Tracked::with_map(InnerRwLock::INIT, map);
         RwLock {
             inner: lock_api::RwLock::from_raw(raw, value),
         }
-    }
-
-    /// Consumes the lock and returns the value.
-    pub fn into_inner(self) -> T {
-        self.inner.into_inner()
     }
 }
 
