@@ -380,11 +380,14 @@
 //!   validated before the reset pass as known.
 //! - Guards are not `Send` (they are `lock_api`'s, `Sync` when the data
 //!   is): a held lock belongs to its thread, whose held stack records it.
-//!   With the `send_guard` feature they are, as `parking_lot`'s are then; a
-//!   guard dropped on another thread releases the lock, and that thread,
-//!   which holds no entry of it, records and reports nothing, while the
-//!   thread that took it keeps its entry until it ends (see "Classes and
-//!   nesting"; its exit check reports it as held).
+//!   With the `send_guard` feature they are, as `parking_lot`'s are then. A
+//!   guard released on another thread unlocks the lock; that thread holds
+//!   no entry of it and reports nothing, and the thread that took it drops
+//!   its entry at its next visit to the validator's slow path (before it
+//!   validates anything against it) or at its end. Not covered: a shared
+//!   (read) guard so released (its taker keeps the entry), and a thread
+//!   that ends while a guard it took lives on elsewhere (reported as held
+//!   at its exit: a sent guard cannot be told from a leaked one).
 //! - A [`ReentrantMutex`]'s acquisitions are recorded at a line of
 //!   `lock_api`'s source: its raw re-entrant mutex is not `#[track_caller]`.
 //!   For the same reason it has no `lock_nested`.

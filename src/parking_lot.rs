@@ -24,8 +24,7 @@
 //! With this crate's `arc_lock` feature (`lock_api`'s), the guards that own
 //! an `Arc` of their lock (`lock_arc`, `ArcMutexGuard`, ...); with
 //! `send_guard`, guards are `Send`, as `parking_lot`'s are then (a guard
-//! released on another thread releases nothing in the validator, and the
-//! thread that took it keeps its entry: see the crate docs). Not provided:
+//! released on another thread: see the crate docs' limitations). Not provided:
 //! `parking_lot::deadlock` (this crate's reports replace it).
 //!
 //! # Migrating

@@ -91,8 +91,23 @@ pub type ReentrantMutexGuard<'a, T> = lock_api::ReentrantMutexGuard<'a, RawMutex
 /// the caller's site, and the `Arc` reborrow (`lock_api`'s arc methods
 /// take an `Arc` of its own lock, which the newtype's `Arc` is).
 macro_rules! newtype {
-    ($name:ident, $inner:ty) => {
+    ($(#[$attr:meta])* $name:ident($inner:ty, $raw:ty $(, $extra:expr)*)) => {
         use crate::map::LockMap;
+
+        $(#[$attr])*
+        #[repr(transparent)]
+        pub struct $name<T: ?Sized> {
+            inner: $inner,
+        }
+
+        impl<T> $name<T> {
+            const fn with_map(map: LockMap, value: T) -> Self {
+                let raw = Tracked::with_map(<$raw as super::RawInit>::UNLOCKED, map);
+                $name {
+                    inner: <$inner>::from_raw(raw, $($extra,)* value),
+                }
+            }
+        }
 
         impl<T: ?Sized> std::ops::Deref for $name<T> {
             type Target = $inner;

@@ -1,36 +1,9 @@
 //! [`Mutex<T>`]: `lock_api`'s mutex over the tracked raw mutex, with
 //! lockdep's constructors and annotations.
 
-use lock_api::RawMutex as _;
-
 use super::{InnerMutex, MutexGuard, RawMutex, Tracked};
 use crate::held::Mode;
 use crate::map::AsLockMap;
-
-/// A mutual-exclusion lock whose order against other locks is validated.
-///
-/// It derefs to `lock_api::Mutex<RawMutex, T>` (the same type as
-/// [`crate::parking_lot::Mutex<T>`]), and its guard is `lock_api`'s
-/// [`MutexGuard`](crate::MutexGuard): `lock`, `try_lock`, the timed locks,
-/// the guard methods (`map`, `unlocked`, `bump`, `unlock_fair`, `leak`),
-/// `force_unlock`, `lock_arc` (through
-/// [`into_lock_api`](Self::into_lock_api)) are `lock_api`'s, validated as
-/// the table in [`crate::lock`] says. What this type adds: a class from
-/// the construction site and the protected type (`#[track_caller]`), or a
-/// name or a key, and the annotations below.
-#[repr(transparent)]
-pub struct Mutex<T: ?Sized> {
-    inner: lock_api::Mutex<RawMutex, T>,
-}
-
-impl<T> Mutex<T> {
-    const fn with_map(map: LockMap, value: T) -> Self {
-        let raw = Tracked::with_map(InnerMutex::INIT, map);
-        Mutex {
-            inner: lock_api::Mutex::from_raw(raw, value),
-        }
-    }
-}
 
 impl<T: ?Sized> Mutex<T> {
     /// `lock_api`'s `lock` (here too, for calls by path, `Mutex::lock(&m)`).
@@ -138,4 +111,17 @@ impl<R: lock_api::RawMutex, T: ?Sized> MutexExt<R, T> for lock_api::Mutex<Tracke
     }
 }
 
-super::newtype!(Mutex, lock_api::Mutex<RawMutex, T>);
+super::newtype! {
+    /// A mutual-exclusion lock whose order against other locks is validated.
+    ///
+    /// It derefs to `lock_api::Mutex<RawMutex, T>` (the same type as
+    /// [`crate::parking_lot::Mutex<T>`]), and its guard is `lock_api`'s
+    /// [`MutexGuard`](crate::MutexGuard): `lock`, `try_lock`, the timed locks,
+    /// the guard methods (`map`, `unlocked`, `bump`, `unlock_fair`, `leak`),
+    /// `force_unlock`, `lock_arc` (through
+    /// [`into_lock_api`](Self::into_lock_api)) are `lock_api`'s, validated as
+    /// the table in [`crate::lock`] says. What this type adds: a class from
+    /// the construction site and the protected type (`#[track_caller]`), or a
+    /// name or a key, and the annotations below.
+    Mutex(lock_api::Mutex<RawMutex, T>, InnerMutex)
+}

@@ -16,6 +16,8 @@ use lock_api::{
 use crate::class::{ClassId, ClassKey, Prefix, Source};
 use crate::held::Mode;
 use crate::map::{Acquisition, AsLockMap, LockMap};
+#[cfg(all(feature = "send_guard", not(lockdep_off)))]
+use crate::validator::orphans;
 
 /// The unlocked value of an inner raw lock, whatever its kind (`RawMutex`
 /// and `RawRwLock` each have an `INIT`; this names one for [`Tracked`]'s
@@ -38,6 +40,10 @@ pub struct Tracked<R> {
     /// for the re-take of a guard's `unlocked` (`retake_subclass`).
     #[cfg(not(lockdep_off))]
     held: AtomicU32,
+    /// With `send_guard`: the token of the thread whose stack holds the
+    /// holder's record (a guard may be released on another thread).
+    #[cfg(all(feature = "send_guard", not(lockdep_off)))]
+    owner: std::sync::atomic::AtomicU16,
     map: LockMap,
 }
 
@@ -75,6 +81,8 @@ impl<R> Tracked<R> {
             raw,
             #[cfg(not(lockdep_off))]
             held: AtomicU32::new(0),
+            #[cfg(all(feature = "send_guard", not(lockdep_off)))]
+            owner: std::sync::atomic::AtomicU16::new(0),
             map,
         }
     }
@@ -94,8 +102,34 @@ impl<R> Tracked<R> {
         #[cfg(not(lockdep_off))]
         self.held
             .store((subclass << 1) | u32::from(recorded), Ordering::Relaxed);
+        #[cfg(all(feature = "send_guard", not(lockdep_off)))]
+        if recorded {
+            self.owner.store(orphans::token(), Ordering::Relaxed);
+        }
         #[cfg(lockdep_off)]
         let _ = (recorded, subclass);
+    }
+
+    /// The thread whose stack holds the holder's record (0 if unknown).
+    #[inline(always)]
+    fn owner(&self) -> u16 {
+        #[cfg(all(feature = "send_guard", not(lockdep_off)))]
+        return self.owner.load(Ordering::Relaxed);
+        #[cfg(not(all(feature = "send_guard", not(lockdep_off))))]
+        0
+    }
+
+    /// The validator forgets the holder's recorded acquisition, made by
+    /// thread `owner`: here, or (a guard sent with `send_guard`) on that
+    /// thread, at its next session or its end.
+    #[inline(always)]
+    fn end_holder(&self, owner: u16) {
+        #[cfg(all(feature = "send_guard", not(lockdep_off)))]
+        if owner != orphans::token() {
+            return orphans::post(owner, self.map.instance());
+        }
+        let _ = owner;
+        self.map.end(&mut Acquisition::recorded(true));
     }
 
     /// The holder's acquisition: whether it was recorded, and its subclass.
@@ -194,13 +228,13 @@ impl<R> Tracked<R> {
     /// here from another thread, has none: nothing is reported).
     #[inline(always)]
     unsafe fn release(&self, holder: bool, unlock: unsafe fn(&R)) {
-        let (recorded, _) = self.holder();
+        let ((recorded, _), owner) = (self.holder(), self.owner());
         // SAFETY: the caller holds the raw lock, as `unlock` needs.
         unsafe { unlock(&self.raw) };
         if !holder {
             self.map.release_if_held();
         } else if recorded {
-            self.map.end(&mut Acquisition::recorded(true));
+            self.end_holder(owner);
         }
     }
 
@@ -224,9 +258,10 @@ impl<R> Tracked<R> {
             self.map.release_if_held();
             return 0;
         }
+        let owner = self.owner();
         self.set_held(false, subclass);
         if recorded {
-            self.map.end(&mut Acquisition::recorded(true));
+            self.end_holder(owner);
         }
         subclass
     }

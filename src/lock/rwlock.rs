@@ -1,36 +1,9 @@
 //! [`RwLock<T>`]: `lock_api`'s reader-writer lock over the tracked raw
 //! one, with lockdep's constructors and annotations.
 
-use lock_api::RawRwLock as _;
-
 use super::{InnerRwLock, RawRwLock, RwLockReadGuard, RwLockWriteGuard, Tracked};
 use crate::held::Mode;
 use crate::map::AsLockMap;
-
-/// A reader-writer lock whose order against other locks is validated.
-///
-/// It derefs to `lock_api::RwLock<RawRwLock, T>` (the same type as
-/// [`crate::parking_lot::RwLock<T>`]), and its guards are `lock_api`'s:
-/// `read`, `read_recursive`, `write`, `upgradable_read`, their `try_`,
-/// timed and `arc` forms, and the guards' `upgrade`, `downgrade`,
-/// `with_upgraded`, `unlocked`, `bump`, `map` are `lock_api`'s, validated
-/// as the table in [`crate::lock`] says: `read` is shared and **not**
-/// recursive (a waiting writer blocks it), `read_recursive` is. With
-/// dependency types and strong cycles, a pattern of readers that cannot
-/// deadlock is not reported, and one that can behind a waiting writer is.
-#[repr(transparent)]
-pub struct RwLock<T: ?Sized> {
-    inner: lock_api::RwLock<RawRwLock, T>,
-}
-
-impl<T> RwLock<T> {
-    const fn with_map(map: LockMap, value: T) -> Self {
-        let raw = Tracked::with_map(InnerRwLock::INIT, map);
-        RwLock {
-            inner: lock_api::RwLock::from_raw(raw, value),
-        }
-    }
-}
 
 impl<T: ?Sized> RwLock<T> {
     /// `lock_api`'s `read` (here too, for calls by path).
@@ -150,4 +123,17 @@ impl<R: lock_api::RawRwLock, T: ?Sized> RwLockExt<R, T> for lock_api::RwLock<Tra
     }
 }
 
-super::newtype!(RwLock, lock_api::RwLock<RawRwLock, T>);
+super::newtype! {
+    /// A reader-writer lock whose order against other locks is validated.
+    ///
+    /// It derefs to `lock_api::RwLock<RawRwLock, T>` (the same type as
+    /// [`crate::parking_lot::RwLock<T>`]), and its guards are `lock_api`'s:
+    /// `read`, `read_recursive`, `write`, `upgradable_read`, their `try_`,
+    /// timed and `arc` forms, and the guards' `upgrade`, `downgrade`,
+    /// `with_upgraded`, `unlocked`, `bump`, `map` are `lock_api`'s, validated
+    /// as the table in [`crate::lock`] says: `read` is shared and **not**
+    /// recursive (a waiting writer blocks it), `read_recursive` is. With
+    /// dependency types and strong cycles, a pattern of readers that cannot
+    /// deadlock is not reported, and one that can behind a waiting writer is.
+    RwLock(lock_api::RwLock<RawRwLock, T>, InnerRwLock)
+}
