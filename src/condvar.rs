@@ -207,7 +207,7 @@ impl Condvar {
         // SAFETY: the tracked raw lock is unlocked below only for the guard
         // this thread holds, and taken back for it before it can be used.
         let raw = unsafe { MutexGuard::mutex(guard).raw() };
-        let subclass = raw.release_for_wait();
+        let subclass = raw.forget_held(true);
         self.map.touch_at(Mode::Exclusive, at);
         let mut sequence = self.sequence.lock();
         let seen = *sequence;

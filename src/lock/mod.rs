@@ -28,15 +28,9 @@
 //! | `is_locked`, `is_locked_exclusive`, `is_owned_by_current_thread`, `data_ptr`, `get_mut`, `into_inner`, `MutexGuard::leak` (stays held, in the validator as in the lock: a thread that ends, or a lock dropped, with it so is reported) | nothing |
 //! | `raw` (unsafe) | the tracked raw lock: locking it is validated as above |
 //!
-//! A `ReentrantMutex` calls its raw mutex only at a thread's outermost
-//! acquisition and last release: re-locking by the owner cannot block and
-//! is no acquisition. `lockdep`'s own annotations come on top:
-//! `lock_nested` / `write_nested` (a subclass), `lock_under` /
-//! `read_under` / `write_under` (a nest lock), `lock_ordered`,
-//! `might_lock`, and the contracts (`assert_held`, `pin`, `set_subclass`).
-//!
-//! The inner raw locks are named once, here ([`InnerMutex`],
-//! [`InnerFairMutex`], [`InnerRwLock`]).
+//! A `ReentrantMutex` calls its raw mutex only at a thread's first
+//! acquisition and last release: a re-lock by the owner cannot block. The
+//! inner raw locks are named once, here ([`InnerMutex`], ...).
 
 mod mutex;
 mod raw;
@@ -86,10 +80,9 @@ pub type RwLockUpgradableReadGuard<'a, T> = lock_api::RwLockUpgradableReadGuard<
 /// The guard of a [`crate::ReentrantMutex`]: `lock_api`'s.
 pub type ReentrantMutexGuard<'a, T> = lock_api::ReentrantMutexGuard<'a, RawMutex, RawThreadId, T>;
 
-/// What every newtype over a `lock_api` lock has: `Deref` to it, the
-/// contract methods on its map, `AsLockMap`, `Default` and `From` with
-/// the caller's site, and the `Arc` reborrow (`lock_api`'s arc methods
-/// take an `Arc` of its own lock, which the newtype's `Arc` is).
+/// A newtype over a `lock_api` lock: the struct, its constructors,
+/// `Deref`, the contracts, `AsLockMap`, `Default` and `From` with the
+/// caller's site, and the `Arc` cast for `lock_api`'s arc methods.
 macro_rules! newtype {
     ($(#[$attr:meta])* $name:ident($inner:ty, $raw:ty $(, $extra:expr)*)) => {
         use crate::map::LockMap;

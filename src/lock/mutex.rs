@@ -13,13 +13,6 @@ impl<T: ?Sized> Mutex<T> {
         self.inner.lock()
     }
 
-    /// `lock_api`'s `try_lock` (here too, for calls by path).
-    #[inline]
-    #[track_caller]
-    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        self.inner.try_lock()
-    }
-
     /// [`MutexExt::lock_nested`].
     #[inline(always)]
     #[track_caller]
@@ -64,7 +57,7 @@ pub trait MutexExt<R: lock_api::RawMutex, T: ?Sized> {
     #[track_caller]
     fn lock_under(&self, nest: &impl AsLockMap) -> lock_api::MutexGuard<'_, Tracked<R>, T>;
 
-    /// Acquires a mutex of an ordered class ([`ClassKey::ordered`]) with an
+    /// Acquires a mutex of an ordered class ([`ClassKey::ordered`](crate::ClassKey::ordered)) with an
     /// explicit order key: mutexes of the class may be nested in increasing
     /// key order, and nesting them out of order is reported.
     #[track_caller]

@@ -2,7 +2,6 @@
 //! `lock_api`. What each raw operation is validated as is the table in the
 //! [module docs](crate::lock).
 
-use std::fmt;
 use std::panic::Location;
 #[cfg(not(lockdep_off))]
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -51,12 +50,6 @@ pub struct Tracked<R> {
 const RECORDED: u32 = 1;
 
 impl<R: RawInit> Tracked<R> {
-    /// A raw lock whose class is the call site.
-    #[track_caller]
-    pub const fn new() -> Self {
-        Self::with_map(R::UNLOCKED, LockMap::new())
-    }
-
     /// A raw lock whose class is the call site and `name`, printed as `name`.
     #[track_caller]
     pub const fn named(name: &'static str) -> Self {
@@ -151,8 +144,8 @@ impl<R> Tracked<R> {
     #[inline(always)]
     fn retake_subclass(&self, at: &Location<'_>) -> u32 {
         match self.holder().1 {
-            0 => 0,
-            last => retake_subclass_cold(last, at),
+            last if last != 0 && inside_lock_api(at) => last,
+            _ => 0,
         }
     }
 
@@ -251,8 +244,8 @@ impl<R> Tracked<R> {
     }
 
     /// Forgets this thread's acquisition in the validator, keeping the raw
-    /// lock. Returns its subclass.
-    fn forget_held(&self, holder: bool) -> u32 {
+    /// lock (a bump, a condvar wait). Returns its subclass.
+    pub(crate) fn forget_held(&self, holder: bool) -> u32 {
         let (recorded, subclass) = self.holder();
         if !holder {
             self.map.release_if_held();
@@ -290,18 +283,10 @@ impl<R> Tracked<R> {
     }
 }
 
-#[cold]
-fn retake_subclass_cold(last: u32, at: &Location<'_>) -> u32 {
-    if inside_lock_api(at) {
-        last
-    } else {
-        0
-    }
-}
-
 /// Is `at` in `lock_api`'s own source? Only its guards (a re-take after
 /// `unlocked`), its `RawReentrantMutex` and its `Debug` call a raw lock
 /// from there: its public locking methods pass their caller on.
+#[cold]
 pub(crate) fn inside_lock_api(at: &Location<'_>) -> bool {
     at.file()
         .split(['/', '\\'])
@@ -373,14 +358,8 @@ impl<R> Tracked<R> {
         self.block(retake, recorded, Some(0));
     }
 
-    /// A condition variable's wait, step one: the validator forgets the
-    /// holder's acquisition (the lock is not held during the wait); the
-    /// raw lock stays held. Returns the subclass to take it back as.
-    pub(crate) fn release_for_wait(&self) -> u32 {
-        self.forget_held(true)
-    }
-
-    /// Step three, after the caller's raw unlock and wait: takes the lock
+    /// After a condition variable's wait (`forget_held`, then the raw
+    /// unlock and the wait): takes the lock
     /// back, a blocking acquisition of `subclass`. Whatever the validator
     /// does (`Action::Panic` unwinds), the raw lock is taken again, so that
     /// the guard owns it when dropped.
@@ -408,7 +387,8 @@ impl<R> Tracked<R> {
 macro_rules! raw_ops {
     ($(try $name:ident($($arg:ident: $ty:ty)?) $mode:ident $holder:literal $unlock:ident;)*
      $(unlock $uname:ident $uholder:literal;)*
-     $(bump $bname:ident $bmode:ident $bholder:literal;)*) => {
+     $(bump $bname:ident $bmode:ident $bholder:literal;)*
+     $(upgrade $gname:ident($($garg:ident: $gty:ty)?);)*) => {
         $(
             #[inline]
             #[track_caller]
@@ -430,6 +410,14 @@ macro_rules! raw_ops {
                 self.rearm(Mode::$bmode, $bholder, Location::caller());
                 // SAFETY: the caller holds the lock; held again on return.
                 unsafe { self.raw.$bname() }
+            }
+        )*
+        $(
+            #[track_caller]
+            unsafe fn $gname(&self $(, $garg: $gty)?) -> bool {
+                // SAFETY: the caller holds the upgradable lock.
+                let upgraded = unsafe { self.raw.$gname($($garg)?) };
+                self.tried_upgrade(upgraded, Location::caller())
             }
         )*
     };
@@ -581,13 +569,7 @@ unsafe impl<R: RawRwLockUpgrade> RawRwLockUpgrade for Tracked<R> {
         try try_lock_upgradable() Shared true unlock_upgradable;
         unlock unlock_upgradable true;
         bump upgrade Exclusive true;
-    }
-
-    #[track_caller]
-    unsafe fn try_upgrade(&self) -> bool {
-        // SAFETY: the caller holds the upgradable lock.
-        let upgraded = unsafe { self.raw.try_upgrade() };
-        self.tried_upgrade(upgraded, Location::caller())
+        upgrade try_upgrade();
     }
 }
 
@@ -613,20 +595,8 @@ unsafe impl<R: RawRwLockUpgradeTimed> RawRwLockUpgradeTimed for Tracked<R> {
     raw_ops! {
         try try_lock_upgradable_for(timeout: R::Duration) Shared true unlock_upgradable;
         try try_lock_upgradable_until(deadline: R::Instant) Shared true unlock_upgradable;
-    }
-
-    #[track_caller]
-    unsafe fn try_upgrade_for(&self, timeout: R::Duration) -> bool {
-        // SAFETY: the caller holds the upgradable lock.
-        let upgraded = unsafe { self.raw.try_upgrade_for(timeout) };
-        self.tried_upgrade(upgraded, Location::caller())
-    }
-
-    #[track_caller]
-    unsafe fn try_upgrade_until(&self, deadline: R::Instant) -> bool {
-        // SAFETY: the caller holds the upgradable lock.
-        let upgraded = unsafe { self.raw.try_upgrade_until(deadline) };
-        self.tried_upgrade(upgraded, Location::caller())
+        upgrade try_upgrade_for(timeout: R::Duration);
+        upgrade try_upgrade_until(deadline: R::Instant);
     }
 }
 
@@ -655,20 +625,6 @@ impl<R: RawMutex, G: GetThreadId, T: ?Sized> AsLockMap
 {
     fn as_lock_map(&self) -> &LockMap {
         map_of(self)
-    }
-}
-
-impl<R: RawInit> Default for Tracked<R> {
-    /// [`Tracked::new`]: the class of the call site.
-    #[track_caller]
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<R> fmt::Debug for Tracked<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tracked").finish_non_exhaustive()
     }
 }
 
