@@ -215,3 +215,64 @@ fn a_raw_lock_with_a_name_names_the_class() {
         assert_eq!(held_names(), ["plc_named"]);
     });
 }
+
+/// `lockdep::Mutex` in an `Arc` reaches `lock_api`'s arc methods through
+/// `into_lock_api`, which shares the allocation: the guard validates like
+/// `lock`, and the counts stay right.
+#[cfg(feature = "arc_lock")]
+#[test]
+fn a_newtype_in_an_arc_takes_lock_api_s_arc_guards() {
+    silent();
+    let m = Arc::new(lockdep::Mutex::named("plc_arc", 1u32));
+    let inner = Arc::clone(&m).into_lock_api();
+    assert_eq!(Arc::strong_count(&m), 2);
+    on_thread("plc_arc", || {
+        let mut guard: lockdep::parking_lot::ArcMutexGuard<RawMutex, u32> = inner.lock_arc();
+        *guard += 1;
+        assert_eq!(held_names(), ["plc_arc"]);
+        assert!(m.is_locked());
+        drop(guard);
+        assert!(held_names().is_empty());
+    });
+    drop(inner);
+    assert_eq!(Arc::strong_count(&m), 1);
+    assert_eq!(*m.lock(), 2);
+    assert_no_reports(&["plc_arc"]);
+}
+
+/// A re-entrant mutex built by `lock_api` is first taken inside `lock_api`
+/// (its raw re-entrant mutex is not `#[track_caller]`): the site says
+/// nothing, so each such lock is a class of its own, and two of them nest
+/// without a report, while their order against other locks is learned.
+#[test]
+fn re_entrant_mutexes_built_by_new_are_a_class_each() {
+    silent();
+    let outer = ReentrantMutex::new(());
+    let inner = ReentrantMutex::new(());
+    let m = Mutex::from_raw(RawMutex::named("plc_re_m"), ());
+    let reports = reports_on_thread("plc_re", || {
+        let _o = outer.lock();
+        let _i = inner.lock();
+        let _again = outer.lock(); // re-entrant: not an acquisition
+        let names = held_names();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(
+            names.iter().all(|n| n.starts_with("(lock instance)")),
+            "{names:?}"
+        );
+        assert_ne!(names[0], names[1]);
+        drop((_again, _i, _o));
+        {
+            let _m = m.lock();
+            let _i = inner.lock(); // plc_re_m -> inner's class
+        }
+        let _i = inner.lock();
+        let _m = m.lock(); // inner's class -> plc_re_m: a cycle
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(
+        matches!(reports[0].problem, Problem::CircularDependency { .. }),
+        "{}",
+        reports[0]
+    );
+}
