@@ -4,21 +4,19 @@
 //! The signatures are the standard library's, poisoning included: `lock`
 //! returns a [`LockResult`], a guard dropped while its thread panics poisons
 //! the lock, and [`PoisonError::into_inner`] gets the guard anyway. Each way
-//! of taking a lock is validated with the semantics it really has:
-//!
-//! | primitive | validated as |
-//! |---|---|
-//! | [`Mutex::lock`] | exclusive |
-//! | [`RwLock::write`] | exclusive |
-//! | [`RwLock::read`] | shared, **not** recursive: std's readers queue behind a waiting writer, so two readers that take two locks in opposite orders can deadlock, and are reported |
-//! | `try_lock`, `try_read`, `try_write` | trylocks: they never wait, so nothing depends on them |
-//! | [`Condvar`] waits | release and re-take the mutex; see [`crate::Condvar`] for validating the wait itself |
-//! | [`Once`], [`OnceLock`], [`LazyLock`] | running or waiting for an initializer is an exclusive acquisition |
-//! | `OnceLock::wait`, `Once::wait`, `Once::wait_force` | waiting for another thread's initializer: the same exclusive acquisition, held while waiting; nothing once initialized |
-//! | `OnceLock::get`, `get_mut`, `take`, `into_inner`, `Clone`, `PartialEq`, `Debug` | nothing: they never wait (a clone is a new cell of the original's class) |
-//! | `assert_held`, `assert_not_held`, `pin` on [`Mutex`] and [`RwLock`] | not acquisitions: the checks of [`crate::Mutex::assert_held`], [`crate::Mutex::assert_not_held`] and [`crate::Mutex::pin`] |
-//! | `set_subclass` on [`Mutex`] and [`RwLock`] | re-annotates the held acquisition, re-validating the locks held above it (see [`crate::LockMap::set_subclass`]) |
-//! | `is_poisoned`, `clear_poison`, `get_mut`, `into_inner` | nothing: not acquisitions |
+//! of taking a lock is validated as the one table in [`crate::lock`] says:
+//! a [`Mutex`] or [`RwLock`] here is a [`crate::Mutex`] / [`crate::RwLock`]
+//! underneath, with its `lock_api` guard. So [`RwLock::read`] is shared
+//! and **not** recursive: std's readers queue behind a waiting writer, so
+//! two readers that take two locks in opposite orders can deadlock, and
+//! are reported. [`Condvar`] waits release and re-take the mutex (see
+//! [`crate::Condvar`] for validating the wait itself). [`Once`],
+//! [`OnceLock`] and [`LazyLock`]: running or
+//! waiting for an initializer is an exclusive acquisition (also `wait`);
+//! one already done is validated only when the thread holds a lock (see
+//! the crate docs); `get`, `get_mut`, `take`, `into_inner`, `Clone` (a new
+//! cell of the original's class) never wait. `is_poisoned`,
+//! `clear_poison`, `get_mut`, `into_inner` are not acquisitions.
 //!
 //! [`Arc`], [`Barrier`], [`mpsc`], [`atomic`] and the result types are the
 //! standard library's own, re-exported so that one `use` line covers a
