@@ -390,7 +390,11 @@
 //!   at its exit: a sent guard cannot be told from a leaked one).
 //! - A [`ReentrantMutex`]'s acquisitions are recorded at a line of
 //!   `lock_api`'s source: its raw re-entrant mutex is not `#[track_caller]`.
-//!   For the same reason it has no `lock_nested`.
+//!   For the same reason it has no `lock_nested`, and a report raised as a
+//!   panic (`Action::Panic`) at the re-take that ends a guard's `unlocked`
+//!   (the closure returned) cannot leave the lock taken for the guard, as
+//!   it does for the other locks: its plain lock is the same call.
+//!   `lock_api` then finds the lock's count at zero when the guard drops.
 //! - A lock taken back after a condvar wait, a guard's `unlocked` or `bump`
 //!   is validated as a plain acquisition of its class and subclass (the
 //!   subclass it was acquired as, not one set later by `set_subclass`): one
