@@ -11,7 +11,8 @@
 //! taken twice. The kernel's fix is a re-annotation of the held lock
 //! (`lock_set_subclass`): here, before locking the next node, the walker
 //! re-annotates the node it holds as subclass 1 with
-//! [`Mutex::set_subclass`](lockdep::generic::Mutex::set_subclass). The
+//! [`LockMap::set_subclass`](lockdep::LockMap::set_subclass) (on its
+//! lock's map: the nodes are `parking_lot` mutexes, locked through `Arc`s). The
 //! validator then learns one order, `node/1 -> node`, and nothing is
 //! reported.
 //!
@@ -25,9 +26,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use lockdep::generic::ArcMutexGuard;
+use lockdep::parking_lot::{ArcMutexGuard, Mutex, RawMutex};
 use lockdep::report::Problem;
-use lockdep::Mutex;
+use lockdep::AsLockMap;
 
 /// Re-annotate the held node before taking the next one?
 static ANNOTATE: AtomicBool = AtomicBool::new(true);
@@ -40,10 +41,13 @@ struct Link {
     next: Option<Node>,
 }
 
-type Guard = ArcMutexGuard<parking_lot::RawMutex, Link>;
+type Guard = ArcMutexGuard<RawMutex, Link>;
 
 fn node(key: u64, next: Option<Node>) -> Node {
-    Arc::new(Mutex::named("list_node", Link { key, next }))
+    Arc::new(Mutex::from_raw(
+        RawMutex::named("list_node"),
+        Link { key, next },
+    ))
 }
 
 /// A sorted list of distinct keys, after a sentinel head node (key 0).
@@ -70,7 +74,7 @@ impl List {
             if ANNOTATE.load(Ordering::Relaxed) {
                 // The held node becomes subclass 1 before the next one (of
                 // the same class, subclass 0) is taken.
-                ArcMutexGuard::mutex(&prev).set_subclass(1);
+                ArcMutexGuard::mutex(&prev).as_lock_map().set_subclass(1);
             }
             let next = next.lock_arc();
             if next.key >= key {
@@ -117,7 +121,7 @@ impl List {
             prev = current;
             let after = prev.next.clone();
             if ANNOTATE.load(Ordering::Relaxed) {
-                ArcMutexGuard::mutex(&prev).set_subclass(1);
+                ArcMutexGuard::mutex(&prev).as_lock_map().set_subclass(1);
             }
             next = after.map(|n| n.lock_arc());
         }

@@ -185,6 +185,10 @@ pub(crate) enum Source {
     Key(&'static ClassKey),
     /// A class registered up front: a thread's, a [`DynamicKey`]'s.
     Id(ClassId),
+    /// No construction site: a lock built from `lock_api`'s `INIT`. Its
+    /// class is its first acquisition's site, or, if that site is inside
+    /// `lock_api`, a class of its own ([`LazyClass::resolve_first`]).
+    Acquired,
 }
 
 /// What the name of a class of a construction site starts with: the kind of
@@ -193,6 +197,7 @@ pub(crate) enum Source {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(crate) enum Prefix {
     None,
+    Acquired,
     Condvar,
     Once,
     Thread,
@@ -204,6 +209,7 @@ impl Prefix {
     fn as_str(self) -> &'static str {
         match self {
             Prefix::None => "",
+            Prefix::Acquired => "(first locked)",
             Prefix::Condvar => "(condvar)",
             Prefix::Once => "(once)",
             Prefix::Thread => "(thread)",
@@ -334,19 +340,61 @@ impl LazyClass {
     pub(crate) fn order(&self) -> Option<OrderFn> {
         match self.source {
             Source::Key(key) => key.order,
-            Source::Site { .. } | Source::Named { .. } | Source::Id(_) => None,
+            Source::Site { .. } | Source::Named { .. } | Source::Id(_) | Source::Acquired => None,
         }
     }
 
-    /// Resolves the class of a lock acquired for the first time (for a site
-    /// class usually from the site cache). Returns whether it was
+    /// Resolves the class of a lock acquired for the first time, at `at`
+    /// (for a site class usually from the site cache; for a lock without a
+    /// site, from `at`: see [`Source::Acquired`]). Returns whether it was
     /// unresolved, i.e. whether the fast path is worth another try.
-    pub(crate) fn resolve_first(&self) -> bool {
+    pub(crate) fn resolve_first(&self, at: &'static Location<'static>) -> bool {
         let unresolved = self.base.load(Ordering::Relaxed) == UNRESOLVED;
         if unresolved {
-            self.resolve_base();
+            match self.source {
+                Source::Acquired => self.resolve_acquired(at),
+                _ => {
+                    self.resolve_base();
+                }
+            }
         }
         unresolved
+    }
+
+    /// A [`Source::Acquired`] lock taken for the first time at `at`: the
+    /// class of that site; or, if the site says nothing about the lock
+    /// (inside `lock_api`: a re-entrant mutex's inner lock, `Debug`), a
+    /// class of its own, retired when the lock is dropped.
+    #[cold]
+    fn resolve_acquired(&self, at: &'static Location<'static>) {
+        let own = crate::lock::inside_lock_api(at);
+        let id = if own {
+            with_registry(|r| r.push(Cow::Borrowed(INSTANCE_NAME), 0, None, None))
+        } else {
+            let site = Source::Named {
+                at,
+                name: "",
+                prefix: Prefix::Acquired,
+            };
+            site_class(site, at, Some(usize::MAX))
+        };
+        // Two first acquisitions at once: the first to resolve wins.
+        if self
+            .base
+            .compare_exchange(UNRESOLVED, id.0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+            && own
+        {
+            self.last_sub.store(OWN_CLASS, Ordering::Relaxed);
+        }
+    }
+
+    /// Retires the class of a lock that had a class of its own (see
+    /// [`resolve_acquired`](Self::resolve_acquired)): the lock is gone.
+    pub(crate) fn retire_own(&self) {
+        if self.last_sub.load(Ordering::Relaxed) == OWN_CLASS {
+            retire(ClassId(self.base.load(Ordering::Relaxed) & !ORDERED));
+        }
     }
 
     #[cold]
@@ -356,10 +404,16 @@ impl LazyClass {
             Source::Id(id) => id,
             Source::Site { at, ty, .. } => site_class(self.source, at, Some(ty as usize)),
             Source::Named { at, name, .. } => site_class(self.source, at, name_disc(name)),
+            Source::Acquired => {
+                with_registry(|r| r.push(Cow::Borrowed(INSTANCE_NAME), 0, None, None))
+            }
         };
         assert!(id.0 < ORDERED, "more than 2^31 lock classes");
         let cached = id.0 | if self.order().is_some() { ORDERED } else { 0 };
         self.base.store(cached, Ordering::Relaxed);
+        if matches!(self.source, Source::Acquired) {
+            self.last_sub.store(OWN_CLASS, Ordering::Relaxed);
+        }
         cached
     }
 
@@ -690,7 +744,13 @@ fn registry_register(source: Source) -> ClassId {
         }
         Source::Id(id) => id,
         Source::Site { at, ty, prefix } => r.site(at, Disc::Type(ty(), prefix)),
+        Source::Named {
+            at,
+            name: "",
+            prefix: Prefix::Acquired,
+        } => r.site(at, Disc::Type("()", Prefix::Acquired)),
         Source::Named { at, name, prefix } => r.site(at, Disc::Name(Cow::Borrowed(name), prefix)),
+        Source::Acquired => r.push(Cow::Borrowed(INSTANCE_NAME), 0, None, None),
     })
 }
 
@@ -725,7 +785,7 @@ fn registry_subclass(base: ClassId, subclass: u32) -> ClassId {
 /// unregistered when the key is dropped: the kernel's
 /// `lockdep_register_key` / `lockdep_unregister_key`.
 ///
-/// Locks built with [`Mutex::with_dynamic_key`](crate::generic::Mutex::with_dynamic_key)
+/// Locks built with [`Mutex::with_dynamic_key`](crate::Mutex::with_dynamic_key)
 /// (and the other primitives' `with_dynamic_key`) are of its class. Dropping
 /// the key drops every dependency learned through the class (and through
 /// its subclasses), so a program can create classes for as long as it runs
@@ -769,21 +829,33 @@ impl DynamicKey {
 
 impl Drop for DynamicKey {
     fn drop(&mut self) {
-        let mut retired = vec![self.id];
-        with_registry(|r| {
-            r.classes[self.id.index()].retired = true;
-            r.subs.retain(|&(base, _), &mut sub| {
-                if base == self.id {
-                    retired.push(sub);
-                }
-                base != self.id
-            });
-            for &id in &retired {
-                r.classes[id.index()].retired = true;
-            }
-        });
-        crate::validator::retire_classes(&retired);
+        retire(self.id);
     }
+}
+
+/// The name of the class of its own that a lock without a site gets.
+pub(crate) const INSTANCE_NAME: &str = "(lock instance)";
+
+/// In [`LazyClass::last_sub`], which no subclass lookup matches (its
+/// subclass byte is 0): the lock has a class of its own.
+const OWN_CLASS: u32 = 1 << 8;
+
+/// Unregisters `id` and its subclasses for good: their dependencies go.
+fn retire(id: ClassId) {
+    let mut retired = vec![id];
+    with_registry(|r| {
+        r.classes[id.index()].retired = true;
+        r.subs.retain(|&(base, _), &mut sub| {
+            if base == id {
+                retired.push(sub);
+            }
+            base != id
+        });
+        for &id in &retired {
+            r.classes[id.index()].retired = true;
+        }
+    });
+    crate::validator::retire_classes(&retired);
 }
 
 impl fmt::Debug for DynamicKey {
@@ -792,6 +864,16 @@ impl fmt::Debug for DynamicKey {
             .field("class", &class_name(self.id))
             .finish()
     }
+}
+
+/// Was `id`'s class inferred from the site of a lock's first acquisition
+/// (a lock without a construction site, [`Source::Acquired`])?
+pub(crate) fn inferred(id: ClassId) -> bool {
+    with_registry(|r| {
+        r.classes
+            .get(id.index())
+            .is_some_and(|c| c.name.starts_with(Prefix::Acquired.as_str()))
+    })
 }
 
 /// A snapshot of the registry's view of `id`.

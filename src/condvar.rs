@@ -51,11 +51,14 @@ use lock_api::RawMutex;
 
 use crate::class::{ClassKey, Prefix};
 use crate::held::Mode;
+use crate::lock::Tracked;
 use crate::map::{LockMap, LockMapGuard};
-use crate::mutex::MutexGuard;
+
+/// The guards a condvar waits on: `lock_api`'s, over a tracked raw mutex.
+type MutexGuard<'a, R, T> = lock_api::MutexGuard<'a, Tracked<R>, T>;
 
 /// A condition variable usable with [`crate::Mutex`] and any
-/// [`crate::generic::Mutex`].
+/// `lock_api::Mutex` over a [`Tracked`](crate::lock::Tracked) raw mutex (every `Mutex` and `FairMutex` of [`crate::parking_lot`]).
 pub struct Condvar {
     /// Notifications since creation; waiters sleep until it changes.
     sequence: parking_lot::Mutex<u64>,
@@ -201,11 +204,15 @@ impl Condvar {
         // The wait: a dependency of every lock still held (but the mutex) on
         // the notifier. Annotated while the mutex is still really held, so
         // that a panic from it (Action::Panic) leaves a consistent guard.
-        guard.forget_for_wait();
+        // SAFETY: the tracked raw lock is unlocked below only for the guard
+        // this thread holds, and taken back for it before it can be used.
+        let raw = unsafe { MutexGuard::mutex(guard).raw() };
+        let subclass = raw.forget_held(true);
         self.map.touch_at(Mode::Exclusive, at);
         let mut sequence = self.sequence.lock();
         let seen = *sequence;
-        guard.unlock_for_wait();
+        // SAFETY: the guard holds the raw lock; it is taken back below.
+        unsafe { raw.inner().unlock() };
         let mut timed_out = false;
         while *sequence == seen && !timed_out {
             match deadline {
@@ -214,7 +221,7 @@ impl Condvar {
             }
         }
         drop(sequence);
-        guard.reacquire_after_wait(at);
+        raw.retake_after_wait(subclass, at, R::lock);
         timed_out
     }
 }

@@ -49,17 +49,24 @@
 //!   `Mutex`, `RwLock`, `Condvar`, `Once`, `OnceLock`, `LazyLock` with std's
 //!   signatures and poisoning, plus std's `Arc`, `Barrier`, `mpsc`, ...
 //! - `use parking_lot::{..}` becomes `use lockdep::parking_lot::{..}`
-//!   ([`mod@parking_lot`]): `Mutex`, `FairMutex`, `RwLock`, `ReentrantMutex`,
-//!   `Condvar`, `Once`, mapped guards, `const_mutex` and the rest; with the
-//!   `arc_lock` feature (as with `parking_lot`'s), the guards that own an
-//!   `Arc` of their lock (`lock_arc`, `ArcMutexGuard`, ...).
+//!   ([`mod@parking_lot`]): `parking_lot` 0.12's whole surface, as
+//!   `lock_api`'s own types over validated raw locks (`Mutex<T>` is
+//!   `lock_api::Mutex<RawMutex, T>`), so code generic over `lock_api`
+//!   compiles unchanged; with the `arc_lock` feature (as with
+//!   `parking_lot`'s), the guards that own an `Arc` of their lock
+//!   (`lock_arc`, `ArcMutexGuard`, ...), and with `send_guard`, guards that
+//!   are `Send`.
 //! - `std::thread::{spawn, scope}` become [`thread::spawn`] and
 //!   [`thread::scope`], so that joins are validated too.
 //!
 //! Every primitive is validated with the read/write semantics it really has:
 //! a `std` read lock is a plain shared acquisition (a waiting writer blocks
 //! it), `parking_lot`'s `read_recursive` a recursive one, a re-entrant mutex
-//! is acquired once per owning thread. Each module's docs have a table.
+//! is acquired once per owning thread. The table of what each operation
+//! is validated as is in [`lock`]: every lock is `lock_api`'s over a
+//! tracked raw lock ([`lock::Tracked`]), and [`Mutex`], [`RwLock`] and
+//! [`ReentrantMutex`] are thin newtypes over those, whose guards are
+//! `lock_api`'s.
 //!
 //! ## Classes and nesting
 //!
@@ -84,6 +91,26 @@
 //!    `fn new_mutex<T>(t: T) -> Mutex<T>`, `(0..n).map(Mutex::new)` and
 //!    `or_default()`. An unnamed class prints as its site, then its crate
 //!    and module and the type: `src/cache.rs:12:20 (app::cache, Vec<u8>)`.
+//!
+//! A lock built through `lock_api`'s `const fn new` (every
+//! [`parking_lot::Mutex::new`](mod@parking_lot), and every lock of a crate
+//! compiled against a `parking_lot` that is this crate's) has no
+//! construction site: `lock_api` builds it from one constant. Its class is
+//! the site of its **first acquisition** (`lock_api`'s locking methods are
+//! `#[track_caller]`), printed `(first locked)src/pool.rs:40:9 (app::pool)`:
+//! `self.state.lock()` in a method names the role of `state`. A first
+//! acquisition inside `lock_api` itself (a re-entrant mutex's, whose raw
+//! calls are not `#[track_caller]`, or `Debug`'s) says nothing: such a lock
+//! gets a class of its own, `(lock instance)#N`, unregistered when it is
+//! dropped. The trade-off: when every lock of a crate is first taken at one
+//! line (a helper, `fn with<T>(m: &Mutex<T>, f)`), they are one class, and
+//! the program cannot annotate them. So two *different* locks of a class
+//! inferred this way, held together, are not recursive locking: no report,
+//! and no dependency between them (a cycle between two such locks of one
+//! inferred class is not seen). Their dependencies on every other class
+//! are learned, and the very lock taken again is still reported. A
+//! `const_mutex(..)` or `lockdep::Mutex::new` has its construction site,
+//! and none of this applies.
 //!
 //! Threads spawned through [`thread`] have classes too: a
 //! [`thread::Builder::key`], else the spawn site and the
@@ -330,10 +357,12 @@
 //! - At compile time: `RUSTFLAGS="--cfg lockdep_off"` compiles validation
 //!   out of the whole build. It is the final binary's choice, so no Cargo
 //!   feature does it: features are additive, and a library that enabled one
-//!   would turn validation off for every crate in the graph. Every wrapper
-//!   is then the plain lock underneath, with the same size and code: a
-//!   `lockdep::Mutex<T>` is a `parking_lot::Mutex<T>`. Keep the `use` lines;
-//!   flip the switch per build.
+//!   would turn validation off for every crate in the graph. Every lock is
+//!   then `lock_api`'s over the inner raw lock, with the same size and
+//!   code: the tracked raw lock keeps only the inner one (its map is
+//!   zero-sized), so a `lockdep::Mutex<T>` is the size of a
+//!   `parking_lot::Mutex<T>`. Keep the `use` lines; flip the switch per
+//!   build.
 //!
 //! ## Limitations
 //!
@@ -380,9 +409,23 @@
 //! - [`reset`] reaches a thread that is running at that moment at its next
 //!   new chain (or out-of-order release); until then, the chains it had
 //!   validated before the reset pass as known.
-//! - Guards are not `Send`: a held lock belongs to its thread, whose held
-//!   stack records it. (They are `Sync` when the data is, as `lock_api`'s
-//!   and std's are.)
+//! - Guards are not `Send` (they are `lock_api`'s, `Sync` when the data
+//!   is): a held lock belongs to its thread, whose held stack records it.
+//!   With the `send_guard` feature they are, as `parking_lot`'s are then. A
+//!   guard released on another thread unlocks the lock; that thread holds
+//!   no entry of it and reports nothing, and the thread that took it drops
+//!   its entry at its next visit to the validator's slow path (before it
+//!   validates anything against it) or at its end. Not covered: a shared
+//!   (read) guard so released (its taker keeps the entry), and a thread
+//!   that ends while a guard it took lives on elsewhere (reported as held
+//!   at its exit: a sent guard cannot be told from a leaked one).
+//! - A [`ReentrantMutex`]'s acquisitions are recorded at a line of
+//!   `lock_api`'s source: its raw re-entrant mutex is not `#[track_caller]`.
+//!   For the same reason it has no `lock_nested`, and a report raised as a
+//!   panic (`Action::Panic`) at the re-take that ends a guard's `unlocked`
+//!   (the closure returned) cannot leave the lock taken for the guard, as
+//!   it does for the other locks: its plain lock is the same call.
+//!   `lock_api` then finds the lock's count at zero when the guard drops.
 //! - A lock taken back after a condvar wait, a guard's `unlocked` or `bump`
 //!   is validated as a plain acquisition of its class and subclass (the
 //!   subclass it was acquired as, not one set later by `set_subclass`): one
@@ -408,18 +451,16 @@ pub mod config;
 mod fork;
 mod graph;
 mod held;
+pub mod lock;
 mod map;
-mod mutex;
 pub mod offline;
 mod once;
 pub mod parking_lot;
 pub mod record;
-mod reentrant;
 pub mod render;
 pub mod report;
 mod report_file;
 mod report_log;
-mod rwlock;
 pub mod schema;
 mod shared;
 mod site;
@@ -442,37 +483,11 @@ pub use validator::{dump, held_locks, reports, reset, stats, Stats};
 pub use watch::{assert_no_reports, watch, watch_all, Watch};
 pub use workqueue::{Work, WorkQueue};
 
-/// Instrumented locks generic over any `lock_api` raw lock.
-pub mod generic {
-    pub use crate::mutex::{MappedMutexGuard, Mutex, MutexGuard};
-    pub use crate::reentrant::{MappedReentrantMutexGuard, ReentrantMutex, ReentrantMutexGuard};
-    pub use crate::rwlock::{
-        MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard,
-        RwLockUpgradableReadGuard, RwLockWriteGuard,
-    };
-    /// The guards that own an `Arc` of their lock (feature `arc_lock`).
-    #[cfg(feature = "arc_lock")]
-    pub use crate::{
-        mutex::ArcMutexGuard,
-        reentrant::ArcReentrantMutexGuard,
-        rwlock::{ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard},
-    };
-}
-
 /// Is validation compiled out of this build (`--cfg lockdep_off`)? Then every
 /// lock is the plain lock underneath, and nothing is recorded.
 pub const COMPILED_OUT: bool = cfg!(lockdep_off);
 
-/// An instrumented mutex, with `parking_lot` underneath.
-pub type Mutex<T> = mutex::Mutex<::parking_lot::RawMutex, T>;
-/// The guard of a [`Mutex`].
-pub type MutexGuard<'a, T> = mutex::MutexGuard<'a, ::parking_lot::RawMutex, T>;
-/// An instrumented reader-writer lock, with `parking_lot` underneath.
-pub type RwLock<T> = rwlock::RwLock<::parking_lot::RawRwLock, T>;
-/// Read guard of an [`RwLock`].
-pub type RwLockReadGuard<'a, T> = rwlock::RwLockReadGuard<'a, ::parking_lot::RawRwLock, T>;
-/// Write guard of an [`RwLock`].
-pub type RwLockWriteGuard<'a, T> = rwlock::RwLockWriteGuard<'a, ::parking_lot::RawRwLock, T>;
-/// Upgradable read guard of an [`RwLock`].
-pub type RwLockUpgradableReadGuard<'a, T> =
-    rwlock::RwLockUpgradableReadGuard<'a, ::parking_lot::RawRwLock, T>;
+pub use lock::{
+    Mutex, MutexGuard, ReentrantMutex, ReentrantMutexGuard, RwLock, RwLockReadGuard,
+    RwLockUpgradableReadGuard, RwLockWriteGuard,
+};

@@ -112,19 +112,7 @@ impl LockMap {
         trylock: bool,
         at: &'static Location<'static>,
     ) -> Acquisition {
-        #[cfg(not(lockdep_off))]
-        return Acquisition {
-            tracked: self.acquire_full(mode, subclass, trylock, at),
-            subclass,
-            _not_send: PhantomData,
-        };
-        #[cfg(lockdep_off)]
-        {
-            let _ = (mode, subclass, trylock, at);
-            Acquisition {
-                _not_send: PhantomData,
-            }
-        }
+        Acquisition::recorded(self.acquire_full(mode, subclass, trylock, at))
     }
 
     /// Undoes an acquisition, once: the shared tail of every guard's drop.
@@ -275,65 +263,6 @@ impl LockMap {
         }
     }
 
-    /// The validator's half of giving a held lock up and taking it back at
-    /// once, as `bump` does: `acquisition` is released, then a blocking
-    /// acquisition in `mode` (and the same subclass) is validated and
-    /// recorded in its place, before the caller's raw lock can block. If the
-    /// validator panics (`Action::Panic`), `acquisition` is left released
-    /// and the raw lock is still the caller's to unlock.
-    pub(crate) fn rearm(
-        &self,
-        acquisition: &mut Acquisition,
-        mode: Mode,
-        at: &'static Location<'static>,
-    ) {
-        self.end(acquisition);
-        *acquisition = self.acquisition(mode, acquisition.subclass(), false, at);
-    }
-
-    /// Takes a lock back after `acquisition` was released (a condvar wait,
-    /// `unlocked`): a blocking acquisition in `mode` and the same subclass,
-    /// validated before `relock` takes the raw lock. Whatever the validator
-    /// does (`Action::Panic` unwinds), the raw lock is taken again, so that
-    /// the guard owns it when it is dropped.
-    pub(crate) fn retake(
-        &self,
-        acquisition: &mut Acquisition,
-        mode: Mode,
-        at: &'static Location<'static>,
-        relock: impl FnOnce(),
-    ) {
-        let subclass = acquisition.subclass();
-        let validated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.acquisition(mode, subclass, false, at)
-        }));
-        relock();
-        match validated {
-            Ok(retaken) => *acquisition = retaken,
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
-    }
-
-    /// Runs `f` with a held lock given up, as lock_api's `unlocked`: releases
-    /// `acquisition` in the validator, `unlock`s the raw lock, runs `f`, and
-    /// takes the lock back with [`retake`](Self::retake), also if `f`
-    /// panics. (While unwinding the validator does not panic, so the re-take
-    /// cannot abort.)
-    pub(crate) fn unlocked<U>(
-        &self,
-        acquisition: &mut Acquisition,
-        mode: Mode,
-        at: &'static Location<'static>,
-        unlock: impl FnOnce(),
-        relock: impl FnOnce(),
-        f: impl FnOnce() -> U,
-    ) -> U {
-        self.end(acquisition);
-        unlock();
-        let _retake = Defer(Some(move || self.retake(acquisition, mode, at, relock)));
-        f()
-    }
-
     /// Changes the mode of this thread's acquisition of the map in place
     /// (a downgrade). Returns false if the thread does not hold it.
     pub(crate) fn change_mode(&self, mode: Mode) -> bool {
@@ -347,10 +276,12 @@ impl LockMap {
     }
 
     /// Releases this thread's most recent acquisition of the map if there
-    /// is one; nothing (and no report) otherwise.
+    /// is one; nothing (and no report) otherwise: a shared acquisition the
+    /// validator did not record, or a guard sent here from another thread.
+    #[inline]
     pub(crate) fn release_if_held(&self) {
         #[cfg(not(lockdep_off))]
-        if self.is_held() == Some(true) {
+        if crate::config::is_enabled() || validator::holds_any() {
             validator::release(&self.class, self.instance(), None);
         }
     }
@@ -410,8 +341,11 @@ impl Drop for LockMap {
     fn drop(&mut self) {
         // A lock that was never acquired cannot be held: dropping it stays
         // as cheap as dropping the plain lock.
-        if self.class.resolved() && crate::config::is_enabled() {
-            validator::freed(self.instance());
+        if self.class.resolved() {
+            if crate::config::is_enabled() {
+                validator::freed(self.instance());
+            }
+            self.class.retire_own();
         }
     }
 }
@@ -499,21 +433,28 @@ impl LockMap {
     /// `nest`, this one is recursive locking.
     #[track_caller]
     pub fn acquire_under(&self, mode: Mode, nest: &impl AsLockMap) -> bool {
+        self.acquire_under_at(mode, nest.as_lock_map(), Location::caller())
+    }
+
+    /// [`acquire_under`](Self::acquire_under) at an explicit call site.
+    pub(crate) fn acquire_under_at(
+        &self,
+        mode: Mode,
+        nest: &LockMap,
+        at: &'static Location<'static>,
+    ) -> bool {
         #[cfg(not(lockdep_off))]
-        {
-            let nest = nest.as_lock_map();
-            validator::acquire_under(
-                &self.class,
-                self.instance(),
-                mode,
-                Location::caller(),
-                &nest.class,
-                nest.instance(),
-            )
-        }
+        return validator::acquire_under(
+            &self.class,
+            self.instance(),
+            mode,
+            at,
+            &nest.class,
+            nest.instance(),
+        );
         #[cfg(lockdep_off)]
         {
-            let _ = (mode, nest);
+            let _ = (mode, nest, at);
             false
         }
     }
@@ -522,17 +463,21 @@ impl LockMap {
     /// explicit order key, in place of its address.
     #[track_caller]
     pub fn acquire_ordered(&self, mode: Mode, key: u64) -> bool {
+        self.acquire_ordered_at(mode, key, Location::caller())
+    }
+
+    /// [`acquire_ordered`](Self::acquire_ordered) at an explicit call site.
+    pub(crate) fn acquire_ordered_at(
+        &self,
+        mode: Mode,
+        key: u64,
+        at: &'static Location<'static>,
+    ) -> bool {
         #[cfg(not(lockdep_off))]
-        return validator::acquire_ordered(
-            &self.class,
-            self.instance(),
-            mode,
-            key,
-            Location::caller(),
-        );
+        return validator::acquire_ordered(&self.class, self.instance(), mode, key, at);
         #[cfg(lockdep_off)]
         {
-            let _ = (mode, key);
+            let _ = (mode, key, at);
             false
         }
     }
@@ -584,15 +529,12 @@ impl fmt::Debug for LockMap {
     }
 }
 
-/// What a guard keeps of its acquisition so that it can undo it: whether the
-/// validator recorded it, and where it was made. Not `Send`: a held lock
-/// belongs to its thread.
+/// What a guard keeps of its acquisition so that it can undo it: whether
+/// the validator recorded it. Not `Send`: a held lock belongs to its thread.
 #[derive(Debug)]
 pub(crate) struct Acquisition {
     #[cfg(not(lockdep_off))]
     tracked: bool,
-    #[cfg(not(lockdep_off))]
-    subclass: u32,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -605,24 +547,6 @@ impl Acquisition {
         false
     }
 
-    /// Moves the acquisition out, leaving an untracked one behind, so that a
-    /// guard converted into another kind hands its record over exactly once.
-    pub(crate) fn take(&mut self) -> Acquisition {
-        Acquisition {
-            #[cfg(not(lockdep_off))]
-            tracked: std::mem::take(&mut self.tracked),
-            #[cfg(not(lockdep_off))]
-            subclass: self.subclass,
-            _not_send: PhantomData,
-        }
-    }
-
-    /// A record of an acquisition the validator was not told of (a
-    /// re-entrant acquisition of a lock the thread already holds).
-    pub(crate) fn untracked() -> Acquisition {
-        Acquisition::recorded(false)
-    }
-
     /// The record of an acquisition made by other means.
     pub(crate) fn recorded(tracked: bool) -> Acquisition {
         #[cfg(lockdep_off)]
@@ -630,28 +554,7 @@ impl Acquisition {
         Acquisition {
             #[cfg(not(lockdep_off))]
             tracked,
-            #[cfg(not(lockdep_off))]
-            subclass: 0,
             _not_send: PhantomData,
-        }
-    }
-
-    /// The subclass it was made as.
-    pub(crate) fn subclass(&self) -> u32 {
-        #[cfg(not(lockdep_off))]
-        return self.subclass;
-        #[cfg(lockdep_off)]
-        0
-    }
-}
-
-/// Runs a closure when dropped, also while unwinding.
-pub(crate) struct Defer<F: FnOnce()>(pub(crate) Option<F>);
-
-impl<F: FnOnce()> Drop for Defer<F> {
-    fn drop(&mut self) {
-        if let Some(f) = self.0.take() {
-            f();
         }
     }
 }

@@ -1,53 +1,31 @@
 //! Validated drop-ins for the `parking_lot` crate: change
 //! `use parking_lot::{..}` to `use lockdep::parking_lot::{..}`.
 //!
-//! The names and shapes are `parking_lot`'s: guards are returned directly,
-//! guard methods are associated functions (`MutexGuard::map(guard, ..)`), the
-//! [`Condvar`] waits on `&mut MutexGuard`, and there is no poisoning. Each
-//! way of taking a lock is validated with the semantics it really has (see
-//! [`crate::generic::RwLock`] for the reader-writer table):
+//! The module is `parking_lot` 0.12's public surface, item by item, over
+//! validated raw locks: `Mutex<T>` is `lock_api::Mutex<RawMutex, T>` where
+//! [`RawMutex`] is the tracked raw mutex ([`crate::lock::Tracked`]), and so
+//! on for every lock and guard; `lock_api` itself is re-exported. Code
+//! generic over `lock_api::Mutex<R, T>`, or that names
+//! `lock_api::RwLockUpgradableReadGuard<'_, RawRwLock, T>`, compiles
+//! unchanged. What each operation is validated as is the table in
+//! [`crate::lock`]; [`Condvar`] waits release and re-take the mutex (see
+//! [`crate::Condvar`] for validating the wait itself), and [`Once`] running
+//! or waiting for its initializer is an exclusive acquisition.
 //!
-//! | primitive | validated as |
-//! |---|---|
-//! | [`Mutex`], [`FairMutex`] | exclusive |
-//! | [`RwLock::write`] | exclusive |
-//! | [`RwLock::read`] | shared: a waiting writer blocks it, so two readers can deadlock |
-//! | [`RwLock::read_recursive`] | recursive shared: only a writer that holds the lock blocks it |
-//! | [`RwLock::upgradable_read`] | shared; `upgrade` is an exclusive acquisition made then |
-//! | [`ReentrantMutex`] | exclusive once per owning thread; re-locking by the owner is not an acquisition |
-//! | [`Condvar`] waits | releases and re-takes the mutex; see [`crate::Condvar`] for validating the wait itself |
-//! | [`Once`] | running or waiting for the initializer is an exclusive acquisition |
-//! | `try_lock`, `try_read`, `try_write`, `try_read_recursive`, `try_upgradable_read`, `try_upgrade` | trylocks in the mode of the blocking method: they never wait, so nothing depends on them |
-//! | the timed `*_for` / `*_until` methods (`try_lock_for`, `try_read_until`, `try_upgrade_for`, ...) | trylocks too once they succeed: a timed wait cannot wait forever, so a timed lock taken in an ABBA order is **not** reported |
-//! | `with_upgraded` | `upgrade` (exclusive, acquired then), then back to shared after the closure; `try_with_upgraded*` upgrade as a trylock |
-//! | guard `unlocked`, `unlocked_fair` | a release while the closure runs, then a new blocking acquisition, as a condvar wait's re-take: exclusive for mutex and write guards, shared for read and upgradable ones; a [`ReentrantMutex`] guard does this only if it held the thread's last level |
-//! | guard `bump` | a release and a new blocking acquisition (the mode `unlocked` uses), before the raw bump, which may hand the lock to a waiter and wait for it |
-//! | guard `unlock_fair` (mapped guards too) | a release, like dropping the guard |
-//! | `MutexGuard::leak` | stays held, in the validator as in the lock |
-//! | `force_unlock`, `force_unlock_fair`, `force_unlock_read`, `force_unlock_write` (+ `_fair`) | unsafe; releases the calling thread's acquisition of the lock (a forgotten guard's). If the thread holds none, a bad unlock balance is reported |
-//! | `raw` | unsafe; nothing: locking the raw lock directly bypasses the validator |
-//! | `assert_held`, `assert_not_held`, `pin` | not acquisitions: checks on what the calling thread holds (see [`crate::Mutex::assert_held`]) |
-//! | `set_subclass` | re-annotates the held acquisition, re-validating the locks held above it (see [`crate::LockMap::set_subclass`]) |
-//! | `is_locked`, `is_locked_exclusive`, `is_owned_by_current_thread`, `data_ptr`, `get_mut`, `into_inner` | nothing: not acquisitions |
-//! | with the `arc_lock` feature, on a lock in an `Arc`: `lock_arc`, `read_arc`, `write_arc`, `upgradable_read_arc`, `read_arc_recursive`, and their `try_` and timed forms (`try_lock_arc_for`, `try_write_arc_until`, ...) | as the method without `arc`; the guard (`ArcMutexGuard`, `ArcRwLockReadGuard`, `ArcRwLockWriteGuard`, `ArcRwLockUpgradableReadGuard`, `ArcReentrantMutexGuard`) owns an `Arc` of the lock, and its methods (`unlocked`, `bump`, `upgrade`, `downgrade`, ...) are validated as the borrowed guard's |
-//! | arc guards' `into_arc`, `into_arc_fair` | a release, like dropping the guard; the `Arc` is given back |
+//! A lock built here (`Mutex::new`, `const_mutex`, ...) goes through
+//! `lock_api`'s `const fn new`, which has no construction site: its class
+//! is the site of its **first acquisition** (see "Classes and nesting" in
+//! the crate docs). The `const_*` functions are `#[track_caller]`: their
+//! locks have their call site's class, as [`crate::Mutex::new`]'s do. To
+//! name a class, build the lock with [`crate::Mutex::named`] (whose guards
+//! are this module's) or from a raw lock:
+//! `Mutex::from_raw(RawMutex::named("queue"), value)`.
 //!
-//! See [`crate::generic::Mutex`], [`crate::generic::RwLock`] and
-//! [`crate::generic::ReentrantMutex`] for the details of each method.
-//!
-//! Beyond `parking_lot`'s API, every lock has `named(..)` and `with_key(..)`
-//! constructors to choose its class (see the crate docs), `Mutex` and
-//! `RwLock` have `lock_nested` / `write_nested` and `lock_under` /
-//! `read_under` / `write_under` for nesting within a class, and every lock
-//! has `set_subclass` to re-annotate a held acquisition.
-//! Not provided: the unsafe `make_guard_unchecked` family (with its arc
-//! forms, `make_arc_read_guard_unchecked` and the like), `serde` support, and
+//! With this crate's `arc_lock` feature (`lock_api`'s), the guards that own
+//! an `Arc` of their lock (`lock_arc`, `ArcMutexGuard`, ...); with
+//! `send_guard`, guards are `Send`, as `parking_lot`'s are then (a guard
+//! released on another thread: see the crate docs' limitations). Not provided:
 //! `parking_lot::deadlock` (this crate's reports replace it).
-//!
-//! The guards that own an `Arc` of their lock (`lock_arc`, `read_arc`,
-//! `ArcMutexGuard`, ...) come with this crate's `arc_lock` feature, as
-//! `parking_lot`'s come with its own. Like every guard here they are not
-//! `Send`: a held lock belongs to its thread.
 //!
 //! # Migrating
 //!
@@ -91,7 +69,9 @@
 //! use lockdep::parking_lot::RwLock;
 //!
 //! lockdep::set_action(lockdep::Action::Silent);
-//! let (a, b) = (RwLock::named("pl_doc_a", 0), RwLock::named("pl_doc_b", 0));
+//! use lockdep::parking_lot::RawRwLock;
+//! let a = RwLock::from_raw(RawRwLock::named("pl_doc_a"), 0);
+//! let b = RwLock::from_raw(RawRwLock::named("pl_doc_b"), 0);
 //! {
 //!     let _a = a.read_recursive();
 //!     let _b = b.read_recursive();
@@ -117,91 +97,88 @@ use std::panic::Location;
 
 use crate::class::ClassKey;
 use crate::held::Mode;
+use crate::lock::Tracked;
 use crate::map::LockMap;
 
 pub use crate::condvar::WaitTimeoutResult;
+pub use crate::lock::{RawFairMutex, RawMutex, RawRwLock, RawThreadId};
 /// A condition variable shaped like `parking_lot::Condvar`: [`crate::Condvar`]
 /// itself. Works with the guards of [`Mutex`] and [`FairMutex`].
 pub use crate::Condvar;
+pub use ::lock_api;
 pub use ::parking_lot::OnceState;
 
-/// The raw locks underneath, as `parking_lot` exports them: they name the
-/// lock type parameter of the arc guards (`ArcMutexGuard<RawMutex, T>`).
-/// Locking one directly is neither validated nor recorded.
-pub use ::parking_lot::{RawFairMutex, RawMutex, RawRwLock, RawThreadId};
-
-/// The guards that own an `Arc` of their lock (feature `arc_lock`), generic
-/// over the raw lock as `parking_lot`'s are: `ArcMutexGuard<RawMutex, T>`
-/// is [`Mutex::lock_arc`](crate::generic::Mutex::lock_arc)'s.
+/// The guards that own an `Arc` of their lock (feature `arc_lock`):
+/// `lock_api`'s, as `parking_lot` re-exports them.
 #[cfg(feature = "arc_lock")]
-pub use crate::{
-    mutex::ArcMutexGuard,
-    reentrant::ArcReentrantMutexGuard,
-    rwlock::{ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard},
+pub use ::lock_api::{
+    ArcMutexGuard, ArcReentrantMutexGuard, ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard,
+    ArcRwLockWriteGuard,
 };
 
 /// A validated `parking_lot::Mutex`.
-pub type Mutex<T> = crate::mutex::Mutex<RawMutex, T>;
+pub type Mutex<T> = lock_api::Mutex<RawMutex, T>;
 /// The guard of a [`Mutex`].
-pub type MutexGuard<'a, T> = crate::mutex::MutexGuard<'a, RawMutex, T>;
-/// A [`MutexGuard`] narrowed by [`MutexGuard::map`](crate::generic::MutexGuard::map).
-pub type MappedMutexGuard<'a, T> = crate::mutex::MappedMutexGuard<'a, RawMutex, T>;
+pub type MutexGuard<'a, T> = lock_api::MutexGuard<'a, RawMutex, T>;
+/// A [`MutexGuard`] narrowed by `MutexGuard::map`.
+pub type MappedMutexGuard<'a, T> = lock_api::MappedMutexGuard<'a, RawMutex, T>;
 
 /// A validated `parking_lot::FairMutex`: unlocking hands the lock to the
-/// next waiter. Validated like [`Mutex`].
-pub type FairMutex<T> = crate::mutex::Mutex<RawFairMutex, T>;
+/// next waiter.
+pub type FairMutex<T> = lock_api::Mutex<RawFairMutex, T>;
 /// The guard of a [`FairMutex`].
-pub type FairMutexGuard<'a, T> = crate::mutex::MutexGuard<'a, RawFairMutex, T>;
+pub type FairMutexGuard<'a, T> = lock_api::MutexGuard<'a, RawFairMutex, T>;
 /// A [`FairMutexGuard`] narrowed by `FairMutexGuard::map`.
-pub type MappedFairMutexGuard<'a, T> = crate::mutex::MappedMutexGuard<'a, RawFairMutex, T>;
+pub type MappedFairMutexGuard<'a, T> = lock_api::MappedMutexGuard<'a, RawFairMutex, T>;
 
 /// A validated `parking_lot::RwLock`.
-pub type RwLock<T> = crate::rwlock::RwLock<RawRwLock, T>;
+pub type RwLock<T> = lock_api::RwLock<RawRwLock, T>;
 /// Read guard of an [`RwLock`].
-pub type RwLockReadGuard<'a, T> = crate::rwlock::RwLockReadGuard<'a, RawRwLock, T>;
+pub type RwLockReadGuard<'a, T> = lock_api::RwLockReadGuard<'a, RawRwLock, T>;
 /// Write guard of an [`RwLock`].
-pub type RwLockWriteGuard<'a, T> = crate::rwlock::RwLockWriteGuard<'a, RawRwLock, T>;
+pub type RwLockWriteGuard<'a, T> = lock_api::RwLockWriteGuard<'a, RawRwLock, T>;
 /// Upgradable read guard of an [`RwLock`].
-pub type RwLockUpgradableReadGuard<'a, T> =
-    crate::rwlock::RwLockUpgradableReadGuard<'a, RawRwLock, T>;
+pub type RwLockUpgradableReadGuard<'a, T> = lock_api::RwLockUpgradableReadGuard<'a, RawRwLock, T>;
 /// A [`RwLockReadGuard`] narrowed by `RwLockReadGuard::map`.
-pub type MappedRwLockReadGuard<'a, T> = crate::rwlock::MappedRwLockReadGuard<'a, RawRwLock, T>;
+pub type MappedRwLockReadGuard<'a, T> = lock_api::MappedRwLockReadGuard<'a, RawRwLock, T>;
 /// A [`RwLockWriteGuard`] narrowed by `RwLockWriteGuard::map`.
-pub type MappedRwLockWriteGuard<'a, T> = crate::rwlock::MappedRwLockWriteGuard<'a, RawRwLock, T>;
+pub type MappedRwLockWriteGuard<'a, T> = lock_api::MappedRwLockWriteGuard<'a, RawRwLock, T>;
 
-/// A validated `parking_lot::ReentrantMutex` (see
-/// [`crate::generic::ReentrantMutex`]).
-pub type ReentrantMutex<T> = crate::reentrant::ReentrantMutex<RawMutex, RawThreadId, T>;
+/// A validated `parking_lot::ReentrantMutex`.
+pub type ReentrantMutex<T> = lock_api::ReentrantMutex<RawMutex, RawThreadId, T>;
 /// The guard of a [`ReentrantMutex`].
-pub type ReentrantMutexGuard<'a, T> =
-    crate::reentrant::ReentrantMutexGuard<'a, RawMutex, RawThreadId, T>;
+pub type ReentrantMutexGuard<'a, T> = lock_api::ReentrantMutexGuard<'a, RawMutex, RawThreadId, T>;
 /// A [`ReentrantMutexGuard`] narrowed by `ReentrantMutexGuard::map`.
 pub type MappedReentrantMutexGuard<'a, T> =
-    crate::reentrant::MappedReentrantMutexGuard<'a, RawMutex, RawThreadId, T>;
+    lock_api::MappedReentrantMutexGuard<'a, RawMutex, RawThreadId, T>;
 
 /// A [`Mutex`] built in a const context, like `parking_lot::const_mutex`.
 /// Its class is the call site.
 #[track_caller]
 pub const fn const_mutex<T>(value: T) -> Mutex<T> {
-    Mutex::new(value)
+    Mutex::from_raw(Tracked::of::<T>(Location::caller()), value)
 }
 
 /// A [`FairMutex`] built in a const context. Its class is the call site.
 #[track_caller]
 pub const fn const_fair_mutex<T>(value: T) -> FairMutex<T> {
-    FairMutex::new(value)
+    FairMutex::from_raw(Tracked::of::<T>(Location::caller()), value)
 }
 
 /// An [`RwLock`] built in a const context. Its class is the call site.
 #[track_caller]
 pub const fn const_rwlock<T>(value: T) -> RwLock<T> {
-    RwLock::new(value)
+    RwLock::from_raw(Tracked::of::<T>(Location::caller()), value)
 }
 
 /// A [`ReentrantMutex`] built in a const context. Its class is the call site.
 #[track_caller]
 pub const fn const_reentrant_mutex<T>(value: T) -> ReentrantMutex<T> {
-    ReentrantMutex::new(value)
+    ReentrantMutex::from_raw(
+        Tracked::of::<T>(Location::caller()),
+        <RawThreadId as lock_api::GetThreadId>::INIT,
+        value,
+    )
 }
 
 /// A one-time initialization shaped like `parking_lot::Once`. Running the

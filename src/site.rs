@@ -45,10 +45,9 @@ fn in_toolchain(file: &str) -> bool {
 pub(crate) fn origin(file: &str) -> Origin {
     if in_toolchain(file) {
         Origin::Toolchain
-    } else if file
-        .strip_prefix(own_dir())
-        .is_some_and(|rest| !rest.contains('/') && rest.ends_with(".rs"))
-    {
+    } else if file.strip_prefix(own_dir()).is_some_and(|rest| {
+        rest.ends_with(".rs") && rest.split('/').count() <= 2 && !rest.starts_with("bin/")
+    }) {
         Origin::Lockdep
     } else {
         Origin::Code

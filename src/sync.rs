@@ -4,21 +4,19 @@
 //! The signatures are the standard library's, poisoning included: `lock`
 //! returns a [`LockResult`], a guard dropped while its thread panics poisons
 //! the lock, and [`PoisonError::into_inner`] gets the guard anyway. Each way
-//! of taking a lock is validated with the semantics it really has:
-//!
-//! | primitive | validated as |
-//! |---|---|
-//! | [`Mutex::lock`] | exclusive |
-//! | [`RwLock::write`] | exclusive |
-//! | [`RwLock::read`] | shared, **not** recursive: std's readers queue behind a waiting writer, so two readers that take two locks in opposite orders can deadlock, and are reported |
-//! | `try_lock`, `try_read`, `try_write` | trylocks: they never wait, so nothing depends on them |
-//! | [`Condvar`] waits | release and re-take the mutex; see [`crate::Condvar`] for validating the wait itself |
-//! | [`Once`], [`OnceLock`], [`LazyLock`] | running or waiting for an initializer is an exclusive acquisition |
-//! | `OnceLock::wait`, `Once::wait`, `Once::wait_force` | waiting for another thread's initializer: the same exclusive acquisition, held while waiting; nothing once initialized |
-//! | `OnceLock::get`, `get_mut`, `take`, `into_inner`, `Clone`, `PartialEq`, `Debug` | nothing: they never wait (a clone is a new cell of the original's class) |
-//! | `assert_held`, `assert_not_held`, `pin` on [`Mutex`] and [`RwLock`] | not acquisitions: the checks of [`crate::Mutex::assert_held`], [`crate::Mutex::assert_not_held`] and [`crate::Mutex::pin`] |
-//! | `set_subclass` on [`Mutex`] and [`RwLock`] | re-annotates the held acquisition, re-validating the locks held above it (see [`crate::LockMap::set_subclass`]) |
-//! | `is_poisoned`, `clear_poison`, `get_mut`, `into_inner` | nothing: not acquisitions |
+//! of taking a lock is validated as the one table in [`crate::lock`] says:
+//! a [`Mutex`] or [`RwLock`] here is a [`crate::Mutex`] / [`crate::RwLock`]
+//! underneath, with its `lock_api` guard. So [`RwLock::read`] is shared
+//! and **not** recursive: std's readers queue behind a waiting writer, so
+//! two readers that take two locks in opposite orders can deadlock, and
+//! are reported. [`Condvar`] waits release and re-take the mutex (see
+//! [`crate::Condvar`] for validating the wait itself). [`Once`],
+//! [`OnceLock`] and [`LazyLock`]: running or
+//! waiting for an initializer is an exclusive acquisition (also `wait`);
+//! one already done is validated only when the thread holds a lock (see
+//! the crate docs); `get`, `get_mut`, `take`, `into_inner`, `Clone` (a new
+//! cell of the original's class) never wait. `is_poisoned`,
+//! `clear_poison`, `get_mut`, `into_inner` are not acquisitions.
 //!
 //! [`Arc`], [`Barrier`], [`mpsc`], [`atomic`] and the result types are the
 //! standard library's own, re-exported so that one `use` line covers a
@@ -98,9 +96,6 @@ pub use std::sync::{
 use crate::class::{ClassId, ClassKey};
 use crate::map::LockMapGuard;
 
-type RawMutex = ::parking_lot::RawMutex;
-type RawRwLock = ::parking_lot::RawRwLock;
-
 /// Sets a poison flag if dropped while its thread panics, unless the thread
 /// was already panicking when the lock was taken (as std does).
 struct PoisonOnPanic<'a> {
@@ -146,7 +141,7 @@ fn poison_result<G>(poisoned: bool, value: G) -> LockResult<G> {
 /// included, whose order against other locks is validated.
 pub struct Mutex<T: ?Sized> {
     poison: AtomicBool,
-    inner: crate::mutex::Mutex<RawMutex, T>,
+    inner: crate::Mutex<T>,
 }
 
 impl<T: ?Sized> crate::AsLockMap for Mutex<T> {
@@ -162,7 +157,7 @@ impl<T> Mutex<T> {
     pub const fn new(value: T) -> Mutex<T> {
         Mutex {
             poison: AtomicBool::new(false),
-            inner: crate::mutex::Mutex::new(value),
+            inner: crate::Mutex::new(value),
         }
     }
 
@@ -171,7 +166,7 @@ impl<T> Mutex<T> {
     pub const fn named(name: &'static str, value: T) -> Mutex<T> {
         Mutex {
             poison: AtomicBool::new(false),
-            inner: crate::mutex::Mutex::named(name, value),
+            inner: crate::Mutex::named(name, value),
         }
     }
 
@@ -179,7 +174,7 @@ impl<T> Mutex<T> {
     pub const fn with_key(key: &'static ClassKey, value: T) -> Mutex<T> {
         Mutex {
             poison: AtomicBool::new(false),
-            inner: crate::mutex::Mutex::with_key(key, value),
+            inner: crate::Mutex::with_key(key, value),
         }
     }
 
@@ -217,10 +212,7 @@ impl<T: ?Sized> Mutex<T> {
         }
     }
 
-    fn guard<'a>(
-        &'a self,
-        inner: crate::mutex::MutexGuard<'a, RawMutex, T>,
-    ) -> LockResult<MutexGuard<'a, T>> {
+    fn guard<'a>(&'a self, inner: crate::MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
         let guard = MutexGuard {
             poison: PoisonOnPanic::new(&self.poison),
             inner,
@@ -291,7 +283,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
 pub struct MutexGuard<'a, T: ?Sized> {
     // Dropped first: the mutex is poisoned before it is unlocked.
     poison: PoisonOnPanic<'a>,
-    inner: crate::mutex::MutexGuard<'a, RawMutex, T>,
+    inner: crate::MutexGuard<'a, T>,
 }
 
 impl<T: ?Sized> Deref for MutexGuard<'_, T> {
@@ -329,7 +321,7 @@ impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
 /// a waiting writer); writes are exclusive.
 pub struct RwLock<T: ?Sized> {
     poison: AtomicBool,
-    inner: crate::rwlock::RwLock<RawRwLock, T>,
+    inner: crate::RwLock<T>,
 }
 
 impl<T: ?Sized> crate::AsLockMap for RwLock<T> {
@@ -344,7 +336,7 @@ impl<T> RwLock<T> {
     pub const fn new(value: T) -> RwLock<T> {
         RwLock {
             poison: AtomicBool::new(false),
-            inner: crate::rwlock::RwLock::new(value),
+            inner: crate::RwLock::new(value),
         }
     }
 
@@ -353,7 +345,7 @@ impl<T> RwLock<T> {
     pub const fn named(name: &'static str, value: T) -> RwLock<T> {
         RwLock {
             poison: AtomicBool::new(false),
-            inner: crate::rwlock::RwLock::named(name, value),
+            inner: crate::RwLock::named(name, value),
         }
     }
 
@@ -361,7 +353,7 @@ impl<T> RwLock<T> {
     pub const fn with_key(key: &'static ClassKey, value: T) -> RwLock<T> {
         RwLock {
             poison: AtomicBool::new(false),
-            inner: crate::rwlock::RwLock::with_key(key, value),
+            inner: crate::RwLock::with_key(key, value),
         }
     }
 
@@ -413,7 +405,7 @@ impl<T: ?Sized> RwLock<T> {
 
     fn write_guard<'a>(
         &'a self,
-        inner: crate::rwlock::RwLockWriteGuard<'a, RawRwLock, T>,
+        inner: crate::RwLockWriteGuard<'a, T>,
     ) -> LockResult<RwLockWriteGuard<'a, T>> {
         let guard = RwLockWriteGuard {
             poison: PoisonOnPanic::new(&self.poison),
@@ -482,7 +474,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
 /// poison the lock (as in std). Not `Send`.
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct RwLockReadGuard<'a, T: ?Sized> {
-    inner: crate::rwlock::RwLockReadGuard<'a, RawRwLock, T>,
+    inner: crate::RwLockReadGuard<'a, T>,
 }
 
 impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
@@ -510,7 +502,7 @@ impl<T: ?Sized + fmt::Display> fmt::Display for RwLockReadGuard<'_, T> {
 pub struct RwLockWriteGuard<'a, T: ?Sized> {
     // Dropped first: the lock is poisoned before it is released.
     poison: PoisonOnPanic<'a>,
-    inner: crate::rwlock::RwLockWriteGuard<'a, RawRwLock, T>,
+    inner: crate::RwLockWriteGuard<'a, T>,
 }
 
 impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
@@ -521,7 +513,7 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
         // Handing the lock on is not giving it up: nothing to poison.
         std::mem::forget(poison);
         RwLockReadGuard {
-            inner: inner.downgrade(),
+            inner: lock_api::RwLockWriteGuard::downgrade(inner),
         }
     }
 }

@@ -294,15 +294,18 @@ fn resolve(ip: usize) -> Arc<[Frame]> {
 /// This crate's own source directory, as compiled.
 const OWN_SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/");
 
-/// Is this frame part of the machinery that captures or validates? Judged by
+/// Is this frame part of the machinery that captures or validates (the
+/// locks' `lock_api` layer included)? Judged by
 /// name and, for builds whose inlined frames carry short names, by file.
 fn is_validator(f: &Frame) -> bool {
     let name = f.function.trim_start_matches('<');
     name.starts_with("lockdep::")
         || name.starts_with("backtrace::")
+        || name.starts_with("lock_api::")
         || f.file.as_deref().is_some_and(|file| {
             file.starts_with(OWN_SOURCE)
                 || (file.contains("/backtrace-") && file.contains("/src/backtrace/"))
+                || (file.contains("/lock_api-") && file.contains("/src/"))
         })
 }
 
@@ -401,7 +404,8 @@ mod tests {
             f("lockdep::trace::capture"),
             f("std::thread::local::LocalKey<T>::with"),
             f("__rust_try"),
-            f("<lockdep::Mutex<R,T>>::lock"),
+            f("<lockdep::lock::Tracked<R> as lock_api::mutex::RawMutex>::lock"),
+            f("lock_api::mutex::Mutex<R,T>::lock"),
             f("user::store"),
             f("core::ops::function::FnOnce::call_once"),
             f("user::main"),

@@ -158,3 +158,35 @@ fn a_retake_that_panics_leaves_the_guard_consistent() {
     *U.write() += 1;
     assert_eq!(*U.read(), 1);
 }
+
+/// A re-entrant mutex's raw lock is called from inside `lock_api`'s
+/// `RawReentrantMutex`: a panic at its validation leaves it free (it has
+/// no guard to own it yet) and consistent.
+#[test]
+fn a_re_entrant_lock_that_panics_leaves_the_mutex_free() {
+    use lockdep::ReentrantMutex;
+    use std::panic::catch_unwind;
+    static R: ReentrantMutex<()> = ReentrantMutex::named("panic_re_r", ());
+    static F: Mutex<u32> = Mutex::named("panic_re_f", 0);
+    lockdep::set_action(Action::Panic);
+    {
+        let _r = R.lock();
+        let _f = F.lock();
+    }
+    let result = catch_unwind(|| {
+        let _f = F.lock();
+        let _r = R.lock(); // closes panic_re_r -> panic_re_f -> panic_re_r
+        unreachable!("the lock panics");
+    });
+    assert_eq!(
+        message(result),
+        "lockdep: possible circular locking dependency detected"
+    );
+    assert!(!R.is_locked());
+    assert!(lockdep::held_locks().is_empty());
+    let outer = R.lock();
+    let inner = R.lock();
+    assert!(R.is_owned_by_current_thread());
+    drop((inner, outer));
+    assert!(!R.is_locked());
+}

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
+use lockdep::parking_lot::lock_api::GetThreadId as _;
 use lockdep::parking_lot::{
     ArcMutexGuard, ArcReentrantMutexGuard, ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard,
     ArcRwLockWriteGuard, Mutex, RawMutex, RawRwLock, RawThreadId, ReentrantMutex, RwLock,
@@ -307,8 +308,8 @@ fn parking_lot_arc_code_compiles_unchanged_and_behaves_the_same() {
 #[test]
 fn an_abba_through_arc_guards_is_reported() {
     silent();
-    let a = Arc::new(Mutex::named("arc_abba_a", 0u32));
-    let b = Arc::new(RwLock::named("arc_abba_b", 0u32));
+    let a = Arc::new(Mutex::from_raw(RawMutex::named("arc_abba_a"), 0u32));
+    let b = Arc::new(RwLock::from_raw(RawRwLock::named("arc_abba_b"), 0u32));
     {
         let mut ga = a.lock_arc();
         let mut gb = b.write_arc();
@@ -337,8 +338,12 @@ fn an_abba_through_arc_guards_is_reported() {
 #[test]
 fn an_abba_through_a_reentrant_arc_guard_is_reported() {
     silent();
-    let r = Arc::new(ReentrantMutex::named("arc_re_abba_r", ()));
-    let m = Arc::new(Mutex::named("arc_re_abba_m", ()));
+    let r = Arc::new(ReentrantMutex::from_raw(
+        RawMutex::named("arc_re_abba_r"),
+        RawThreadId::INIT,
+        (),
+    ));
+    let m = Arc::new(Mutex::from_raw(RawMutex::named("arc_re_abba_m"), ()));
     {
         let _r = r.lock_arc();
         let _again = r.lock_arc(); // re-entrant: not an acquisition
@@ -364,9 +369,13 @@ struct Held {
 }
 
 fn hold_three() -> Held {
-    let mutex = Arc::new(Mutex::named("arc_struct_m", 1));
-    let rw = Arc::new(RwLock::named("arc_struct_rw", 2));
-    let re = Arc::new(ReentrantMutex::named("arc_struct_re", 3));
+    let mutex = Arc::new(Mutex::from_raw(RawMutex::named("arc_struct_m"), 1));
+    let rw = Arc::new(RwLock::from_raw(RawRwLock::named("arc_struct_rw"), 2));
+    let re = Arc::new(ReentrantMutex::from_raw(
+        RawMutex::named("arc_struct_re"),
+        RawThreadId::INIT,
+        3,
+    ));
     Held {
         mutex: mutex.lock_arc(),
         read: rw.read_arc(),
@@ -424,7 +433,7 @@ fn guards_held_in_a_struct_are_released_when_dropped_later() {
 #[test]
 fn an_arc_guard_moved_to_a_longer_lived_owner_is_released_once() {
     silent();
-    let m = Arc::new(Mutex::named("arc_moved_m", Vec::new()));
+    let m = Arc::new(Mutex::from_raw(RawMutex::named("arc_moved_m"), Vec::new()));
     let mut kept: Vec<ArcMutexGuard<RawMutex, Vec<u32>>> = Vec::new();
     {
         let mut g = m.lock_arc();
@@ -443,7 +452,7 @@ fn an_arc_guard_moved_to_a_longer_lived_owner_is_released_once() {
 #[test]
 fn an_arc_write_guard_downgraded_then_dropped() {
     silent();
-    let rw = Arc::new(RwLock::named("arc_down_rw", 1u32));
+    let rw = Arc::new(RwLock::from_raw(RawRwLock::named("arc_down_rw"), 1u32));
     let mut w = rw.write_arc();
     *w = 2;
     assert_eq!(held(), [entry("arc_down_rw", Mode::Exclusive, false)]);
@@ -472,9 +481,13 @@ fn an_arc_write_guard_downgraded_then_dropped() {
 #[test]
 fn timed_arc_locks_are_recorded_as_trylocks() {
     silent();
-    let m = Arc::new(Mutex::named("arc_timed_m", ()));
-    let rw = Arc::new(RwLock::named("arc_timed_rw", ()));
-    let re = Arc::new(ReentrantMutex::named("arc_timed_re", ()));
+    let m = Arc::new(Mutex::from_raw(RawMutex::named("arc_timed_m"), ()));
+    let rw = Arc::new(RwLock::from_raw(RawRwLock::named("arc_timed_rw"), ()));
+    let re = Arc::new(ReentrantMutex::from_raw(
+        RawMutex::named("arc_timed_re"),
+        RawThreadId::INIT,
+        (),
+    ));
     let until = || Instant::now() + SHORT;
     {
         let _m = m.try_lock_arc_for(SHORT).expect("free");
@@ -510,8 +523,8 @@ fn timed_arc_locks_are_recorded_as_trylocks() {
 #[test]
 fn a_timed_arc_lock_in_an_abba_order_is_not_reported_but_a_blocking_one_is() {
     silent();
-    let a = Arc::new(Mutex::named("arc_tabba_a", ()));
-    let b = Arc::new(Mutex::named("arc_tabba_b", ()));
+    let a = Arc::new(Mutex::from_raw(RawMutex::named("arc_tabba_a"), ()));
+    let b = Arc::new(Mutex::from_raw(RawMutex::named("arc_tabba_b"), ()));
     {
         let _a = a.lock_arc();
         let _b = b.try_lock_arc_for(SHORT).expect("free");
@@ -537,8 +550,8 @@ fn a_timed_arc_lock_in_an_abba_order_is_not_reported_but_a_blocking_one_is() {
 #[test]
 fn unlocked_and_bump_release_and_retake_through_arc_guards() {
     silent();
-    let m = Arc::new(Mutex::named("arc_unlocked_m", 0u32));
-    let other = Mutex::named("arc_unlocked_other", ());
+    let m = Arc::new(Mutex::from_raw(RawMutex::named("arc_unlocked_m"), 0u32));
+    let other = Mutex::from_raw(RawMutex::named("arc_unlocked_other"), ());
     let mut g = m.lock_arc();
     let inside = ArcMutexGuard::unlocked(&mut g, || (held(), m.is_locked()));
     assert_eq!(inside, (vec![], false));
@@ -556,7 +569,7 @@ fn unlocked_and_bump_release_and_retake_through_arc_guards() {
     assert_eq!(c.holding.name, "arc_unlocked_other");
 
     // A read guard comes back as a plain shared acquisition.
-    let rw = Arc::new(RwLock::named("arc_unlocked_rw", ()));
+    let rw = Arc::new(RwLock::from_raw(RawRwLock::named("arc_unlocked_rw"), ()));
     let mut r = rw.read_arc_recursive();
     ArcRwLockReadGuard::unlocked_fair(&mut r, || assert!(!rw.is_locked()));
     let modes: Vec<Mode> = lockdep::held_locks()
@@ -570,7 +583,11 @@ fn unlocked_and_bump_release_and_retake_through_arc_guards() {
 #[test]
 fn a_reentrant_arc_guard_is_one_acquisition_per_owning_thread() {
     silent();
-    let re = Arc::new(ReentrantMutex::named("arc_levels_re", 1u32));
+    let re = Arc::new(ReentrantMutex::from_raw(
+        RawMutex::named("arc_levels_re"),
+        RawThreadId::INIT,
+        1u32,
+    ));
     let outer = re.lock_arc();
     let inner = re.lock_arc();
     let borrowed = re.lock();
@@ -589,12 +606,17 @@ fn a_reentrant_arc_guard_is_one_acquisition_per_owning_thread() {
 
 /// Compiles only if `T` is not `Send` (the `Send` impl would make the
 /// trait's type parameter ambiguous).
+#[cfg(not(feature = "send_guard"))]
 trait AmbiguousIfSend<A> {
     fn not_send() {}
 }
+#[cfg(not(feature = "send_guard"))]
 impl<T: ?Sized> AmbiguousIfSend<()> for T {}
+#[cfg(not(feature = "send_guard"))]
 impl<T: ?Sized + Send> AmbiguousIfSend<u8> for T {}
 
+/// Without `send_guard` (which makes them `Send`, as `parking_lot`'s).
+#[cfg(not(feature = "send_guard"))]
 #[test]
 fn arc_guards_are_not_send() {
     <ArcMutexGuard<RawMutex, u32> as AmbiguousIfSend<_>>::not_send();

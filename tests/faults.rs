@@ -110,7 +110,7 @@ fn reports_in_panic_mode_never_hang_abort_or_leak_a_lock() {
                             raised.fetch_add(1, Ordering::Relaxed);
                             map.release(); // reported, and the panic is owed
                                            // The next blocking acquisition pays it.
-                            let _ = shared[a].lock();
+                            drop(shared[a].lock());
                             unreachable!("the owed panic was not raised");
                         }
                     }));

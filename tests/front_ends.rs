@@ -482,12 +482,15 @@ mod parking_lot_front_end {
         OnceState, ReentrantMutex, ReentrantMutexGuard, RwLock, RwLockReadGuard,
         RwLockUpgradableReadGuard, RwLockWriteGuard,
     };
+    use lockdep::parking_lot::{
+        lock_api::GetThreadId as _, RawFairMutex, RawMutex, RawRwLock, RawThreadId,
+    };
 
     #[test]
     fn mutex_abba_is_reported() {
         silent();
         static A: Mutex<u32> = const_mutex(0);
-        let b = Mutex::named("fe_pm_b", 0);
+        let b = Mutex::from_raw(RawMutex::named("fe_pm_b"), 0);
         {
             let _a = A.lock();
             let _b = b.lock();
@@ -510,8 +513,8 @@ mod parking_lot_front_end {
     #[test]
     fn rwlock_read_recursive_in_both_orders_is_not_reported() {
         silent();
-        let a = RwLock::named("fe_prr_a", 1);
-        let b = RwLock::named("fe_prr_b", 2);
+        let a = RwLock::from_raw(RawRwLock::named("fe_prr_a"), 1);
+        let b = RwLock::from_raw(RawRwLock::named("fe_prr_b"), 2);
         {
             let ra = a.read_recursive();
             let rb = b.read_recursive();
@@ -543,8 +546,8 @@ mod parking_lot_front_end {
     #[test]
     fn rwlock_plain_read_in_both_orders_is_reported() {
         silent();
-        let a = RwLock::named("fe_prd_a", ());
-        let b = RwLock::named("fe_prd_b", ());
+        let a = RwLock::from_raw(RawRwLock::named("fe_prd_a"), ());
+        let b = RwLock::from_raw(RawRwLock::named("fe_prd_b"), ());
         {
             let _a = a.read();
             let _b = b.read();
@@ -561,7 +564,7 @@ mod parking_lot_front_end {
     fn rwlock_upgradable_and_write() {
         silent();
         static L: RwLock<u32> = const_rwlock(0);
-        let other = Mutex::named("fe_pup_other", ());
+        let other = Mutex::from_raw(RawMutex::named("fe_pup_other"), ());
         let u = L.upgradable_read();
         let mut w = RwLockUpgradableReadGuard::upgrade(u);
         *w += 1;
@@ -585,8 +588,8 @@ mod parking_lot_front_end {
     fn fair_mutex_is_validated_like_a_mutex() {
         silent();
         static F: FairMutex<u32> = const_fair_mutex(1);
-        let m = Mutex::named("fe_pfair_m", ());
-        let f2 = Arc::new(FairMutex::named("fe_pfair_f", 0));
+        let m = Mutex::from_raw(RawMutex::named("fe_pfair_m"), ());
+        let f2 = Arc::new(FairMutex::from_raw(RawFairMutex::named("fe_pfair_f"), 0));
         // Works as a lock under contention.
         std::thread::scope(|s| {
             for _ in 0..4 {
@@ -624,7 +627,11 @@ mod parking_lot_front_end {
     #[test]
     fn reentrant_mutex_recursion_is_not_reported_and_is_one_entry() {
         silent();
-        let r = ReentrantMutex::named("fe_prec_r", std::cell::Cell::new(0));
+        let r = ReentrantMutex::from_raw(
+            RawMutex::named("fe_prec_r"),
+            RawThreadId::INIT,
+            std::cell::Cell::new(0),
+        );
         let g1 = r.lock();
         let g2 = r.lock();
         let g3 = r.try_lock().expect("the owner may always re-lock");
@@ -665,8 +672,8 @@ mod parking_lot_front_end {
     fn reentrant_mutex_order_against_another_lock_is_checked() {
         silent();
         static R: ReentrantMutex<()> = const_reentrant_mutex(());
-        let r = ReentrantMutex::named("fe_preo_r", ());
-        let m = Mutex::named("fe_preo_m", ());
+        let r = ReentrantMutex::from_raw(RawMutex::named("fe_preo_r"), RawThreadId::INIT, ());
+        let m = Mutex::from_raw(RawMutex::named("fe_preo_m"), ());
         let names = ["fe_preo_r", "fe_preo_m"];
         // R, R again, then M: learns R -> M (once).
         {
@@ -704,8 +711,8 @@ mod parking_lot_front_end {
             left: u32,
             right: Vec<u32>,
         }
-        let m = Mutex::named(
-            "fe_pmap_m",
+        let m = Mutex::from_raw(
+            RawMutex::named("fe_pmap_m"),
             Pair {
                 left: 1,
                 right: vec![],
@@ -746,8 +753,8 @@ mod parking_lot_front_end {
     #[test]
     fn a_mapped_guard_takes_part_in_ordering() {
         silent();
-        let a = Mutex::named("fe_pmapord_a", (0u8, 0u8));
-        let b = Mutex::named("fe_pmapord_b", ());
+        let a = Mutex::from_raw(RawMutex::named("fe_pmapord_a"), (0u8, 0u8));
+        let b = Mutex::from_raw(RawMutex::named("fe_pmapord_b"), ());
         {
             let _a = MutexGuard::map(a.lock(), |p| &mut p.0);
             let _b = b.lock();
@@ -764,7 +771,7 @@ mod parking_lot_front_end {
     #[test]
     fn mapped_rwlock_guards_keep_their_mode() {
         silent();
-        let l = RwLock::named("fe_prwmap_l", (1u32, String::from("x")));
+        let l = RwLock::from_raw(RawRwLock::named("fe_prwmap_l"), (1u32, String::from("x")));
         {
             let r: MappedRwLockReadGuard<'_, u32> = RwLockReadGuard::map(l.read(), |p| &p.0);
             assert_eq!(*r, 1);
@@ -801,7 +808,7 @@ mod parking_lot_front_end {
     #[test]
     fn mapped_reentrant_guards() {
         silent();
-        let r = ReentrantMutex::named("fe_premap_r", (1, 2));
+        let r = ReentrantMutex::from_raw(RawMutex::named("fe_premap_r"), RawThreadId::INIT, (1, 2));
         let outer = r.lock();
         let second: lockdep::parking_lot::MappedReentrantMutexGuard<'_, i32> =
             ReentrantMutexGuard::map(r.lock(), |p| &p.1);
@@ -816,7 +823,10 @@ mod parking_lot_front_end {
     #[test]
     fn condvar_wait_for_and_wait_while_with_a_notifier() {
         silent();
-        let pair = Arc::new((Mutex::named("fe_pcv_m", 0u32), Condvar::named("fe_pcv_cv")));
+        let pair = Arc::new((
+            Mutex::from_raw(RawMutex::named("fe_pcv_m"), 0u32),
+            Condvar::named("fe_pcv_cv"),
+        ));
         {
             let (m, cv) = &*pair;
             let mut g = m.lock();
@@ -858,8 +868,8 @@ mod parking_lot_front_end {
     #[test]
     fn condvar_wait_under_a_lock_its_declared_notifier_takes_is_reported() {
         silent();
-        let outer = Mutex::named("fe_pcvd_outer", ());
-        let state = FairMutex::named("fe_pcvd_state", ());
+        let outer = Mutex::from_raw(RawMutex::named("fe_pcvd_outer"), ());
+        let state = FairMutex::from_raw(RawFairMutex::named("fe_pcvd_state"), ());
         let cv = Condvar::named("fe_pcvd_cv");
         on_thread("fe_pcvd_notifier", || {
             let _declared = cv.notifier();
@@ -905,7 +915,7 @@ mod parking_lot_front_end {
     #[test]
     fn once_initializer_against_a_lock_is_reported() {
         silent();
-        let config = Mutex::named("fe_ponce_config", 3);
+        let config = Mutex::from_raw(RawMutex::named("fe_ponce_config"), 3);
         let first = once_of_one_class();
         first.call_once(|| assert_eq!(*config.lock(), 3));
         assert_no_reports(&["fe_ponce_config", "fe_ponce_once"]);
@@ -985,7 +995,7 @@ fn guards_are_sync_when_the_data_is() {
         sync(&s);
         let e = re.lock();
         sync(&e);
-        let mapped = lockdep::generic::RwLockReadGuard::map(rw.read_recursive(), |v| &v[1]);
+        let mapped = lockdep::parking_lot::RwLockReadGuard::map(rw.read_recursive(), |v| &v[1]);
         sync(&mapped);
         std::thread::scope(|scope| {
             let seen = scope.spawn(|| *g + r.iter().sum::<u32>() + *s + *e + *mapped);

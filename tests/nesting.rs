@@ -6,6 +6,7 @@ use common::{
     assert_no_reports, circular, held_names, on_thread, one_report, recursive, reports_about,
     silent,
 };
+use lockdep::parking_lot::lock_api::GetThreadId as _;
 use lockdep::report::Problem;
 use lockdep::{ClassKey, LockMap, Mode, Mutex};
 
@@ -159,7 +160,11 @@ fn front_end_and_reentrant_locks_can_be_nest_locks() {
     silent();
     let std_parent = lockdep::sync::Mutex::named("nest_fe_std", ());
     let rw_parent = lockdep::sync::RwLock::named("nest_fe_rw", ());
-    let re_parent = lockdep::parking_lot::ReentrantMutex::named("nest_fe_re", ());
+    let re_parent = lockdep::parking_lot::ReentrantMutex::from_raw(
+        lockdep::parking_lot::RawMutex::named("nest_fe_re"),
+        lockdep::parking_lot::RawThreadId::INIT,
+        (),
+    );
     let children: Vec<_> = (0..3).map(|_| child(&FE_CHILD)).collect();
     for _ in 0..2 {
         {
@@ -304,7 +309,12 @@ fn rwlock_reads_and_writes_under_a_nest_lock() {
     assert_no_reports(&["nest_rw_parent", "nest_rw_child"]);
 
     let pl: Vec<lockdep::parking_lot::RwLock<()>> = (0..2)
-        .map(|_| lockdep::parking_lot::RwLock::with_key(&RW_BARE, ()))
+        .map(|_| {
+            lockdep::parking_lot::RwLock::from_raw(
+                lockdep::parking_lot::RawRwLock::with_key(&RW_BARE),
+                (),
+            )
+        })
         .collect();
     {
         let _a = pl[0].read();

@@ -42,6 +42,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use lockdep::lock::{MutexExt, RwLockExt};
+use lockdep::parking_lot::lock_api::GetThreadId as _;
 use lockdep::report::Problem;
 use lockdep::{AsLockMap, ClassKey, LockMap, Mode, Report};
 
@@ -192,7 +194,9 @@ impl Front {
     fn supports_nested(self, m: M) -> bool {
         match self {
             Front::Map => true,
-            Front::StdRwLock => false,
+            // lock_api's re-entrant mutex calls its raw mutex itself: no
+            // subclass reaches it.
+            Front::StdRwLock | Front::PlReentrant => false,
             _ => m == M::W,
         }
     }
@@ -229,12 +233,23 @@ impl Lk {
             Front::Map => Lk::Map(LockMap::with_key(key)),
             Front::StdMutex => Lk::StdMutex(lockdep::sync::Mutex::with_key(key, ())),
             Front::StdRwLock => Lk::StdRwLock(lockdep::sync::RwLock::with_key(key, ())),
-            Front::PlMutex => Lk::PlMutex(lockdep::parking_lot::Mutex::with_key(key, ())),
-            Front::PlFair => Lk::PlFair(lockdep::parking_lot::FairMutex::with_key(key, ())),
-            Front::PlRwLock => Lk::PlRwLock(lockdep::parking_lot::RwLock::with_key(key, ())),
-            Front::PlReentrant => {
-                Lk::PlReentrant(lockdep::parking_lot::ReentrantMutex::with_key(key, ()))
-            }
+            Front::PlMutex => Lk::PlMutex(lockdep::parking_lot::Mutex::from_raw(
+                lockdep::parking_lot::RawMutex::with_key(key),
+                (),
+            )),
+            Front::PlFair => Lk::PlFair(lockdep::parking_lot::FairMutex::from_raw(
+                lockdep::parking_lot::RawFairMutex::with_key(key),
+                (),
+            )),
+            Front::PlRwLock => Lk::PlRwLock(lockdep::parking_lot::RwLock::from_raw(
+                lockdep::parking_lot::RawRwLock::with_key(key),
+                (),
+            )),
+            Front::PlReentrant => Lk::PlReentrant(lockdep::parking_lot::ReentrantMutex::from_raw(
+                lockdep::parking_lot::RawMutex::with_key(key),
+                lockdep::parking_lot::RawThreadId::INIT,
+                (),
+            )),
         }
     }
 
@@ -302,7 +317,6 @@ impl Lk {
             (Lk::PlMutex(l), M::W) => Box::new(l.lock_nested(sub)),
             (Lk::PlFair(l), M::W) => Box::new(l.lock_nested(sub)),
             (Lk::PlRwLock(l), M::W) => Box::new(l.write_nested(sub)),
-            (Lk::PlReentrant(l), M::W) => Box::new(l.lock_nested(sub)),
             _ => unreachable!("mode {m:?} as a subclass is filtered out"),
         }
     }

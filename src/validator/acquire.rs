@@ -84,7 +84,7 @@ fn acquire_rest(
     }
     let _acquiring = Acquiring::new(instance);
     crate::fork::register();
-    let first = class.resolve_first();
+    let first = class.resolve_first(at);
     drop(entered);
     if first {
         if let Some(tracked) = fast_acquire(class, subclass, instance, mode, trylock, at) {

@@ -22,6 +22,7 @@ impl Drop for ThreadSlot {
             }
             fast.depth.set(0);
         });
+        orphans::collect(st);
         if st.held.is_empty() || !config::is_enabled() {
             return;
         }
@@ -38,6 +39,7 @@ impl Drop for ThreadSlot {
 /// A thread has ended, its other thread-local destructors included: what it
 /// still holds was leaked.
 fn exit_check(st: &mut ThreadState) {
+    orphans::collect(st);
     if let Some(first) = st.held.first().copied() {
         misuse(st, MisuseKind::HeldAtThreadExit, &first, first.at);
     }

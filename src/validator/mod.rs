@@ -46,6 +46,7 @@ mod emit;
 mod exit;
 mod fast;
 mod misuse;
+pub(crate) mod orphans;
 mod release;
 mod stats;
 mod validate;
@@ -312,6 +313,7 @@ impl<'a> Session<'a> {
         if st.generation != generation {
             catch_up(&mut st, generation);
         }
+        orphans::collect(&mut st);
         if st.held.is_empty() {
             // Also the first session's: `ThreadState::new` cannot compute it.
             st.key = base_key(st.generation);

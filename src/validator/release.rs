@@ -41,6 +41,12 @@ pub(super) fn release_slow(
     at: Option<&'static Location<'static>>,
 ) {
     let Some(i) = held::find(&st.held, instance) else {
+        // A guard's release (no site) that finds no entry: the validator
+        // did not record its acquisition, or another thread made it (a
+        // guard sent here). Nothing to release, nothing to report.
+        if at.is_none() {
+            return;
+        }
         if let Some(report) = contained("report building", || bad_unlock(st, class, at)) {
             emit_all(vec![report], Raised::Deferred);
         }

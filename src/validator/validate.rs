@@ -66,6 +66,14 @@ pub(super) fn validate_in<F: Facade>(
     }
     // Capture before taking the global lock: it is the slow part.
     let current = capture();
+    // Two locks of a class inferred from a first acquisition's site (no
+    // construction site: see `Source::Acquired`) nested: the program cannot
+    // annotate them, so it is not recursion (asked outside the global lock).
+    let unannotatable = st
+        .held
+        .iter()
+        .any(|h| h.class == next.class && h.instance != next.instance)
+        && crate::class::inferred(next.class);
     let mut pending = Vec::new();
     // New dependency types, for `LOCKDEP_RECORD`'s writer, handed over
     // once the graph's lock is released.
@@ -79,11 +87,17 @@ pub(super) fn validate_in<F: Facade>(
         // A recursive read after any read of the same class cannot block on
         // itself; anything else can, unless a nest lock covers it or its
         // class is ordered.
-        let recursion = st
+        // Of locks of an inferred class, only the very lock taken again.
+        let mut blocking = st
             .held
             .iter()
             .rev()
-            .find(|h| next.nest == Nest::No && blocks_on(h, next.class, next.mode));
+            .filter(|h| next.nest == Nest::No && blocks_on(h, next.class, next.mode));
+        let recursion = if unannotatable {
+            blocking.find(|h| h.instance == next.instance)
+        } else {
+            blocking.next()
+        };
         if let Some(prev) = recursion {
             if g.reported.insert(Reported::Recursion(next.class)) {
                 pending.push(Pending::Recursive {
