@@ -58,8 +58,8 @@ use crate::mutex::MutexGuard;
 /// [`crate::generic::Mutex`].
 pub struct Condvar {
     /// Notifications since creation; waiters sleep until it changes.
-    sequence: parking_lot::Mutex<u64>,
-    wakeup: parking_lot::Condvar,
+    sequence: crate::raw::Mutex<u64>,
+    wakeup: crate::raw::Condvar,
     map: LockMap,
 }
 
@@ -84,8 +84,8 @@ impl Condvar {
 
     const fn with_map(map: LockMap) -> Condvar {
         Condvar {
-            sequence: parking_lot::const_mutex(0),
-            wakeup: parking_lot::Condvar::new(),
+            sequence: crate::raw::const_mutex(0),
+            wakeup: crate::raw::Condvar::new(),
             map,
         }
     }

@@ -138,7 +138,7 @@ pub fn action_from_env() -> Result<Option<Action>, ConfigError> {
     }
 }
 
-static ACTION: parking_lot::RwLock<Option<Action>> = parking_lot::const_rwlock(None);
+static ACTION: crate::raw::RwLock<Option<Action>> = crate::raw::const_rwlock(None);
 static ENV: OnceLock<Option<Action>> = OnceLock::new();
 static ENABLED: AtomicBool = AtomicBool::new(true);
 static MEMORY_LIMIT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

@@ -381,6 +381,7 @@ mod map;
 mod mutex;
 mod once;
 pub mod parking_lot;
+pub mod raw;
 mod reentrant;
 pub mod render;
 pub mod report;
