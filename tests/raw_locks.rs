@@ -448,81 +448,111 @@ fn timed_locks_time_out_then_succeed() {
     assert!(l.try_write().is_some());
 }
 
+/// Rounds of the handoff tests. Handing over makes the waiter's turn come
+/// first every time; a plain unlock would let the unlocking thread, which
+/// is running, take the lock back first nearly every time.
+const HANDOFFS: usize = 10;
+const PARK: Duration = Duration::from_millis(60);
+
 #[test]
 fn unlock_fair_and_bump_hand_the_mutex_over() {
-    let m = Mutex::new(Vec::new());
-    let g = m.lock();
-    thread::scope(|s| {
-        s.spawn(|| m.lock().push("waiter"));
-        thread::sleep(SETTLE);
-        MutexGuard::unlock_fair(g);
-        // The waiter owns it now, before it has even run.
-        assert!(m.try_lock().is_none(), "unlock_fair let the lock go free");
-    });
-    let mut g = m.lock();
-    thread::scope(|s| {
-        s.spawn(|| m.lock().push("bumped in"));
-        thread::sleep(SETTLE);
-        g.push("before bump");
+    for _ in 0..HANDOFFS {
+        let m = Mutex::new(Vec::new());
+        let g = m.lock();
+        thread::scope(|s| {
+            s.spawn(|| m.lock().push("waiter"));
+            thread::sleep(PARK);
+            MutexGuard::unlock_fair(g);
+            m.lock().push("unlocker");
+        });
+        thread::scope(|s| {
+            let mut g = m.lock();
+            s.spawn(|| m.lock().push("bumped in"));
+            thread::sleep(PARK);
+            g.push("before bump");
+            MutexGuard::bump(&mut g);
+            g.push("after bump");
+        });
+        let mut g = m.lock();
+        assert_eq!(
+            *g,
+            [
+                "waiter",
+                "unlocker",
+                "before bump",
+                "bumped in",
+                "after bump"
+            ]
+        );
+        // Without a waiter, a bump keeps the lock.
         MutexGuard::bump(&mut g);
-        g.push("after bump");
-    });
-    assert_eq!(*g, ["waiter", "before bump", "bumped in", "after bump"]);
-    // Without a waiter, a bump keeps the lock.
-    MutexGuard::bump(&mut g);
-    drop(g);
-    assert!(!m.is_locked());
+        assert!(m.is_locked());
+        drop(g);
+        assert!(!m.is_locked());
+    }
 }
 
 #[test]
 fn rwlock_fair_unlocks_hand_over() {
-    let l = RwLock::new(Vec::new());
-    // Exclusive to a waiting writer.
-    let w = l.write();
-    thread::scope(|s| {
-        s.spawn(|| l.write().push("writer"));
-        thread::sleep(SETTLE);
-        RwLockWriteGuard::unlock_fair(w);
-        assert!(l.try_read().is_none(), "the write lock went free");
-    });
-    // Exclusive to waiting readers: they hold it at once.
-    let w = l.write();
-    let inside = AtomicUsize::new(0);
-    thread::scope(|s| {
-        for _ in 0..3 {
-            s.spawn(|| {
-                let _r = l.read();
-                inside.fetch_add(1, SeqCst);
-                thread::sleep(Duration::from_millis(100));
-            });
-        }
-        thread::sleep(SETTLE);
-        RwLockWriteGuard::unlock_fair(w);
-        assert!(
-            l.try_write().is_none(),
-            "the readers were not handed the lock"
+    for _ in 0..HANDOFFS {
+        let l = RwLock::new(Vec::new());
+        // Exclusive to a waiting writer.
+        let w = l.write();
+        thread::scope(|s| {
+            s.spawn(|| l.write().push("writer"));
+            thread::sleep(PARK);
+            RwLockWriteGuard::unlock_fair(w);
+            l.write().push("unlocker");
+        });
+        // Exclusive to waiting readers: all of them get in first.
+        let w = l.write();
+        let inside = AtomicUsize::new(0);
+        thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    let _r = l.read();
+                    inside.fetch_add(1, SeqCst);
+                });
+            }
+            thread::sleep(PARK);
+            RwLockWriteGuard::unlock_fair(w);
+            let mut w = l.write();
+            assert_eq!(
+                inside.load(SeqCst),
+                3,
+                "the readers were not handed the lock"
+            );
+            w.push("after readers");
+        });
+        // A bump lets the waiting writer in first.
+        thread::scope(|s| {
+            let mut w = l.write();
+            s.spawn(|| l.write().push("bumped in"));
+            thread::sleep(PARK);
+            RwLockWriteGuard::bump(&mut w);
+            w.push("after bump");
+        });
+        // An upgradable's fair unlock hands over to a waiting writer.
+        let u = l.upgradable_read();
+        thread::scope(|s| {
+            s.spawn(|| l.write().push("after upgradable"));
+            thread::sleep(PARK);
+            RwLockUpgradableReadGuard::unlock_fair(u);
+            l.write().push("unlocker");
+        });
+        assert_eq!(
+            *l.read(),
+            [
+                "writer",
+                "unlocker",
+                "after readers",
+                "bumped in",
+                "after bump",
+                "after upgradable",
+                "unlocker"
+            ]
         );
-    });
-    assert_eq!(inside.load(SeqCst), 3);
-    // A bump lets the waiting writer in first.
-    let mut w = l.write();
-    thread::scope(|s| {
-        s.spawn(|| l.write().push("bumped in"));
-        thread::sleep(SETTLE);
-        RwLockWriteGuard::bump(&mut w);
-        w.push("after bump");
-    });
-    assert_eq!(*w, ["writer", "bumped in", "after bump"]);
-    drop(w);
-    // An upgradable's fair unlock hands over to a waiting writer.
-    let u = l.upgradable_read();
-    thread::scope(|s| {
-        s.spawn(|| l.write().push("after upgradable"));
-        thread::sleep(SETTLE);
-        RwLockUpgradableReadGuard::unlock_fair(u);
-        assert!(l.try_read().is_none(), "the upgradable's unlock let go");
-    });
-    assert_eq!(l.read().last(), Some(&"after upgradable"));
+    }
 }
 
 #[test]
