@@ -94,3 +94,16 @@ pub const fn const_fair_mutex<T>(value: T) -> FairMutex<T> {
 pub const fn const_rwlock<T>(value: T) -> RwLock<T> {
     RwLock::const_new(<RawRwLock as lock_api::RawRwLock>::INIT, value)
 }
+
+/// For the unit tests of the handoffs: waits until a thread has announced
+/// that it parks (its bit in `state`), then a little more, so that it is
+/// in the queue when the test unlocks.
+#[cfg(test)]
+fn until_parked(state: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !state() {
+        assert!(Instant::now() < deadline, "the waiter never parked");
+        std::thread::yield_now();
+    }
+    std::thread::sleep(Duration::from_millis(20));
+}

@@ -327,6 +327,54 @@ mod tests {
         assert_eq!(m.state.load(Ordering::Relaxed), 0);
     }
 
+    /// A fair unlock and a bump give the lock to the parked waiter before
+    /// the unlocking thread can take it back.
+    #[test]
+    fn unlock_fair_and_bump_hand_over() {
+        for _ in 0..5 {
+            let m = lock_api::Mutex::<RawMutex, Vec<&str>>::new(Vec::new());
+            // SAFETY: only the state is read through it.
+            let parked = || unsafe { m.raw() }.state.load(Ordering::Relaxed) & PARKED != 0;
+            std::thread::scope(|s| {
+                let g = m.lock();
+                s.spawn(|| m.lock().push("waiter"));
+                super::super::until_parked(parked);
+                lock_api::MutexGuard::unlock_fair(g);
+                m.lock().push("unlocker");
+            });
+            std::thread::scope(|s| {
+                let mut g = m.lock();
+                s.spawn(|| m.lock().push("bumped in"));
+                super::super::until_parked(parked);
+                g.push("before bump");
+                lock_api::MutexGuard::bump(&mut g);
+                g.push("after bump");
+            });
+            assert_eq!(
+                *m.lock(),
+                [
+                    "waiter",
+                    "unlocker",
+                    "before bump",
+                    "bumped in",
+                    "after bump"
+                ]
+            );
+            // A fair mutex's every unlock is fair.
+            let f = lock_api::Mutex::<RawFairMutex, Vec<&str>>::new(Vec::new());
+            // SAFETY: only the state is read through it.
+            let parked = || unsafe { f.raw() }.0.state.load(Ordering::Relaxed) & PARKED != 0;
+            std::thread::scope(|s| {
+                let g = f.lock();
+                s.spawn(|| f.lock().push("waiter"));
+                super::super::until_parked(parked);
+                drop(g);
+                f.lock().push("unlocker");
+            });
+            assert_eq!(*f.lock(), ["waiter", "unlocker"]);
+        }
+    }
+
     #[test]
     fn a_timed_out_waiter_clears_parked() {
         let m = RawMutex::INIT;

@@ -721,6 +721,76 @@ mod tests {
         assert!(!l.is_locked());
     }
 
+    /// Fair unlocks and bumps hand each mode to the parked waiters the
+    /// new state lets in, before the unlocking thread can take it back.
+    #[test]
+    fn fair_unlocks_and_bumps_hand_over() {
+        use lock_api::{RwLockUpgradableReadGuard, RwLockWriteGuard};
+        for _ in 0..5 {
+            let l = lock_api::RwLock::<RawRwLock, Vec<&str>>::new(Vec::new());
+            // SAFETY: only the state is read through it.
+            let parked = || state(unsafe { l.raw() }) & PARKED != 0;
+            // Exclusive to a waiting writer.
+            std::thread::scope(|s| {
+                let w = l.write();
+                s.spawn(|| l.write().push("writer"));
+                super::super::until_parked(parked);
+                RwLockWriteGuard::unlock_fair(w);
+                l.write().push("unlocker");
+            });
+            // Exclusive to waiting readers: all three get in first.
+            let inside = std::sync::atomic::AtomicUsize::new(0);
+            std::thread::scope(|s| {
+                let w = l.write();
+                for _ in 0..3 {
+                    s.spawn(|| {
+                        let _r = l.read();
+                        inside.fetch_add(1, Ordering::SeqCst);
+                    });
+                }
+                // Three parked: wait for the bit, then for the others.
+                super::super::until_parked(parked);
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                RwLockWriteGuard::unlock_fair(w);
+                let mut w = l.write();
+                assert_eq!(
+                    inside.load(Ordering::SeqCst),
+                    3,
+                    "readers not handed the lock"
+                );
+                w.push("after readers");
+            });
+            // A bump lets the waiting writer in first.
+            std::thread::scope(|s| {
+                let mut w = l.write();
+                s.spawn(|| l.write().push("bumped in"));
+                super::super::until_parked(parked);
+                RwLockWriteGuard::bump(&mut w);
+                w.push("after bump");
+            });
+            // An upgradable's fair unlock, to a waiting writer.
+            std::thread::scope(|s| {
+                let u = l.upgradable_read();
+                s.spawn(|| l.write().push("after upgradable"));
+                super::super::until_parked(parked);
+                RwLockUpgradableReadGuard::unlock_fair(u);
+                l.write().push("unlocker");
+            });
+            assert_eq!(
+                *l.read(),
+                [
+                    "writer",
+                    "unlocker",
+                    "after readers",
+                    "bumped in",
+                    "after bump",
+                    "after upgradable",
+                    "unlocker"
+                ]
+            );
+        }
+    }
+
     #[test]
     fn recursive_read_passes_a_draining_writer() {
         use lock_api::RawRwLockRecursive as _;
