@@ -42,6 +42,7 @@
 mod condvar;
 mod mutex;
 mod once;
+mod park;
 mod rwlock;
 mod thread_id;
 

@@ -15,17 +15,13 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot_core::{ParkResult, SpinWait, UnparkResult, UnparkToken, DEFAULT_PARK_TOKEN};
+use parking_lot_core::{UnparkResult, DEFAULT_PARK_TOKEN};
 
+use super::park::{Take, Wait, Waited, HANDOFF, RETRY};
 use super::{deadline_after, GuardMarker};
 
 const LOCKED: u8 = 1;
 const PARKED: u8 = 2;
-
-/// The token of a thread woken by a fair unlock: the lock is its own.
-const HANDOFF: UnparkToken = UnparkToken(1);
-/// The token of a thread woken by a normal unlock: try again.
-const RETRY: UnparkToken = UnparkToken(0);
 
 /// A mutex on `parking_lot_core`, for `lock_api::Mutex`. Uninstrumented:
 /// locking it is neither validated nor recorded.
@@ -145,66 +141,23 @@ impl RawMutex {
     #[cold]
     #[inline(never)]
     fn lock_slow(&self, deadline: Option<Instant>) -> bool {
-        let mut spin = SpinWait::new();
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
+        let wait = Wait {
+            word: &self.state,
+            key: self.key(),
+            parked: PARKED.into(),
+            token: DEFAULT_PARK_TOKEN,
+            deadline,
+        };
+        let take = |state: usize| {
+            // A byte's state, widened by `Wait`.
+            let state = state as u8;
             if state & LOCKED == 0 {
-                match self.state.compare_exchange_weak(
-                    state,
-                    state | LOCKED,
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return true,
-                    Err(now) => state = now,
-                }
-                continue;
+                Take::To((state | LOCKED).into())
+            } else {
+                Take::Blocked
             }
-            // Spin only while nobody is parked: once someone is, the lock
-            // is contended enough that spinning just burns the CPU.
-            if state & PARKED == 0 {
-                if spin.spin() {
-                    state = self.state.load(Ordering::Relaxed);
-                    continue;
-                }
-                if let Err(now) = self.state.compare_exchange_weak(
-                    state,
-                    state | PARKED,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    state = now;
-                    continue;
-                }
-            }
-            // SAFETY: the key is this mutex's address, which only this
-            // mutex parks on. `validate` and `timed_out` only touch the
-            // atomic state: they neither panic nor call parking_lot_core.
-            let result = unsafe {
-                parking_lot_core::park(
-                    self.key(),
-                    // Sleep only if the lock is still held and the unlocker
-                    // will see `PARKED` (both checked with the queue locked,
-                    // where the unlocker clears `PARKED`).
-                    || self.state.load(Ordering::Relaxed) == LOCKED | PARKED,
-                    || {},
-                    |_, last| {
-                        if last {
-                            self.state.fetch_and(!PARKED, Ordering::Relaxed);
-                        }
-                    },
-                    DEFAULT_PARK_TOKEN,
-                    deadline,
-                )
-            };
-            match result {
-                ParkResult::Unparked(HANDOFF) => return true,
-                ParkResult::TimedOut => return false,
-                ParkResult::Unparked(_) | ParkResult::Invalid => {}
-            }
-            spin.reset();
-            state = self.state.load(Ordering::Relaxed);
-        }
+        };
+        matches!(wait.run(take), Waited::Entered(_))
     }
 
     /// Unlocks with `PARKED` set: wakes one thread, and hands the lock to it

@@ -10,7 +10,9 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use parking_lot_core::{ParkResult, SpinWait, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
+use parking_lot_core::{DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
+
+use super::park::{Take, Wait, Waited};
 
 const DONE: u8 = 1;
 const POISONED: u8 = 2;
@@ -126,73 +128,44 @@ impl Once {
 
     #[cold]
     fn call_slow(&self, force: bool, f: &mut dyn FnMut(OnceState)) {
-        let mut spin = SpinWait::new();
-        let mut state = self.state.load(Ordering::Acquire);
+        let wait = Wait {
+            word: &self.state,
+            key: self.key(),
+            parked: PARKED.into(),
+            token: DEFAULT_PARK_TOKEN,
+            deadline: None,
+        };
+        let take = |state: usize| {
+            // A byte's state, widened by `Wait`.
+            let state = state as u8;
+            if state & DONE != 0 || state & (POISONED | RUNNING) == POISONED && !force {
+                Take::Stop
+            } else if state & RUNNING != 0 {
+                Take::Blocked
+            } else {
+                Take::To((state | RUNNING).into())
+            }
+        };
         loop {
-            if state & DONE != 0 {
-                return;
+            match wait.run(take) {
+                Waited::Entered(Some(before)) => {
+                    let mut run = Run {
+                        once: self,
+                        end: POISONED,
+                    };
+                    f(if before & usize::from(POISONED) != 0 {
+                        OnceState::Poisoned
+                    } else {
+                        OnceState::New
+                    });
+                    run.end = DONE;
+                    return;
+                }
+                Waited::Stopped if self.state.load(Ordering::Acquire) & DONE != 0 => return,
+                Waited::Stopped => panic!("Once instance has previously been poisoned"),
+                // Nothing hands a `Once` over, and nothing times out.
+                Waited::Entered(None) | Waited::TimedOut => {}
             }
-            if state & RUNNING == 0 {
-                if state & POISONED != 0 && !force {
-                    panic!("Once instance has previously been poisoned");
-                }
-                match self.state.compare_exchange_weak(
-                    state,
-                    state | RUNNING,
-                    Ordering::Acquire,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => {
-                        let mut run = Run {
-                            once: self,
-                            end: POISONED,
-                        };
-                        f(if state & POISONED != 0 {
-                            OnceState::Poisoned
-                        } else {
-                            OnceState::New
-                        });
-                        run.end = DONE;
-                        return;
-                    }
-                    Err(now) => state = now,
-                }
-                continue;
-            }
-            if state & PARKED == 0 {
-                if spin.spin() {
-                    state = self.state.load(Ordering::Acquire);
-                    continue;
-                }
-                if let Err(now) = self.state.compare_exchange_weak(
-                    state,
-                    state | PARKED,
-                    Ordering::Relaxed,
-                    Ordering::Acquire,
-                ) {
-                    state = now;
-                    continue;
-                }
-            }
-            // SAFETY: the key is this `Once`'s address, which only it parks
-            // on. `validate` only reads the state: it neither panics nor
-            // calls parking_lot_core.
-            let result = unsafe {
-                parking_lot_core::park(
-                    self.key(),
-                    || {
-                        let state = self.state.load(Ordering::Relaxed);
-                        state & (RUNNING | PARKED) == RUNNING | PARKED
-                    },
-                    || {},
-                    |_, _| {},
-                    DEFAULT_PARK_TOKEN,
-                    None,
-                )
-            };
-            debug_assert_ne!(result, ParkResult::TimedOut);
-            spin.reset();
-            state = self.state.load(Ordering::Acquire);
         }
     }
 }

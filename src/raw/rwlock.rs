@@ -33,8 +33,9 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot_core::{FilterOp, ParkResult, ParkToken, SpinWait, UnparkResult, UnparkToken};
+use parking_lot_core::{FilterOp, ParkToken, UnparkResult};
 
+use super::park::{Take, Wait, Waited, HANDOFF, RETRY};
 use super::{deadline_after, GuardMarker};
 
 const PARKED: usize = 1;
@@ -48,10 +49,6 @@ const READERS: usize = !(ONE_READER - 1);
 const SHARED_TOKEN: ParkToken = ParkToken(0);
 const UPGRADABLE_TOKEN: ParkToken = ParkToken(1);
 const EXCLUSIVE_TOKEN: ParkToken = ParkToken(2);
-
-/// Unpark tokens: handed the mode it waited for, or to try again.
-const HANDOFF: UnparkToken = UnparkToken(1);
-const RETRY: UnparkToken = UnparkToken(0);
 
 /// What blocks each acquisition, in a thread that would park for it.
 fn shared_blocked(state: usize) -> bool {
@@ -413,66 +410,21 @@ impl RawRwLock {
         add: usize,
         deadline: Option<Instant>,
     ) -> bool {
-        let mut spin = SpinWait::new();
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            if !blocked(state) {
-                let new = state
-                    .checked_add(add)
-                    .expect("RwLock reader count overflow");
-                match self.state.compare_exchange_weak(
-                    state,
-                    new,
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return true,
-                    Err(now) => state = now,
-                }
-                continue;
-            }
-            if state & PARKED == 0 {
-                if spin.spin() {
-                    state = self.state.load(Ordering::Relaxed);
-                    continue;
-                }
-                if let Err(now) = self.state.compare_exchange_weak(
-                    state,
-                    state | PARKED,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    state = now;
-                    continue;
-                }
-            }
-            // SAFETY: the key is this lock's address, which only this lock
-            // parks on. `validate` and `timed_out` only touch the atomic
-            // state: they neither panic nor call parking_lot_core.
-            let result = unsafe {
-                parking_lot_core::park(
-                    self.key(),
-                    || {
-                        let state = self.state.load(Ordering::Relaxed);
-                        state & PARKED != 0 && blocked(state)
-                    },
-                    || {},
-                    |_, last| {
-                        if last {
-                            self.state.fetch_and(!PARKED, Ordering::Relaxed);
-                        }
-                    },
-                    token,
-                    deadline,
-                )
-            };
-            match result {
-                ParkResult::Unparked(HANDOFF) => return true,
-                ParkResult::TimedOut => return false,
-                ParkResult::Unparked(_) | ParkResult::Invalid => {}
-            }
-            spin.reset();
-            state = self.state.load(Ordering::Relaxed);
+        let wait = Wait {
+            word: &self.state,
+            key: self.key(),
+            parked: PARKED,
+            token,
+            deadline,
+        };
+        let take = |state| match blocked(state) {
+            true => Take::Blocked,
+            false => state.checked_add(add).map_or(Take::Stop, Take::To),
+        };
+        match wait.run(take) {
+            Waited::Entered(_) => true,
+            Waited::TimedOut => false,
+            Waited::Stopped => panic!("RwLock reader count overflow"),
         }
     }
 
@@ -494,51 +446,22 @@ impl RawRwLock {
     /// Phase 2: with `WRITER` held, waits until no reader is left; false if
     /// `deadline` passed with readers still in.
     fn drain(&self, deadline: Option<Instant>) -> bool {
-        let mut spin = SpinWait::new();
-        loop {
-            // Acquire: the readers' critical sections end before ours starts.
-            let state = self.state.load(Ordering::Acquire);
-            if state & READERS == 0 {
-                return true;
-            }
-            if state & WRITER_PARKED == 0 {
-                if spin.spin() {
-                    continue;
-                }
-                if self
-                    .state
-                    .compare_exchange_weak(
-                        state,
-                        state | WRITER_PARKED,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    )
-                    .is_err()
-                {
-                    continue;
-                }
-            }
-            // SAFETY: the drain key lies inside this lock's word; only the
-            // `WRITER` holder parks on it. The callbacks only touch the
-            // atomic state: they neither panic nor call parking_lot_core.
-            let result = unsafe {
-                parking_lot_core::park(
-                    self.drain_key(),
-                    || {
-                        let state = self.state.load(Ordering::Relaxed);
-                        state & WRITER_PARKED != 0 && state & READERS != 0
-                    },
-                    || {},
-                    |_, _| {
-                        self.state.fetch_and(!WRITER_PARKED, Ordering::Relaxed);
-                    },
-                    EXCLUSIVE_TOKEN,
-                    deadline,
-                )
-            };
-            if result == ParkResult::TimedOut {
-                return self.state.load(Ordering::Acquire) & READERS == 0;
-            }
+        let wait = Wait {
+            word: &self.state,
+            key: self.drain_key(),
+            parked: WRITER_PARKED,
+            token: EXCLUSIVE_TOKEN,
+            deadline,
+        };
+        // `Wait` reads the state with `Acquire`: the readers' critical
+        // sections end before ours starts.
+        let take = |state| match state & READERS {
+            0 => Take::Have,
+            _ => Take::Blocked,
+        };
+        match wait.run(take) {
+            Waited::Entered(_) => true,
+            Waited::TimedOut | Waited::Stopped => self.state.load(Ordering::Acquire) & READERS == 0,
         }
     }
 
