@@ -540,16 +540,25 @@ struct Padded<T>(T);
 /// `threads2`: each thread nests its own pair; returns per-thread ns/op
 /// (the mean of the two threads) per sample.
 fn threads2<M: BenchMutex>() -> Vec<f64> {
+    two_threads(|| {
+        // Allocated by the thread that uses them.
+        let a = Box::new(Padded(M::distinct()));
+        let b = Box::new(Padded(M::distinct()));
+        move || nested2(&a.0, &b.0)
+    })
+}
+
+/// Two threads, each timing the op `make_op` builds for it, in step (one
+/// batch size, batches started together); per-thread ns/op (the mean of the
+/// two threads) per sample.
+fn two_threads<O: FnMut()>(make_op: impl Fn() -> O + Sync) -> Vec<f64> {
     let barrier = Barrier::new(2);
     let iters = AtomicU64::new(u64::MAX);
     let per_thread: Vec<Vec<f64>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..2)
             .map(|_| {
                 s.spawn(|| {
-                    // Allocated by the thread that uses them.
-                    let a = Box::new(Padded(M::distinct()));
-                    let b = Box::new(Padded(M::distinct()));
-                    let mut op = || nested2(&a.0, &b.0);
+                    let mut op = make_op();
                     iters.fetch_min(calibrate(&mut op), Relaxed);
                     barrier.wait();
                     let n = iters.load(Relaxed);
@@ -1406,36 +1415,6 @@ mod raw_locks {
         }
     }
 
-    /// Two threads run `op` on one lock; per-thread ns per op (the mean of
-    /// the two) per sample.
-    fn contended2(op: impl Fn() + Sync) -> Vec<f64> {
-        let barrier = Barrier::new(2);
-        let iters = AtomicU64::new(u64::MAX);
-        let per_thread: Vec<Vec<f64>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..2)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut op = || op();
-                        iters.fetch_min(calibrate(&mut op), Relaxed);
-                        barrier.wait();
-                        let n = iters.load(Relaxed);
-                        (0..THREAD_WARM + THREAD_SAMPLES)
-                            .map(|_| {
-                                barrier.wait();
-                                time_batch(&mut op, n)
-                            })
-                            .skip(THREAD_WARM)
-                            .collect()
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        (0..THREAD_SAMPLES)
-            .map(|i| (per_thread[0][i] + per_thread[1][i]) / 2.0)
-            .collect()
-    }
-
     fn measure<M: RawMutex + Sync, R: RawRwLock + Sync>(scenario: &str) {
         let m = lock_api::Mutex::<M, u64>::new(0);
         let l = lock_api::RwLock::<R, u64>::new(0);
@@ -1443,15 +1422,20 @@ mod raw_locks {
             "raw_mutex" => batched(|| lock(&m)),
             "raw_rwlock_write" => batched(|| write(&l)),
             "raw_rwlock_read" => batched(|| read(&l)),
-            "raw_mutex_threads2" => contended2(|| {
-                lock(&m);
-                outside();
+            // Two threads on one lock.
+            "raw_mutex_threads2" => two_threads(|| {
+                || {
+                    lock(&m);
+                    outside();
+                }
             }),
-            "raw_rwlock_threads2" => contended2(|| {
-                write(&l);
-                outside();
-                read(&l);
-                outside();
+            "raw_rwlock_threads2" => two_threads(|| {
+                || {
+                    write(&l);
+                    outside();
+                    read(&l);
+                    outside();
+                }
             }),
             other => panic!("unknown scenario {other}"),
         };
