@@ -8,7 +8,9 @@
 //! - `tracing_mutex`: `tracing_mutex::stdsync::tracing::Mutex` / `RwLock`
 //!   (the always-tracing types; built without the `backtraces` feature);
 //! - `lockdep`: `lockdep::Mutex` / `RwLock`;
-//! - `lockdep_off`: the same sources compiled with validation out.
+//! - `lockdep_off`: the same sources compiled with validation out;
+//! - in rows of their own (`raw_*`), `lockdep_raw`: lockdep's raw locks
+//!   (`lockdep::raw`) against parking_lot's, both through `lock_api`.
 //!
 //! Method: the parent process runs every (scenario, implementation) pair in
 //! its own child process (this binary re-executed with `--child`), so that
@@ -538,16 +540,25 @@ struct Padded<T>(T);
 /// `threads2`: each thread nests its own pair; returns per-thread ns/op
 /// (the mean of the two threads) per sample.
 fn threads2<M: BenchMutex>() -> Vec<f64> {
+    two_threads(|| {
+        // Allocated by the thread that uses them.
+        let a = Box::new(Padded(M::distinct()));
+        let b = Box::new(Padded(M::distinct()));
+        move || nested2(&a.0, &b.0)
+    })
+}
+
+/// Two threads, each timing the op `make_op` builds for it, in step (one
+/// batch size, batches started together); per-thread ns/op (the mean of the
+/// two threads) per sample.
+fn two_threads<O: FnMut()>(make_op: impl Fn() -> O + Sync) -> Vec<f64> {
     let barrier = Barrier::new(2);
     let iters = AtomicU64::new(u64::MAX);
     let per_thread: Vec<Vec<f64>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..2)
             .map(|_| {
                 s.spawn(|| {
-                    // Allocated by the thread that uses them.
-                    let a = Box::new(Padded(M::distinct()));
-                    let b = Box::new(Padded(M::distinct()));
-                    let mut op = || nested2(&a.0, &b.0);
+                    let mut op = make_op();
                     iters.fetch_min(calibrate(&mut op), Relaxed);
                     barrier.wait();
                     let n = iters.load(Relaxed);
@@ -1137,6 +1148,8 @@ fn parent() {
     }
     println!();
 
+    let raw_targets = raw_locks::run(&exe);
+
     // Target checks.
     let at = |scenario: &str, imp: &str| {
         let si = SCENARIOS.iter().position(|s| *s == scenario).unwrap();
@@ -1244,6 +1257,9 @@ fn parent() {
     ]) {
         check(what, value, limit, "x");
     }
+    for (what, value, limit) in raw_targets {
+        check(what, value, limit, "x");
+    }
 
     // Memory.
     println!();
@@ -1340,8 +1356,157 @@ fn parent() {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child") {
-        run_child(&args[i + 1], &args[i + 2]);
+        if raw_locks::is_scenario(&args[i + 1]) {
+            raw_locks::child(&args[i + 1], &args[i + 2]);
+        } else {
+            run_child(&args[i + 1], &args[i + 2]);
+        }
     } else {
         parent();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// lockdep's own raw locks (`lockdep::raw`, on parking_lot_core) against
+// parking_lot's, both through `lock_api::Mutex` / `RwLock`: the inner lock
+// of every validating lock must cost what parking_lot's does.
+
+mod raw_locks {
+    use super::*;
+    use lock_api::{RawMutex, RawRwLock};
+
+    /// Rows: uncontended lock/unlock pairs, then two threads on one lock,
+    /// each doing a little work of its own between acquisitions.
+    const SCENARIOS: [&str; 5] = [
+        "raw_mutex",
+        "raw_rwlock_write",
+        "raw_rwlock_read",
+        "raw_mutex_threads2",
+        "raw_rwlock_threads2",
+    ];
+    const IMPLS: [&str; 2] = ["parking_lot", "lockdep_raw"];
+    /// The uncontended rows' target: lockdep_raw / parking_lot.
+    const UNCONTENDED_LIMIT: f64 = 1.1;
+
+    pub(super) fn is_scenario(scenario: &str) -> bool {
+        SCENARIOS.contains(&scenario)
+    }
+
+    #[inline(never)]
+    fn lock<M: RawMutex>(m: &lock_api::Mutex<M, u64>) {
+        *black_box(m).lock() += 1;
+    }
+
+    #[inline(never)]
+    fn write<R: RawRwLock>(l: &lock_api::RwLock<R, u64>) {
+        *black_box(l).write() += 1;
+    }
+
+    #[inline(never)]
+    fn read<R: RawRwLock>(l: &lock_api::RwLock<R, u64>) {
+        black_box(*black_box(l).read());
+    }
+
+    /// Work outside the lock between two acquisitions: light contention.
+    #[inline(never)]
+    fn outside() {
+        for i in 0..16u64 {
+            black_box(i);
+        }
+    }
+
+    fn measure<M: RawMutex + Sync, R: RawRwLock + Sync>(scenario: &str) {
+        let m = lock_api::Mutex::<M, u64>::new(0);
+        let l = lock_api::RwLock::<R, u64>::new(0);
+        let samples = match scenario {
+            "raw_mutex" => batched(|| lock(&m)),
+            "raw_rwlock_write" => batched(|| write(&l)),
+            "raw_rwlock_read" => batched(|| read(&l)),
+            // Two threads on one lock.
+            "raw_mutex_threads2" => two_threads(|| {
+                || {
+                    lock(&m);
+                    outside();
+                }
+            }),
+            "raw_rwlock_threads2" => two_threads(|| {
+                || {
+                    write(&l);
+                    outside();
+                    read(&l);
+                    outside();
+                }
+            }),
+            other => panic!("unknown scenario {other}"),
+        };
+        print_samples(&samples);
+    }
+
+    pub(super) fn child(scenario: &str, imp: &str) {
+        match imp {
+            "parking_lot" => measure::<parking_lot::RawMutex, parking_lot::RawRwLock>(scenario),
+            "lockdep_raw" => measure::<lockdep::raw::RawMutex, lockdep::raw::RawRwLock>(scenario),
+            other => panic!("unknown implementation {other}"),
+        }
+    }
+
+    /// Runs the children, prints the rows; returns the targets
+    /// `(what, ratio, limit)`.
+    pub(super) fn run(exe: &std::path::Path) -> Vec<(String, f64, f64)> {
+        let mut results: BTreeMap<(usize, usize), Pooled> = BTreeMap::new();
+        for round in 0..ROUNDS {
+            for (si, scenario) in SCENARIOS.iter().enumerate() {
+                for k in 0..IMPLS.len() {
+                    let ii = (k + round + si) % IMPLS.len();
+                    spawn_child(
+                        exe,
+                        scenario,
+                        IMPLS[ii],
+                        results.entry((si, ii)).or_default(),
+                    );
+                }
+            }
+        }
+        let mut med = [[f64::NAN; IMPLS.len()]; SCENARIOS.len()];
+        for (&(si, ii), p) in &mut results {
+            if let Some(v) = p.samples.first_mut() {
+                med[si][ii] = median(v);
+            }
+        }
+        println!();
+        for (si, scenario) in SCENARIOS.iter().enumerate() {
+            for (ii, imp) in IMPLS.iter().enumerate() {
+                println!("BENCH {scenario} {imp} {:.2}", med[si][ii]);
+            }
+        }
+        println!();
+        println!(
+            "raw locks through lock_api: median ns per op (ratio to parking_lot, same run); \
+             threads2 rows: two threads on one lock, per thread"
+        );
+        println!();
+        println!("| scenario | parking_lot | lockdep_raw |");
+        println!("|---|---:|---:|");
+        for (si, scenario) in SCENARIOS.iter().enumerate() {
+            let [base, ours] = med[si];
+            println!(
+                "| {scenario} | {} | {} ({:.2}x) |",
+                fmt_ns(base),
+                fmt_ns(ours),
+                ours / base
+            );
+        }
+        SCENARIOS
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.ends_with("threads2"))
+            .map(|(si, scenario)| {
+                (
+                    format!("{scenario} lockdep_raw/parking_lot (uncontended)"),
+                    med[si][1] / med[si][0],
+                    UNCONTENDED_LIMIT,
+                )
+            })
+            .collect()
     }
 }

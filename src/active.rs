@@ -40,8 +40,8 @@ struct State {
 /// drains them.
 pub struct Active {
     map: LockMap,
-    state: parking_lot::Mutex<State>,
-    drained: parking_lot::Condvar,
+    state: crate::raw::Mutex<State>,
+    drained: crate::raw::Condvar,
 }
 
 impl Active {
@@ -50,8 +50,8 @@ impl Active {
         map.class();
         Active {
             map,
-            state: parking_lot::Mutex::new(State::default()),
-            drained: parking_lot::Condvar::new(),
+            state: crate::raw::Mutex::new(State::default()),
+            drained: crate::raw::Condvar::new(),
         }
     }
 

@@ -650,9 +650,9 @@ struct Registry {
     classes: Vec<ClassInfo>,
 }
 
-// The registry's own lock is a plain parking_lot mutex: the validator never
+// The registry's own lock is a plain (`crate::raw`) mutex: the validator never
 // instruments its own state.
-static REGISTRY: parking_lot::Mutex<Option<Registry>> = parking_lot::const_mutex(None);
+static REGISTRY: crate::raw::Mutex<Option<Registry>> = crate::raw::const_mutex(None);
 
 fn with_registry<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
     let mut guard = REGISTRY.lock();
@@ -900,7 +900,7 @@ pub(crate) fn describe(id: ClassId) -> crate::schema::Class {
     let key = match &info.site {
         Some(s) => format!(
             "site {}:{}:{} {} {}/{}",
-            s.file,
+            site::short_file(s.file),
             s.line,
             s.column,
             s.ty.map_or_else(|| "name".to_string(), |t| format!("type {t}")),

@@ -61,8 +61,8 @@ type MutexGuard<'a, R, T> = lock_api::MutexGuard<'a, Tracked<R>, T>;
 /// `lock_api::Mutex` over a [`Tracked`](crate::lock::Tracked) raw mutex (every `Mutex` and `FairMutex` of [`crate::parking_lot`]).
 pub struct Condvar {
     /// Notifications since creation; waiters sleep until it changes.
-    sequence: parking_lot::Mutex<u64>,
-    wakeup: parking_lot::Condvar,
+    sequence: crate::raw::Mutex<u64>,
+    wakeup: crate::raw::Condvar,
     map: LockMap,
 }
 
@@ -87,8 +87,8 @@ impl Condvar {
 
     const fn with_map(map: LockMap) -> Condvar {
         Condvar {
-            sequence: parking_lot::const_mutex(0),
-            wakeup: parking_lot::Condvar::new(),
+            sequence: crate::raw::const_mutex(0),
+            wakeup: crate::raw::Condvar::new(),
             map,
         }
     }

@@ -232,7 +232,7 @@ pub(crate) fn path_from_env(variable: &'static str) -> Option<std::path::PathBuf
         .map(std::path::PathBuf::from)
 }
 
-static ACTION: parking_lot::RwLock<Option<Action>> = parking_lot::const_rwlock(None);
+static ACTION: crate::raw::RwLock<Option<Action>> = crate::raw::const_rwlock(None);
 static ENV: OnceLock<Option<Action>> = OnceLock::new();
 static ENABLED: AtomicBool = AtomicBool::new(true);
 static MEMORY_LIMIT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

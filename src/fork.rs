@@ -11,6 +11,8 @@
 //! with the parent's graph, classes and reports, consistent, and validates
 //! on its own.
 
+use crate::raw::{RawMutex, RawRwLock};
+
 /// Registers the handlers, once per process.
 pub(crate) fn register() {
     #[cfg(unix)]
@@ -78,15 +80,15 @@ unsafe fn release_all(child: bool) {
 /// # Safety
 /// `m` was locked by this thread in `prepare`, and nothing has used it
 /// since; `child` only in the child process, while it has one thread.
-pub(crate) unsafe fn release<T: ?Sized>(m: &parking_lot::Mutex<T>, child: bool) {
+pub(crate) unsafe fn release<T: ?Sized>(m: &crate::raw::Mutex<T>, child: bool) {
     if child {
         // SAFETY: the raw lock is made of atomics (interior mutability), so
         // writing it through a pointer derived from a shared reference is
         // allowed; no other thread exists to observe the write, and the
         // state written is the valid unlocked one.
         unsafe {
-            let raw = m.raw() as *const parking_lot::RawMutex as *mut parking_lot::RawMutex;
-            raw.write(<parking_lot::RawMutex as lock_api::RawMutex>::INIT);
+            let raw = m.raw() as *const RawMutex as *mut RawMutex;
+            raw.write(<RawMutex as lock_api::RawMutex>::INIT);
         }
     } else {
         // SAFETY: this thread holds the lock (the caller's contract).
@@ -98,12 +100,12 @@ pub(crate) unsafe fn release<T: ?Sized>(m: &parking_lot::Mutex<T>, child: bool) 
 ///
 /// # Safety
 /// As [`release`]'s.
-pub(crate) unsafe fn release_write<T: ?Sized>(l: &parking_lot::RwLock<T>, child: bool) {
+pub(crate) unsafe fn release_write<T: ?Sized>(l: &crate::raw::RwLock<T>, child: bool) {
     if child {
         // SAFETY: as in `release`.
         unsafe {
-            let raw = l.raw() as *const parking_lot::RawRwLock as *mut parking_lot::RawRwLock;
-            raw.write(<parking_lot::RawRwLock as lock_api::RawRwLock>::INIT);
+            let raw = l.raw() as *const RawRwLock as *mut RawRwLock;
+            raw.write(<RawRwLock as lock_api::RawRwLock>::INIT);
         }
     } else {
         // SAFETY: this thread holds the write lock (the caller's contract).

@@ -350,6 +350,10 @@
 //! nobody reads (silent, or a callback that does not render it) costs
 //! about 7 µs: its stacks are symbolized only when it is read.
 //!
+//! The validator's own state sits behind [`raw`]'s locks: lockdep's own
+//! raw locks on `parking_lot_core`, uninstrumented, as fast as
+//! `parking_lot`'s, usable through `lock_api` like any raw lock.
+//!
 //! ## Switching it off
 //!
 //! - At run time: [`set_enabled(false)`](set_enabled). Locks keep working;
@@ -457,6 +461,7 @@ pub mod offline;
 mod once;
 pub mod parking_lot;
 pub mod record;
+pub mod raw;
 pub mod render;
 pub mod report;
 mod report_file;

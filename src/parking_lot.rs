@@ -106,7 +106,7 @@ pub use crate::lock::{RawFairMutex, RawMutex, RawRwLock, RawThreadId};
 /// itself. Works with the guards of [`Mutex`] and [`FairMutex`].
 pub use crate::Condvar;
 pub use ::lock_api;
-pub use ::parking_lot::OnceState;
+pub use crate::raw::OnceState;
 
 /// The guards that own an `Arc` of their lock (feature `arc_lock`):
 /// `lock_api`'s, as `parking_lot` re-exports them.
@@ -185,7 +185,7 @@ pub const fn const_reentrant_mutex<T>(value: T) -> ReentrantMutex<T> {
 /// initializer, or waiting for another thread's, is an exclusive acquisition
 /// of the `Once`'s class (see [`crate::Once`]).
 pub struct Once {
-    inner: ::parking_lot::Once,
+    inner: crate::raw::Once,
     map: LockMap,
 }
 
@@ -205,14 +205,14 @@ impl Once {
     /// A `Once` of the class of a static key.
     pub const fn with_key(key: &'static ClassKey) -> Once {
         Once {
-            inner: ::parking_lot::Once::new(),
+            inner: crate::raw::Once::new(),
             map: LockMap::with_key(key),
         }
     }
 
     const fn with_name(at: &'static Location<'static>, name: Option<&'static str>) -> Once {
         Once {
-            inner: ::parking_lot::Once::new(),
+            inner: crate::raw::Once::new(),
             map: crate::once::site::<()>(at, name),
         }
     }

@@ -66,14 +66,14 @@ struct Queue {
     writer: bool,
 }
 
-static QUEUE: parking_lot::Mutex<Queue> = parking_lot::const_mutex(Queue {
+static QUEUE: crate::raw::Mutex<Queue> = crate::raw::const_mutex(Queue {
     pid: 0,
     learned: Vec::new(),
     in_flight: 0,
     writer: false,
 });
-static WAKE: parking_lot::Condvar = parking_lot::Condvar::new();
-static DRAINED: parking_lot::Condvar = parking_lot::Condvar::new();
+static WAKE: crate::raw::Condvar = crate::raw::Condvar::new();
+static DRAINED: crate::raw::Condvar = crate::raw::Condvar::new();
 
 static LINES: AtomicUsize = AtomicUsize::new(0);
 static BYTES: AtomicUsize = AtomicUsize::new(0);

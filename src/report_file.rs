@@ -16,7 +16,7 @@ use crate::config;
 use crate::report::Report;
 
 /// The file, opened on the first report, or why it could not be.
-static FILE: parking_lot::Mutex<Option<Result<File, String>>> = parking_lot::const_mutex(None);
+static FILE: crate::raw::Mutex<Option<Result<File, String>>> = crate::raw::const_mutex(None);
 static ERRORS: AtomicUsize = AtomicUsize::new(0);
 
 /// Appends `report` if `LOCKDEP_REPORT_FILE` is set.

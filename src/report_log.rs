@@ -21,7 +21,7 @@ struct Log {
     bytes: usize,
 }
 
-static LOG: parking_lot::Mutex<Log> = parking_lot::const_mutex(Log {
+static LOG: crate::raw::Mutex<Log> = crate::raw::const_mutex(Log {
     reports: VecDeque::new(),
     total: 0,
     dropped: 0,

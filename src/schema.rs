@@ -343,7 +343,7 @@ impl From<ProcessInfoData> for crate::report::ProcessInfo {
 }
 
 fn intern(s: String) -> &'static str {
-    static SEEN: parking_lot::Mutex<Option<HashSet<&'static str>>> = parking_lot::const_mutex(None);
+    static SEEN: crate::raw::Mutex<Option<HashSet<&'static str>>> = crate::raw::const_mutex(None);
     if s == env!("CARGO_PKG_VERSION") {
         return env!("CARGO_PKG_VERSION");
     }

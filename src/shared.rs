@@ -1,7 +1,7 @@
 //! The validator's shared state, generic over the locks that guard it.
 //!
-//! Production uses parking_lot's (the validator never instruments its own
-//! state). The model-checking tests use loom's, so that the real validation
+//! Production uses lockdep's own raw locks (`crate::raw`: the validator never
+//! instruments its own state). The model-checking tests use loom's, so that the real validation
 //! code runs under every interleaving loom explores.
 
 use crate::chain::{Key, KeySet};
@@ -18,17 +18,17 @@ pub(crate) trait Facade: Sized + 'static {
     fn write<T: Send + Sync + 'static, R>(l: &Self::RwLock<T>, f: impl FnOnce(&mut T) -> R) -> R;
 }
 
-/// parking_lot's locks: production.
-pub(crate) struct ParkingLot;
+/// lockdep's own raw locks (`crate::raw`): production.
+pub(crate) struct Raw;
 
-impl Facade for ParkingLot {
-    type Mutex<T: Send + 'static> = parking_lot::Mutex<T>;
-    type RwLock<T: Send + Sync + 'static> = parking_lot::RwLock<T>;
+impl Facade for Raw {
+    type Mutex<T: Send + 'static> = crate::raw::Mutex<T>;
+    type RwLock<T: Send + Sync + 'static> = crate::raw::RwLock<T>;
     fn mutex<T: Send + 'static>(value: T) -> Self::Mutex<T> {
-        parking_lot::Mutex::new(value)
+        crate::raw::Mutex::new(value)
     }
     fn rwlock<T: Send + Sync + 'static>(value: T) -> Self::RwLock<T> {
-        parking_lot::RwLock::new(value)
+        crate::raw::RwLock::new(value)
     }
     fn with<T: Send + 'static, R>(m: &Self::Mutex<T>, f: impl FnOnce(&mut T) -> R) -> R {
         f(&mut m.lock())
@@ -87,7 +87,7 @@ impl<F: Facade> GlobalChains<F> {
     }
 }
 
-impl GlobalChains<ParkingLot> {
+impl GlobalChains<Raw> {
     /// Write-locks every shard across a `fork` (see `crate::fork`).
     pub(crate) fn fork_lock(&self) {
         for s in &self.shards {
@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn global_set() {
-        let g = GlobalChains::<ParkingLot>::new();
+        let g = GlobalChains::<Raw>::new();
         let (k1, k2) = (Key { a: 42, b: 1 }, Key { a: 42, b: 2 });
         assert!(!g.contains(k1));
         g.insert(k1);

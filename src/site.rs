@@ -106,11 +106,21 @@ fn crate_name(dir: &str) -> String {
 
 /// The file as a report shows it: the toolchain's hash-prefixed paths are
 /// shortened to `core/src/ops/function.rs`.
+/// Toolchain paths lose their prefix up to `library/`, and a crate from a
+/// registry (`$CARGO_HOME/registry/src/<index>/<crate>-<version>/...`)
+/// its prefix up to the crate's directory, so that a name reads, and a
+/// record's class key stays, the same on every machine.
 pub(crate) fn short_file(file: &str) -> &str {
-    match file.find("/library/") {
-        Some(i) if in_toolchain(file) => &file[i + "/library/".len()..],
-        _ => file,
+    if let Some(i) = file.find("/library/").filter(|_| in_toolchain(file)) {
+        return &file[i + "/library/".len()..];
     }
+    if let Some(i) = file.find("/registry/src/") {
+        let index = &file[i + "/registry/src/".len()..];
+        if let Some(j) = index.find('/') {
+            return &index[j + 1..];
+        }
+    }
+    file
 }
 
 /// A type's name without its module paths: `alloc::vec::Vec<alloc::string::String>`
@@ -153,6 +163,10 @@ mod tests {
         assert_eq!(origin("/home/u/app/src/lib.rs"), Origin::Code);
         assert_eq!(short_file(core), "core/src/ops/function.rs");
         assert_eq!(short_file("src/lib.rs"), "src/lib.rs");
+        assert_eq!(
+            short_file("/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/r2d2-0.8.10/src/lib.rs"),
+            "r2d2-0.8.10/src/lib.rs"
+        );
     }
 
     #[test]

@@ -253,7 +253,7 @@ where
     std::thread::scope(|s| {
         let scope = Scope {
             inner: s,
-            spawned: parking_lot::Mutex::new(Vec::new()),
+            spawned: crate::raw::Mutex::new(Vec::new()),
         };
         let result = f(&scope);
         // std joins every thread when this closure returns: that is the wait.
@@ -267,7 +267,7 @@ where
 /// A scope to spawn threads in.
 pub struct Scope<'scope, 'env: 'scope> {
     inner: &'scope std::thread::Scope<'scope, 'env>,
-    spawned: parking_lot::Mutex<Vec<Arc<ThreadMap>>>,
+    spawned: crate::raw::Mutex<Vec<Arc<ThreadMap>>>,
 }
 
 impl<'scope, 'env> Scope<'scope, 'env> {

@@ -29,7 +29,7 @@ const MAX_FRAMES: usize = 64;
 /// Taken around every call into the `backtrace` crate (capture and
 /// symbolization), so that a `fork` can wait for them to finish: a child
 /// must not inherit the unwinder's or the symbolizer's locks held.
-static UNWINDER: parking_lot::Mutex<()> = parking_lot::const_mutex(());
+static UNWINDER: crate::raw::Mutex<()> = crate::raw::const_mutex(());
 
 /// Raw instruction pointers of the current stack, innermost first.
 pub(crate) fn capture() -> Arc<[usize]> {
@@ -247,7 +247,7 @@ struct SymbolCache {
     bytes: usize,
 }
 
-static SYMBOLS: parking_lot::Mutex<Option<SymbolCache>> = parking_lot::const_mutex(None);
+static SYMBOLS: crate::raw::Mutex<Option<SymbolCache>> = crate::raw::const_mutex(None);
 
 /// Bytes held by the symbol cache.
 pub(crate) fn symbol_cache_bytes() -> usize {

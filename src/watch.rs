@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::report::Report;
 
 /// Where a watch's reports go.
-type Collector = parking_lot::Mutex<Vec<Arc<Report>>>;
+type Collector = crate::raw::Mutex<Vec<Arc<Report>>>;
 
 thread_local! {
     /// The watches of this thread (its own, and those handed down to it).
@@ -24,7 +24,7 @@ thread_local! {
 }
 
 /// The watches of every thread ([`watch_all`]).
-static ALL: parking_lot::Mutex<Vec<Arc<Collector>>> = parking_lot::const_mutex(Vec::new());
+static ALL: crate::raw::Mutex<Vec<Arc<Collector>>> = crate::raw::const_mutex(Vec::new());
 
 /// Hands a report to the watches that see it (from the validator's emit).
 pub(crate) fn collect(report: &Arc<Report>) {

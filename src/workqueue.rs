@@ -67,8 +67,8 @@ impl WorkState {
 struct WorkInner {
     func: Box<dyn Fn() + Send + Sync>,
     map: LockMap,
-    state: parking_lot::Mutex<WorkState>,
-    finished: parking_lot::Condvar,
+    state: crate::raw::Mutex<WorkState>,
+    finished: crate::raw::Condvar,
 }
 
 /// A work item: a function that a [`WorkQueue`] runs on a worker thread.
@@ -86,8 +86,8 @@ impl Work {
             inner: Arc::new(WorkInner {
                 func: Box::new(func),
                 map,
-                state: parking_lot::Mutex::new(WorkState::default()),
-                finished: parking_lot::Condvar::new(),
+                state: crate::raw::Mutex::new(WorkState::default()),
+                finished: crate::raw::Condvar::new(),
             }),
         }
     }
@@ -265,8 +265,8 @@ struct QueueState {
 struct Shared {
     map: LockMap,
     ordered: bool,
-    state: parking_lot::Mutex<QueueState>,
-    changed: parking_lot::Condvar,
+    state: crate::raw::Mutex<QueueState>,
+    changed: crate::raw::Condvar,
 }
 
 impl Shared {
@@ -327,8 +327,8 @@ impl WorkQueue {
         let shared = Arc::new(Shared {
             map,
             ordered,
-            state: parking_lot::Mutex::new(QueueState::default()),
-            changed: parking_lot::Condvar::new(),
+            state: crate::raw::Mutex::new(QueueState::default()),
+            changed: crate::raw::Condvar::new(),
         });
         let workers = (0..workers.max(1))
             .map(|i| {
@@ -438,7 +438,7 @@ mod tests {
     #[test]
     fn queue_flush_cancel_and_drop() {
         let runs = Arc::new(AtomicUsize::new(0));
-        let gate = Arc::new(parking_lot::Mutex::new(()));
+        let gate = Arc::new(crate::raw::Mutex::new(()));
         let wq = WorkQueue::ordered("wq-unit");
         let (r, g) = (runs.clone(), gate.clone());
         let work = Work::named("wq-unit-work", move || {
@@ -485,7 +485,7 @@ mod tests {
     #[test]
     fn dropping_a_queue_from_its_own_work_is_reported_and_does_not_hang() {
         crate::set_action(crate::Action::Silent);
-        let slot: Arc<parking_lot::Mutex<Option<WorkQueue>>> = Arc::default();
+        let slot: Arc<crate::raw::Mutex<Option<WorkQueue>>> = Arc::default();
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let s2 = slot.clone();
         let work = Work::named("wq-unit-self-drop-work", move || {

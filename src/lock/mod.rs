@@ -44,13 +44,13 @@ pub use reentrant::ReentrantMutex;
 pub use rwlock::{RwLock, RwLockExt};
 
 /// The inner raw mutex: what a validated mutex locks.
-pub type InnerMutex = ::parking_lot::RawMutex;
+pub type InnerMutex = crate::raw::RawMutex;
 /// The inner raw fair mutex.
-pub type InnerFairMutex = ::parking_lot::RawFairMutex;
+pub type InnerFairMutex = crate::raw::RawFairMutex;
 /// The inner raw reader-writer lock.
-pub type InnerRwLock = ::parking_lot::RawRwLock;
+pub type InnerRwLock = crate::raw::RawRwLock;
 /// The thread-id getter of re-entrant mutexes.
-pub type RawThreadId = ::parking_lot::RawThreadId;
+pub type RawThreadId = crate::raw::RawThreadId;
 
 impl RawInit for InnerMutex {
     const UNLOCKED: Self = <Self as lock_api::RawMutex>::INIT;

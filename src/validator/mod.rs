@@ -36,7 +36,7 @@ use crate::report::{
     ThreadInfo,
 };
 use crate::report_log;
-use crate::shared::{Facade, ParkingLot, Shared};
+use crate::shared::{Facade, Raw, Shared};
 use crate::trace::{self, TraceId, TraceStore};
 
 mod acquire;
@@ -443,11 +443,11 @@ enum Reported {
     Disorder(ClassId),
 }
 
-/// The shared state in production: parking_lot locks, created on first use
+/// The shared state in production: lockdep's own raw locks, created on first use
 /// (only slow paths reach it).
-static SHARED: std::sync::OnceLock<Shared<ParkingLot, Global>> = std::sync::OnceLock::new();
+static SHARED: std::sync::OnceLock<Shared<Raw, Global>> = std::sync::OnceLock::new();
 
-fn shared() -> &'static Shared<ParkingLot, Global> {
+fn shared() -> &'static Shared<Raw, Global> {
     SHARED.get_or_init(|| {
         crate::fork::register();
         Shared::new()
