@@ -108,7 +108,9 @@
 //! inferred this way, held together, are not recursive locking: no report,
 //! and no dependency between them (a cycle between two such locks of one
 //! inferred class is not seen). Their dependencies on every other class
-//! are learned, and the very lock taken again is still reported. A
+//! are learned, and the very lock taken again is still reported (so a chain
+//! that holds two locks of such a class is checked every time it is
+//! taken, never cached: the very lock taken twice has the same classes). A
 //! `const_mutex(..)` or `lockdep::Mutex::new` has its construction site,
 //! and none of this applies.
 //!
@@ -460,8 +462,8 @@ mod map;
 pub mod offline;
 mod once;
 pub mod parking_lot;
-pub mod record;
 pub mod raw;
+pub mod record;
 pub mod render;
 pub mod report;
 mod report_file;

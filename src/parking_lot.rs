@@ -102,11 +102,11 @@ use crate::map::LockMap;
 
 pub use crate::condvar::WaitTimeoutResult;
 pub use crate::lock::{RawFairMutex, RawMutex, RawRwLock, RawThreadId};
+pub use crate::raw::OnceState;
 /// A condition variable shaped like `parking_lot::Condvar`: [`crate::Condvar`]
 /// itself. Works with the guards of [`Mutex`] and [`FairMutex`].
 pub use crate::Condvar;
 pub use ::lock_api;
-pub use crate::raw::OnceState;
 
 /// The guards that own an `Arc` of their lock (feature `arc_lock`):
 /// `lock_api`'s, as `parking_lot` re-exports them.

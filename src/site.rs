@@ -164,7 +164,9 @@ mod tests {
         assert_eq!(short_file(core), "core/src/ops/function.rs");
         assert_eq!(short_file("src/lib.rs"), "src/lib.rs");
         assert_eq!(
-            short_file("/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/r2d2-0.8.10/src/lib.rs"),
+            short_file(
+                "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/r2d2-0.8.10/src/lib.rs"
+            ),
             "r2d2-0.8.10/src/lib.rs"
         );
     }

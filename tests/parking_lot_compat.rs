@@ -206,6 +206,36 @@ fn the_very_lock_taken_again_is_still_recursive_locking() {
     }
 }
 
+/// Another crate's read helper (a class of its own: a recursion is
+/// reported once per class).
+fn read_in_place<T>(l: &RwLock<T>) -> lockdep::parking_lot::RwLockReadGuard<'_, T> {
+    l.read()
+}
+
+#[test]
+fn the_very_lock_taken_again_after_a_benign_nesting_is_still_reported() {
+    silent();
+    let x = RwLock::new(0u32);
+    let y = RwLock::new(0u32);
+    let reports = reports_on_thread("plc_again", || {
+        {
+            // Two locks of the class: no report, and the chain of classes
+            // (inferred, inferred) must not be cached as validated...
+            let _x = read_in_place(&x);
+            let _y = read_in_place(&y);
+        }
+        // ...since the very lock read twice is the same chain of classes.
+        let _x = read_in_place(&x);
+        let _again = read_in_place(&x);
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(
+        matches!(reports[0].problem, Problem::RecursiveLocking { .. }),
+        "{}",
+        reports[0]
+    );
+}
+
 #[test]
 fn a_raw_lock_with_a_name_names_the_class() {
     silent();

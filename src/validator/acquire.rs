@@ -414,7 +414,8 @@ pub(super) fn push(
             if !st.chains.contains(key) {
                 check_new_chain(st, new.held(prev_key), key);
             }
-            if let Some(m) = memo {
+            // Remembered only if validation cached it (see `validate_in`).
+            if let Some(m) = memo.filter(|_| st.chains.contains(key)) {
                 m.store(key.memo(), Ordering::Relaxed);
             }
         }

@@ -192,7 +192,10 @@ pub(super) fn validate_in<F: Facade>(
                 break;
             }
         }
-        if !g.frozen {
+        // A chain with two locks of an inferred class is not cached: the
+        // same classes with the very lock taken twice have the same key, and
+        // must still be checked (and reported) when they come.
+        if !g.frozen && !unannotatable {
             shared.chains.insert(key);
             g.chains += 1;
             g.chain_log.push(&st.held, next);
@@ -200,7 +203,9 @@ pub(super) fn validate_in<F: Facade>(
         }
     });
     crate::record::learned(learned);
-    st.chains.insert(key);
+    if !unannotatable {
+        st.chains.insert(key);
+    }
     pending
 }
 
