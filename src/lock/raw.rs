@@ -170,9 +170,27 @@ impl<R> Tracked<R> {
         let lock = retake.relock;
         std::mem::forget(retake);
         lock(&self.raw);
+        self.deadlock_acquired();
         if let Some(subclass) = holder {
             self.set_held(recorded, subclass);
         }
+    }
+
+    /// parking_lot_core's deadlock detector (feature `deadlock_detection`
+    /// of the `parking_lot` shim) is told what a thread holds, keyed by
+    /// the address the inner lock parks on, as parking_lot's locks tell
+    /// it. Without the feature these calls are empty.
+    #[inline(always)]
+    fn deadlock_acquired(&self) {
+        // SAFETY: the key is the inner lock's address, released below
+        // before the lock is unlocked, as the detector requires.
+        unsafe { parking_lot_core::deadlock::acquire_resource(&self.raw as *const R as usize) }
+    }
+
+    #[inline(always)]
+    fn deadlock_released(&self) {
+        // SAFETY: the same key, acquired when the raw lock was taken.
+        unsafe { parking_lot_core::deadlock::release_resource(&self.raw as *const R as usize) }
     }
 
     /// A blocking acquisition in `mode`, as subclass `subclass`.
@@ -203,6 +221,7 @@ impl<R> Tracked<R> {
         unlock: unsafe fn(&R),
     ) -> bool {
         if locked {
+            self.deadlock_acquired();
             let give_back = GiveBack(&self.raw, unlock);
             let recorded = self.map.acquire_full(mode, 0, true, at);
             std::mem::forget(give_back);
@@ -222,6 +241,7 @@ impl<R> Tracked<R> {
     #[inline(always)]
     unsafe fn release(&self, holder: bool, unlock: unsafe fn(&R)) {
         let ((recorded, _), owner) = (self.holder(), self.owner());
+        self.deadlock_released();
         // SAFETY: the caller holds the raw lock, as `unlock` needs.
         unsafe { unlock(&self.raw) };
         if !holder {
