@@ -212,7 +212,7 @@ impl Condvar {
         let mut sequence = self.sequence.lock();
         let seen = *sequence;
         // SAFETY: the guard holds the raw lock; it is taken back below.
-        unsafe { raw.inner().unlock() };
+        unsafe { raw.unlock_for_wait() };
         let mut timed_out = false;
         while *sequence == seen && !timed_out {
             match deadline {

@@ -52,16 +52,6 @@ pub type InnerRwLock = crate::raw::RawRwLock;
 /// The thread-id getter of re-entrant mutexes.
 pub type RawThreadId = crate::raw::RawThreadId;
 
-impl RawInit for InnerMutex {
-    const UNLOCKED: Self = <Self as lock_api::RawMutex>::INIT;
-}
-impl RawInit for InnerFairMutex {
-    const UNLOCKED: Self = <Self as lock_api::RawMutex>::INIT;
-}
-impl RawInit for InnerRwLock {
-    const UNLOCKED: Self = <Self as lock_api::RawRwLock>::INIT;
-}
-
 /// The validated raw mutex.
 pub type RawMutex = Tracked<InnerMutex>;
 /// The validated raw fair mutex.

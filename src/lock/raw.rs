@@ -18,9 +18,7 @@ use crate::map::{Acquisition, AsLockMap, LockMap};
 #[cfg(all(feature = "send_guard", not(lockdep_off)))]
 use crate::validator::orphans;
 
-/// The unlocked value of an inner raw lock, whatever its kind (`RawMutex`
-/// and `RawRwLock` each have an `INIT`; this names one for [`Tracked`]'s
-/// constructors).
+/// The unlocked value of an inner raw lock of any kind, for [`Tracked`]'s constructors.
 pub trait RawInit: Sized {
     /// The unlocked raw lock.
     const UNLOCKED: Self;
@@ -33,10 +31,9 @@ pub trait RawInit: Sized {
 pub struct Tracked<R> {
     raw: R,
     /// The exclusive (or upgradable) holder's acquisition: [`RECORDED`] if
-    /// the validator recorded it, and its subclass above. Written by the
-    /// holder after taking `raw` and read by it before unlocking, so the
-    /// raw lock orders the accesses. The subclass stays after the unlock,
-    /// for the re-take of a guard's `unlocked` (`retake_subclass`).
+    /// recorded, and its subclass above. Written after taking `raw`, read
+    /// before unlocking: the raw lock orders the accesses. The subclass
+    /// stays after the unlock, for a guard's `unlocked` (`retake_subclass`).
     #[cfg(not(lockdep_off))]
     held: AtomicU32,
     /// With `send_guard`: the token of the thread whose stack holds the
@@ -85,9 +82,15 @@ impl<R> Tracked<R> {
         self.map.class()
     }
 
-    /// The raw lock underneath: locking it bypasses the validator.
-    pub(crate) fn inner(&self) -> &R {
-        &self.raw
+    /// Unlocks the raw lock for a condvar's wait, past the validator (the
+    /// caller has had it forget the acquisition: [`Self::forget_held`]).
+    pub(crate) unsafe fn unlock_for_wait(&self)
+    where
+        R: RawMutex,
+    {
+        self.deadlock_held(false);
+        // SAFETY: the caller holds the raw lock.
+        unsafe { self.raw.unlock() }
     }
 
     #[inline(always)]
@@ -137,10 +140,9 @@ impl<R> Tracked<R> {
         (false, 0)
     }
 
-    /// The subclass of a plain exclusive lock: 0, unless it is the re-take
-    /// of a guard's `unlocked` (called from `lock_api`'s own source), which
-    /// comes back as the subclass it had. Only a lock last held nested
-    /// pays for the look at the caller.
+    /// The subclass of a plain exclusive lock: 0, unless it is the re-take of
+    /// a guard's `unlocked` (from `lock_api`'s source), which keeps the one it
+    /// had. Only a lock last held nested pays for the look at the caller.
     #[inline(always)]
     fn retake_subclass(&self, at: &Location<'_>) -> u32 {
         match self.holder().1 {
@@ -170,27 +172,25 @@ impl<R> Tracked<R> {
         let lock = retake.relock;
         std::mem::forget(retake);
         lock(&self.raw);
-        self.deadlock_acquired();
+        self.deadlock_held(true);
         if let Some(subclass) = holder {
             self.set_held(recorded, subclass);
         }
     }
 
-    /// parking_lot_core's deadlock detector (feature `deadlock_detection`
-    /// of the `parking_lot` shim) is told what a thread holds, keyed by
-    /// the address the inner lock parks on, as parking_lot's locks tell
-    /// it. Without the feature these calls are empty.
+    /// Tells parking_lot_core's deadlock detector (feature `deadlock_detection`,
+    /// else empty calls) what the thread holds, as parking_lot's locks do.
     #[inline(always)]
-    fn deadlock_acquired(&self) {
-        // SAFETY: the key is the inner lock's address, released below
-        // before the lock is unlocked, as the detector requires.
-        unsafe { parking_lot_core::deadlock::acquire_resource(&self.raw as *const R as usize) }
-    }
-
-    #[inline(always)]
-    fn deadlock_released(&self) {
-        // SAFETY: the same key, acquired when the raw lock was taken.
-        unsafe { parking_lot_core::deadlock::release_resource(&self.raw as *const R as usize) }
+    fn deadlock_held(&self, held: bool) {
+        use parking_lot_core::deadlock::{acquire_resource, release_resource};
+        let tell = if held {
+            acquire_resource
+        } else {
+            release_resource
+        };
+        // SAFETY: a key is acquired when the raw lock is taken and released
+        // before it is unlocked, as the detector requires.
+        unsafe { tell(&self.raw as *const R as usize) }
     }
 
     /// A blocking acquisition in `mode`, as subclass `subclass`.
@@ -221,7 +221,7 @@ impl<R> Tracked<R> {
         unlock: unsafe fn(&R),
     ) -> bool {
         if locked {
-            self.deadlock_acquired();
+            self.deadlock_held(true);
             let give_back = GiveBack(&self.raw, unlock);
             let recorded = self.map.acquire_full(mode, 0, true, at);
             std::mem::forget(give_back);
@@ -241,7 +241,7 @@ impl<R> Tracked<R> {
     #[inline(always)]
     unsafe fn release(&self, holder: bool, unlock: unsafe fn(&R)) {
         let ((recorded, _), owner) = (self.holder(), self.owner());
-        self.deadlock_released();
+        self.deadlock_held(false);
         // SAFETY: the caller holds the raw lock, as `unlock` needs.
         unsafe { unlock(&self.raw) };
         if !holder {
@@ -303,9 +303,8 @@ impl<R> Tracked<R> {
     }
 }
 
-/// Is `at` in `lock_api`'s own source? Only its guards (a re-take after
-/// `unlocked`), its `RawReentrantMutex` and its `Debug` call a raw lock
-/// from there: its public locking methods pass their caller on.
+/// Is `at` in `lock_api`'s source? Only its guards (a re-take after
+/// `unlocked`), `RawReentrantMutex` and `Debug` lock from there.
 #[cold]
 pub(crate) fn inside_lock_api(at: &Location<'_>) -> bool {
     at.file()
@@ -313,11 +312,10 @@ pub(crate) fn inside_lock_api(at: &Location<'_>) -> bool {
         .any(|part| part == "lock_api" || part.starts_with("lock_api-"))
 }
 
-/// While armed, a blocking acquisition is being validated. If the
-/// validator unwinds (`Action::Panic`) in the re-take of a guard's
-/// `unlocked` (a lock from inside `lock_api`), that guard still lives and
-/// will unlock: take the raw lock for it, unrecorded. Any other caller has
-/// no guard yet, so the lock stays free.
+/// Armed while a blocking acquisition is validated. If the validator
+/// unwinds (`Action::Panic`) in the re-take of a guard's `unlocked` (from
+/// inside `lock_api`), that guard lives on and will unlock: take the raw
+/// lock for it, unrecorded. Other callers have no guard: it stays free.
 struct Retake<'a, R> {
     lock: &'a Tracked<R>,
     at: &'a Location<'a>,
@@ -348,9 +346,8 @@ impl<R> Drop for GiveBack<'_, R> {
     }
 }
 
-/// The annotated acquisitions, for the front ends' `lock_nested`,
-/// `lock_under`, `read_under`, ... (`lock` is `R`'s plain or exclusive
-/// lock, `unlock` its unlock).
+/// The annotated acquisitions, for `lock_nested`, `lock_under`,
+/// `read_under`, ... (`lock` is `R`'s plain or exclusive lock).
 impl<R> Tracked<R> {
     /// A blocking acquisition in `mode` as subclass `subclass`.
     #[inline(always)]
@@ -380,11 +377,9 @@ impl<R> Tracked<R> {
         self.block(retake, recorded, Some(0));
     }
 
-    /// After a condition variable's wait (`forget_held`, then the raw
-    /// unlock and the wait): takes the lock
-    /// back, a blocking acquisition of `subclass`. Whatever the validator
-    /// does (`Action::Panic` unwinds), the raw lock is taken again, so that
-    /// the guard owns it when dropped.
+    /// After a condvar's wait, takes the lock back: a blocking acquisition
+    /// of `subclass`. If the validator unwinds (`Action::Panic`), the raw
+    /// lock is taken anyway, so that the guard owns it when dropped.
     pub(crate) fn retake_after_wait(
         &self,
         subclass: u32,
@@ -395,6 +390,7 @@ impl<R> Tracked<R> {
             self.map.acquire_full(Mode::Exclusive, subclass, false, at)
         }));
         lock(&self.raw);
+        self.deadlock_held(true);
         self.set_held(*validated.as_ref().unwrap_or(&false), subclass);
         if let Err(panic) = validated {
             std::panic::resume_unwind(panic)

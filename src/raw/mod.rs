@@ -108,3 +108,14 @@ fn until_parked(state: impl Fn() -> bool) {
     }
     std::thread::sleep(Duration::from_millis(20));
 }
+
+// The unlocked values the tracked locks (`crate::lock::Tracked`) are built from.
+impl crate::lock::RawInit for RawMutex {
+    const UNLOCKED: Self = <Self as lock_api::RawMutex>::INIT;
+}
+impl crate::lock::RawInit for RawFairMutex {
+    const UNLOCKED: Self = <Self as lock_api::RawMutex>::INIT;
+}
+impl crate::lock::RawInit for RawRwLock {
+    const UNLOCKED: Self = <Self as lock_api::RawRwLock>::INIT;
+}
