@@ -140,7 +140,7 @@ impl Condvar {
         timeout: Duration,
     ) -> WaitTimeoutResult {
         let deadline = Instant::now().checked_add(timeout);
-        WaitTimeoutResult(self.wait_inner(guard, deadline, Location::caller()))
+        WaitTimeoutResult::new(self.wait_inner(guard, deadline, Location::caller()))
     }
 
     /// Blocks until notified or until `deadline`.
@@ -150,7 +150,7 @@ impl Condvar {
         guard: &mut MutexGuard<'_, R, T>,
         deadline: Instant,
     ) -> WaitTimeoutResult {
-        WaitTimeoutResult(self.wait_inner(guard, Some(deadline), Location::caller()))
+        WaitTimeoutResult::new(self.wait_inner(guard, Some(deadline), Location::caller()))
     }
 
     /// Blocks until `condition` is false or until `timeout` has passed.
@@ -181,16 +181,11 @@ impl Condvar {
     fn wait_while_deadline<R: RawMutex, T: ?Sized>(
         &self,
         guard: &mut MutexGuard<'_, R, T>,
-        mut condition: impl FnMut(&mut T) -> bool,
+        condition: impl FnMut(&mut T) -> bool,
         deadline: Option<Instant>,
         at: &'static Location<'static>,
     ) -> WaitTimeoutResult {
-        while condition(&mut *guard) {
-            if self.wait_inner(guard, deadline, at) {
-                return WaitTimeoutResult(condition(&mut *guard));
-            }
-        }
-        WaitTimeoutResult(false)
+        crate::raw::wait_while_with(guard, condition, |g| self.wait_inner(g, deadline, at))
     }
 
     fn wait_inner<R: RawMutex, T: ?Sized>(
@@ -231,21 +226,9 @@ impl Condvar {
 impl std::panic::RefUnwindSafe for Condvar {}
 impl std::panic::UnwindSafe for Condvar {}
 
-/// Whether a timed wait on a condition variable timed out. Shared by every
-/// condition variable of this crate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct WaitTimeoutResult(bool);
-
-impl WaitTimeoutResult {
-    pub(crate) fn new(timed_out: bool) -> WaitTimeoutResult {
-        WaitTimeoutResult(timed_out)
-    }
-
-    /// Did the wait end because the time ran out?
-    pub fn timed_out(self) -> bool {
-        self.0
-    }
-}
+/// Whether a timed wait on a condition variable timed out: the raw
+/// condvar's, shared by every condition variable of this crate.
+pub use crate::raw::WaitTimeoutResult;
 
 impl Default for Condvar {
     #[track_caller]

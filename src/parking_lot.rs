@@ -226,26 +226,30 @@ impl Once {
     /// progress. Panics if a previous initializer panicked (poisoning).
     #[track_caller]
     pub fn call_once<F: FnOnce()>(&self, f: F) {
-        if self.inner.state().done() {
-            self.map
-                .touch_if_holding(Mode::Exclusive, Location::caller());
-            return;
+        if self.enter(Location::caller()) {
+            let _init = self.map.hold(Mode::Exclusive);
+            self.inner.call_once(f);
         }
-        let _init = self.map.hold(Mode::Exclusive);
-        self.inner.call_once(f);
     }
 
     /// Like [`call_once`](Self::call_once), but runs even if a previous
     /// initializer panicked; `f` is told the state it found.
     #[track_caller]
     pub fn call_once_force<F: FnOnce(OnceState)>(&self, f: F) {
-        if self.inner.state().done() {
-            self.map
-                .touch_if_holding(Mode::Exclusive, Location::caller());
-            return;
+        if self.enter(Location::caller()) {
+            let _init = self.map.hold(Mode::Exclusive);
+            self.inner.call_once_force(f);
         }
-        let _init = self.map.hold(Mode::Exclusive);
-        self.inner.call_once_force(f);
+    }
+
+    /// Whether a call must run or wait: an initialized `Once` is not waited
+    /// on, but is still validated if the thread holds a lock.
+    fn enter(&self, at: &'static Location<'static>) -> bool {
+        let done = self.inner.state().done();
+        if done {
+            self.map.touch_if_holding(Mode::Exclusive, at);
+        }
+        !done
     }
 }
 

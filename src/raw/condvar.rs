@@ -51,6 +51,10 @@ const STEP: usize = 2;
 pub struct WaitTimeoutResult(bool);
 
 impl WaitTimeoutResult {
+    pub(crate) fn new(timed_out: bool) -> WaitTimeoutResult {
+        WaitTimeoutResult(timed_out)
+    }
+
     /// Did the wait end because the time ran out?
     pub fn timed_out(self) -> bool {
         self.0
@@ -176,15 +180,10 @@ impl Condvar {
     fn wait_while_deadline<R: RawMutex, T: ?Sized>(
         &self,
         guard: &mut MutexGuard<'_, R, T>,
-        mut condition: impl FnMut(&mut T) -> bool,
+        condition: impl FnMut(&mut T) -> bool,
         deadline: Option<Instant>,
     ) -> WaitTimeoutResult {
-        while condition(&mut *guard) {
-            if self.wait_deadline(guard, deadline) {
-                return WaitTimeoutResult(condition(&mut *guard));
-            }
-        }
-        WaitTimeoutResult(false)
+        wait_while_with(guard, condition, |g| self.wait_deadline(g, deadline))
     }
 
     /// One wait; true if it timed out.
@@ -228,4 +227,20 @@ impl fmt::Debug for Condvar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Condvar").finish_non_exhaustive()
     }
+}
+
+/// The loop of every `wait_while*`, this module's and the validated
+/// condvar's: waits (`wait` returns true on a timeout) while `condition`
+/// holds; timed out means the time ran out with it still true.
+pub(crate) fn wait_while_with<G: std::ops::DerefMut>(
+    guard: &mut G,
+    mut condition: impl FnMut(&mut G::Target) -> bool,
+    mut wait: impl FnMut(&mut G) -> bool,
+) -> WaitTimeoutResult {
+    while condition(&mut *guard) {
+        if wait(guard) {
+            return WaitTimeoutResult(condition(&mut *guard));
+        }
+    }
+    WaitTimeoutResult(false)
 }

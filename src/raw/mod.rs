@@ -48,6 +48,7 @@ mod thread_id;
 
 use std::time::{Duration, Instant};
 
+pub(crate) use condvar::wait_while_with;
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use mutex::{RawFairMutex, RawMutex};
 pub use once::{Once, OnceState};
