@@ -209,6 +209,41 @@ impl LockMap {
         }
     }
 
+    /// A blocking [`acquire_full`](Self::acquire_full) in two halves: the
+    /// fast one, `None` when the slow one, [`acquire_slow`](Self::acquire_slow),
+    /// must run (it may unwind, under `Action::Panic`; the fast one never does).
+    #[inline(always)]
+    pub(crate) fn acquire_fast(
+        &self,
+        mode: Mode,
+        subclass: u32,
+        at: &'static Location<'static>,
+    ) -> Option<bool> {
+        #[cfg(not(lockdep_off))]
+        return validator::acquire_fast(&self.class, subclass, self.instance(), mode, at);
+        #[cfg(lockdep_off)]
+        {
+            let _ = (mode, subclass, at);
+            Some(false)
+        }
+    }
+
+    /// The slow half of [`acquire_fast`](Self::acquire_fast).
+    pub(crate) fn acquire_slow(
+        &self,
+        mode: Mode,
+        subclass: u32,
+        at: &'static Location<'static>,
+    ) -> bool {
+        #[cfg(not(lockdep_off))]
+        return validator::acquire_blocking_slow(&self.class, subclass, self.instance(), mode, at);
+        #[cfg(lockdep_off)]
+        {
+            let _ = (mode, subclass, at);
+            false
+        }
+    }
+
     /// Records the release of this map's most recent acquisition by this
     /// thread. Releasing a map the thread does not hold is reported as a bad
     /// unlock balance.

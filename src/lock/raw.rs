@@ -203,9 +203,30 @@ impl<R> Tracked<R> {
         lock: fn(&R),
         holder: bool,
     ) {
+        // Only the slow half may unwind: only it needs a `Retake`.
+        let recorded = match self.map.acquire_fast(mode, subclass, at) {
+            Some(recorded) => recorded,
+            None => self.plain_slow(mode, subclass, at, lock),
+        };
+        lock(&self.raw);
+        self.deadlock_held(true);
+        if holder {
+            self.set_held(recorded, subclass);
+        }
+    }
+
+    #[cold]
+    fn plain_slow(
+        &self,
+        mode: Mode,
+        subclass: u32,
+        at: &'static Location<'static>,
+        lock: fn(&R),
+    ) -> bool {
         let retake = self.arm(at, lock);
-        let recorded = self.map.acquire_full(mode, subclass, false, at);
-        self.block(retake, recorded, holder.then_some(subclass));
+        let recorded = self.map.acquire_slow(mode, subclass, at);
+        std::mem::forget(retake);
+        recorded
     }
 
     /// The one definition of a successful trylock, timed or not: a trylock

@@ -25,6 +25,40 @@ pub(crate) fn acquire(
     acquire_unpack(class, instance, how, at)
 }
 
+/// [`acquire`] in two halves, for a caller that must prepare for the slow
+/// path (which may unwind, under `Action::Panic`) but not pay for that on
+/// the fast one: `None` when the slow half, [`acquire_slow`], must run.
+#[inline(always)]
+pub(crate) fn acquire_fast(
+    class: &LazyClass,
+    subclass: u32,
+    instance: usize,
+    mode: Mode,
+    at: &'static Location<'static>,
+) -> Option<bool> {
+    if !config::is_enabled() {
+        return Some(false);
+    }
+    fast_acquire(class, subclass, instance, mode, false, at)
+}
+
+/// The slow half of a blocking [`acquire`], after [`acquire_fast`].
+#[inline(never)]
+pub(crate) fn acquire_blocking_slow(
+    class: &LazyClass,
+    subclass: u32,
+    instance: usize,
+    mode: Mode,
+    at: &'static Location<'static>,
+) -> bool {
+    acquire_unpack(
+        class,
+        instance,
+        (u64::from(subclass) << 8) | (mode.bits() << 1),
+        at,
+    )
+}
+
 /// The first step out of line: a subclass other than the lock's last one,
 /// found without a lock, takes the fast path from here; anything else goes
 /// on in [`acquire_rest`] (a tail call: no frame more before a stack
