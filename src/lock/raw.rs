@@ -46,6 +46,9 @@ pub struct Tracked<R> {
 #[cfg(not(lockdep_off))]
 const RECORDED: u32 = 1;
 
+/// A call site, as `#[track_caller]` gives it.
+type At = &'static Location<'static>;
+
 impl<R: RawInit> Tracked<R> {
     /// A raw lock whose class is the call site and `name`, printed as `name`.
     #[track_caller]
@@ -59,7 +62,7 @@ impl<R: RawInit> Tracked<R> {
     }
 
     /// A raw lock whose class is the site `at` and the protected type `T`.
-    pub(crate) const fn of<T: ?Sized>(at: &'static Location<'static>) -> Self {
+    pub(crate) const fn of<T: ?Sized>(at: At) -> Self {
         Self::with_map(R::UNLOCKED, LockMap::of::<T>(at, Prefix::None))
     }
 }
@@ -151,26 +154,27 @@ impl<R> Tracked<R> {
         }
     }
 
-    /// The one definition of a blocking acquisition, in two halves around
-    /// the validator's call (a call, not a closure, so that it inlines):
-    /// the validation comes before blocking, so a report comes before a
-    /// hang. `arm` starts it, for `lock` to take the raw lock.
+    /// The one definition of a blocking acquisition, in two halves: the
+    /// validator is told first (a report comes before a hang), by
+    /// `validate` with a [`Retake`] armed in case it unwinds; then
+    /// [`took`](Self::took) takes the raw lock.
     #[inline(always)]
-    fn arm<'a>(&'a self, at: &'a Location<'a>, lock: fn(&R)) -> Retake<'a, R> {
-        Retake {
+    fn armed(&self, at: &Location<'_>, lock: fn(&R), validate: impl FnOnce() -> bool) -> bool {
+        let retake = Retake {
             lock: self,
             at,
             relock: lock,
-        }
+        };
+        let recorded = validate();
+        std::mem::forget(retake);
+        recorded
     }
 
-    /// The second half: the validator has been told (`recorded`); take the
-    /// raw lock. `holder`: an exclusive or upgradable acquisition's
-    /// subclass, whose record the lock keeps (a shared one has many).
+    /// The second half: takes the raw lock. `holder`: an exclusive or
+    /// upgradable acquisition's subclass, whose record the lock keeps (a
+    /// shared one has many).
     #[inline(always)]
-    fn block(&self, retake: Retake<'_, R>, recorded: bool, holder: Option<u32>) {
-        let lock = retake.relock;
-        std::mem::forget(retake);
+    fn took(&self, lock: fn(&R), recorded: bool, holder: Option<u32>) {
         lock(&self.raw);
         self.deadlock_held(true);
         if let Some(subclass) = holder {
@@ -182,12 +186,8 @@ impl<R> Tracked<R> {
     /// else empty calls) what the thread holds, as parking_lot's locks do.
     #[inline(always)]
     fn deadlock_held(&self, held: bool) {
-        use parking_lot_core::deadlock::{acquire_resource, release_resource};
-        let tell = if held {
-            acquire_resource
-        } else {
-            release_resource
-        };
+        use parking_lot_core::deadlock::{acquire_resource as took, release_resource as gave};
+        let tell = if held { took } else { gave };
         // SAFETY: a key is acquired when the raw lock is taken and released
         // before it is unlocked, as the detector requires.
         unsafe { tell(&self.raw as *const R as usize) }
@@ -195,52 +195,25 @@ impl<R> Tracked<R> {
 
     /// A blocking acquisition in `mode`, as subclass `subclass`.
     #[inline(always)]
-    fn plain(
-        &self,
-        mode: Mode,
-        subclass: u32,
-        at: &'static Location<'static>,
-        lock: fn(&R),
-        holder: bool,
-    ) {
-        // Only the slow half may unwind: only it needs a `Retake`.
+    fn plain(&self, mode: Mode, subclass: u32, at: At, lock: fn(&R), holder: bool) {
+        // Only the slow half may unwind, so only it arms a `Retake`.
         let recorded = match self.map.acquire_fast(mode, subclass, at) {
             Some(recorded) => recorded,
             None => self.plain_slow(mode, subclass, at, lock),
         };
-        lock(&self.raw);
-        self.deadlock_held(true);
-        if holder {
-            self.set_held(recorded, subclass);
-        }
+        self.took(lock, recorded, holder.then_some(subclass));
     }
 
     #[cold]
-    fn plain_slow(
-        &self,
-        mode: Mode,
-        subclass: u32,
-        at: &'static Location<'static>,
-        lock: fn(&R),
-    ) -> bool {
-        let retake = self.arm(at, lock);
-        let recorded = self.map.acquire_slow(mode, subclass, at);
-        std::mem::forget(retake);
-        recorded
+    fn plain_slow(&self, mode: Mode, subclass: u32, at: At, lock: fn(&R)) -> bool {
+        self.armed(at, lock, || self.map.acquire_slow(mode, subclass, at))
     }
 
     /// The one definition of a successful trylock, timed or not: a trylock
     /// in `mode`. If the validator unwinds, `unlock` gives the raw lock
     /// back: no lock stays locked without a guard.
     #[inline]
-    fn tried(
-        &self,
-        locked: bool,
-        mode: Mode,
-        at: &'static Location<'static>,
-        holder: bool,
-        unlock: unsafe fn(&R),
-    ) -> bool {
+    fn tried(&self, locked: bool, mode: Mode, at: At, holder: bool, unlock: unsafe fn(&R)) -> bool {
         if locked {
             self.deadlock_held(true);
             let give_back = GiveBack(&self.raw, unlock);
@@ -276,7 +249,7 @@ impl<R> Tracked<R> {
     /// acquisition is released, then a blocking one in `mode` validated
     /// and recorded, before the caller's raw operation can block. If the
     /// validator panics, the guard still owns the raw lock, unrecorded.
-    fn rearm(&self, mode: Mode, holder: bool, at: &'static Location<'static>) {
+    fn rearm(&self, mode: Mode, holder: bool, at: At) {
         let subclass = self.forget_held(holder);
         let recorded = self.map.acquire_full(mode, subclass, false, at);
         if holder {
@@ -314,7 +287,7 @@ impl<R> Tracked<R> {
 
     /// A successful upgrade trylock: the upgradable acquisition becomes an
     /// exclusive trylock.
-    fn tried_upgrade(&self, upgraded: bool, at: &'static Location<'static>) -> bool {
+    fn tried_upgrade(&self, upgraded: bool, at: At) -> bool {
         if upgraded {
             self.forget_held(true);
             let recorded = self.map.acquire_full(Mode::Exclusive, 0, true, at);
@@ -383,9 +356,10 @@ impl<R> Tracked<R> {
     #[track_caller]
     pub(crate) fn lock_under(&self, mode: Mode, nest: &impl AsLockMap, lock: fn(&R)) {
         let at = Location::caller();
-        let retake = self.arm(at, lock);
-        let recorded = self.map.acquire_under_at(mode, nest.as_lock_map(), at);
-        self.block(retake, recorded, (mode == Mode::Exclusive).then_some(0));
+        let recorded = self.armed(at, lock, || {
+            self.map.acquire_under_at(mode, nest.as_lock_map(), at)
+        });
+        self.took(lock, recorded, (mode == Mode::Exclusive).then_some(0));
     }
 
     /// An exclusive acquisition of an ordered class with an order key.
@@ -393,26 +367,20 @@ impl<R> Tracked<R> {
     #[track_caller]
     pub(crate) fn lock_ordered(&self, key: u64, lock: fn(&R)) {
         let at = Location::caller();
-        let retake = self.arm(at, lock);
-        let recorded = self.map.acquire_ordered_at(Mode::Exclusive, key, at);
-        self.block(retake, recorded, Some(0));
+        let recorded = self.armed(at, lock, || {
+            self.map.acquire_ordered_at(Mode::Exclusive, key, at)
+        });
+        self.took(lock, recorded, Some(0));
     }
 
     /// After a condvar's wait, takes the lock back: a blocking acquisition
     /// of `subclass`. If the validator unwinds (`Action::Panic`), the raw
     /// lock is taken anyway, so that the guard owns it when dropped.
-    pub(crate) fn retake_after_wait(
-        &self,
-        subclass: u32,
-        at: &'static Location<'static>,
-        lock: fn(&R),
-    ) {
+    pub(crate) fn retake_after_wait(&self, subclass: u32, at: At, lock: fn(&R)) {
         let validated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.map.acquire_full(Mode::Exclusive, subclass, false, at)
         }));
-        lock(&self.raw);
-        self.deadlock_held(true);
-        self.set_held(*validated.as_ref().unwrap_or(&false), subclass);
+        self.took(lock, *validated.as_ref().unwrap_or(&false), Some(subclass));
         if let Err(panic) = validated {
             std::panic::resume_unwind(panic)
         }

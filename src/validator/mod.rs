@@ -62,7 +62,9 @@ use release::*;
 use validate::*;
 
 // What the rest of the crate calls, as visible as before the split.
-pub(crate) use acquire::{acquire, acquire_blocking_slow, acquire_fast, acquire_ordered, acquire_under};
+pub(crate) use acquire::{
+    acquire, acquire_blocking_slow, acquire_fast, acquire_ordered, acquire_under,
+};
 pub(crate) use build::process_info;
 pub use dump::dump;
 pub(crate) use emit::{clear_due, panic_message};
