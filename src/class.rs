@@ -195,6 +195,7 @@ pub(crate) enum Prefix {
     Thread,
     WorkCompletion,
     WqCompletion,
+    Task,
 }
 
 impl Prefix {
@@ -206,6 +207,7 @@ impl Prefix {
             Prefix::Thread => "(thread)",
             Prefix::WorkCompletion => "(work_completion)",
             Prefix::WqCompletion => "(wq_completion)",
+            Prefix::Task => "(task)",
         }
     }
 }

@@ -390,6 +390,8 @@ mod shared;
 mod site;
 pub mod sync;
 pub mod thread;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod trace;
 mod validator;
 mod watch;

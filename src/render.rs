@@ -30,12 +30,25 @@ pub fn text(report: &Report) -> String {
             acquiring,
             holding,
             chain,
+        }
+        | Problem::TaskAwaitedUnderLock {
+            acquiring,
+            holding,
+            chain,
         } => {
             let _ = writeln!(out, "{thread} is trying to acquire lock:");
             lock_line(&mut out, " ", acquiring);
             let _ = writeln!(out, "\nbut thread is already holding lock:");
             lock_line(&mut out, " ", holding);
-            let _ = writeln!(out, "\nwhich lock already depends on the new lock.\n\n");
+            let _ = writeln!(out, "\nwhich lock already depends on the new lock.\n");
+            if matches!(report.problem, Problem::TaskAwaitedUnderLock { .. }) {
+                let _ = writeln!(
+                    out,
+                    "The cycle goes through a task: its JoinHandle is awaited by code\n\
+                     holding a lock that the task takes, so neither can finish."
+                );
+            }
+            let _ = writeln!(out);
             let _ = writeln!(out, "the existing dependency chain (in reverse order) is:");
             for (i, link) in chain.iter().enumerate() {
                 let depth = chain.len() - 1 - i;
@@ -146,6 +159,48 @@ pub fn text(report: &Report) -> String {
             let _ = writeln!(out, "\nunder the nest lock:");
             lock_line(&mut out, " ", nest_lock);
             let _ = writeln!(out, "\nbut thread is not holding it!\n");
+        }
+        Problem::HeldAcrossAwait { lock, task } => {
+            let _ = writeln!(out, "{thread} is suspending a task at an .await:");
+            lock_line(&mut out, " ", task);
+            let _ = writeln!(out, "\nwhile it holds the thread-bound lock:");
+            lock_line(&mut out, " ", lock);
+            let _ = writeln!(
+                out,
+                "\nAnother task polled on this thread that takes the lock blocks the\n\
+                 thread, and this task cannot run to release it.\n"
+            );
+            let _ = writeln!(out, " Possible unsafe locking scenario:\n");
+            let _ = writeln!(out, "       TASK0                   TASK1 (same thread)");
+            let _ = writeln!(out, "       -----                   -------------------");
+            scenario(&mut out, 0, verb(lock), &lock.name);
+            scenario(&mut out, 0, "await", "..");
+            scenario(&mut out, 1, verb(lock), &lock.name);
+            let _ = writeln!(out, "\n *** DEADLOCK ***\n");
+        }
+        Problem::BlockingWaitInTask {
+            waiting,
+            holding,
+            task,
+        } => {
+            let _ = writeln!(out, "{thread} is blocking, in a task:");
+            lock_line(&mut out, " ", task);
+            let _ = writeln!(out, "\non the wait:");
+            lock_line(&mut out, " ", waiting);
+            let _ = writeln!(out, "\nwhile the task holds the async lock:");
+            lock_line(&mut out, " ", holding);
+            let _ = writeln!(
+                out,
+                "\nwhich another task takes: it waits for a task whose thread is\n\
+                 blocked, and whatever the wait needs from them never comes.\n"
+            );
+            let _ = writeln!(out, " Possible unsafe locking scenario:\n");
+            let _ = writeln!(out, "       TASK0                   TASK1");
+            let _ = writeln!(out, "       -----                   -----");
+            scenario(&mut out, 0, verb(holding), &holding.name);
+            scenario(&mut out, 1, verb(holding), &holding.name);
+            scenario(&mut out, 0, "block_on", &waiting.name);
+            let _ = writeln!(out, "\n *** DEADLOCK ***\n");
         }
     }
     held_locks(&mut out, report);

@@ -47,6 +47,8 @@ mod fast;
 mod misuse;
 mod release;
 mod stats;
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+pub(crate) mod task;
 mod validate;
 
 // The engine's files share their items with each other through this module.
@@ -370,6 +372,12 @@ struct Global {
     known_classes: usize,
     /// Dependencies not recorded since (a class registered after the limit).
     dependencies_dropped: usize,
+    /// Releases made outside the context that took the lock, by owner
+    /// context (see `task`).
+    elsewhere: Vec<(u64, ClassId, usize)>,
+    /// Blocking waits in tasks under an async class no second context took
+    /// yet: reported once one does (see `task`).
+    blocked_under: Vec<(ClassId, Report)>,
 }
 
 /// What makes two lock-order reports the same report.
@@ -381,6 +389,8 @@ enum Reported {
     Recursion(ClassId),
     /// An ordered class nested out of order.
     Disorder(ClassId),
+    /// A task's report (see `task`): its kind and two classes.
+    Task(u8, ClassId, ClassId),
 }
 
 /// The shared state in production: parking_lot locks, created on first use
