@@ -174,7 +174,7 @@ pub fn text(report: &Report) -> String {
             let _ = writeln!(out, "       TASK0                   TASK1 (same thread)");
             let _ = writeln!(out, "       -----                   -------------------");
             scenario(&mut out, 0, verb(lock), &lock.name);
-            scenario(&mut out, 0, "await", "..");
+            let _ = writeln!(out, "  .await;");
             scenario(&mut out, 1, verb(lock), &lock.name);
             let _ = writeln!(out, "\n *** DEADLOCK ***\n");
         }
@@ -191,15 +191,15 @@ pub fn text(report: &Report) -> String {
             lock_line(&mut out, " ", holding);
             let _ = writeln!(
                 out,
-                "\nwhich another task takes: it waits for a task whose thread is\n\
-                 blocked, and whatever the wait needs from them never comes.\n"
+                "\nwhich another task takes: that task waits for this one, whose thread\n\
+                 is blocked; if the wait needs that task, or the thread, neither ends.\n"
             );
             let _ = writeln!(out, " Possible unsafe locking scenario:\n");
             let _ = writeln!(out, "       TASK0                   TASK1");
             let _ = writeln!(out, "       -----                   -----");
             scenario(&mut out, 0, verb(holding), &holding.name);
             scenario(&mut out, 1, verb(holding), &holding.name);
-            scenario(&mut out, 0, "block_on", &waiting.name);
+            scenario(&mut out, 0, "wait", &waiting.name);
             let _ = writeln!(out, "\n *** DEADLOCK ***\n");
         }
     }
