@@ -7,7 +7,7 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::held::Mode;
-use crate::map::LockMap;
+use crate::map::{Acquisition, LockMap};
 use crate::validator::task;
 
 /// `AsyncMap::first` once two contexts took the lock.
@@ -54,11 +54,10 @@ impl AsyncMap {
         }
     }
 
-    /// Marks the class async and notes the context; returns it.
+    /// Notes the context; returns it. The first acquisition of the lock
+    /// (by any context) marks its class async.
     #[inline]
     fn enter(&self) -> u64 {
-        let class = self.map.class();
-        task::mark_async(class);
         let ctx = task::context();
         let first = self.first.load(Ordering::Relaxed);
         if first != ctx && first != SHARED {
@@ -70,6 +69,7 @@ impl AsyncMap {
     #[cold]
     fn another_context(&self, first: u64, ctx: u64) {
         if first == 0 {
+            task::mark_async(self.map.class());
             if self
                 .first
                 .compare_exchange(0, ctx, Ordering::Relaxed, Ordering::Relaxed)
@@ -106,7 +106,8 @@ impl AsyncMap {
     pub(crate) fn end(&self, held: &mut Held) {
         if std::mem::take(&mut held.tracked) {
             if task::context() == held.ctx {
-                self.map.release_at(Location::caller());
+                // A guard's release always finds its entry: no site needed.
+                self.map.end(&mut Acquisition::recorded(true));
             } else {
                 task::release_elsewhere(held.ctx, self.map.class(), self.map.instance());
             }
@@ -140,6 +141,22 @@ impl Held {
         tracked: false,
         ctx: 0,
     };
+}
+
+/// The uncontended path of an acquisition future: tokio's cooperative
+/// budget is consumed as its own lock futures consume it (a task out of
+/// budget yields here), then `now` tries the lock without queueing. `None`:
+/// it is taken, wait for it. This cannot overtake a queued waiter: tokio's
+/// locks hand released permits to their waiters first, so a lock with a
+/// waiter has none to try for.
+#[inline]
+pub(crate) async fn uncontended<G>(now: impl FnOnce() -> Option<G>) -> Option<G> {
+    let coop = std::future::poll_fn(::tokio::task::coop::poll_proceed).await;
+    let got = now();
+    if got.is_some() {
+        coop.made_progress();
+    }
+    got
 }
 
 /// Anything that leads to an [`AsyncMap`]: a reference, or an `Arc` of a

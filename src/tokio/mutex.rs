@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::class::{ClassKey, Prefix};
 use crate::held::Mode;
 use crate::map::LockMap;
-use crate::tokio::map::{AsyncMap, Hold, MapHandle};
+use crate::tokio::map::{uncontended, AsyncMap, Hold, MapHandle};
 
 /// An async mutex, like `tokio::sync::Mutex`, whose acquisitions are
 /// validated in the task that makes them. Its class is its construction
@@ -62,13 +62,18 @@ impl<T> Mutex<T> {
 
 impl<T: ?Sized> Mutex<T> {
     /// Locks the mutex, waiting in FIFO order: an exclusive acquisition,
-    /// validated when first polled.
+    /// validated when first polled. A free mutex is taken without queueing
+    /// (see `uncontended`), with tokio's cooperative budget consumed as
+    /// tokio's own `lock` does.
     #[track_caller]
     pub fn lock(&self) -> impl Future<Output = MutexGuard<'_, T>> {
         let at = Location::caller();
         async move {
             let hold = Hold::new(&self.map, Mode::Exclusive, false, at);
-            let inner = self.inner.lock().await;
+            let inner = match uncontended(|| self.inner.try_lock().ok()).await {
+                Some(inner) => inner,
+                None => self.inner.lock().await,
+            };
             MutexGuard { inner, _hold: hold }
         }
     }
@@ -104,7 +109,10 @@ impl<T: ?Sized + 'static> Mutex<T> {
         async move {
             let hold = Hold::new(self, Mode::Exclusive, false, at);
             let lock = owned_target(&hold.handle);
-            let inner = lock.inner.lock().await;
+            let inner = match uncontended(|| lock.inner.try_lock().ok()).await {
+                Some(inner) => inner,
+                None => lock.inner.lock().await,
+            };
             OwnedMutexGuard { inner, hold }
         }
     }

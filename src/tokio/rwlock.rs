@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::class::{ClassKey, Prefix};
 use crate::held::Mode;
 use crate::map::LockMap;
-use crate::tokio::map::{AsyncMap, Hold, MapHandle};
+use crate::tokio::map::{uncontended, AsyncMap, Hold, MapHandle};
 use crate::tokio::mutex::guard_deref;
 use crate::tokio::TryLockError;
 
@@ -69,7 +69,10 @@ impl<T: ?Sized> RwLock<T> {
         let at = Location::caller();
         async move {
             let hold = Hold::new(&self.map, Mode::Shared, false, at);
-            let inner = self.inner.read().await;
+            let inner = match uncontended(|| self.inner.try_read().ok()).await {
+                Some(inner) => inner,
+                None => self.inner.read().await,
+            };
             RwLockReadGuard { inner, _hold: hold }
         }
     }
@@ -80,7 +83,10 @@ impl<T: ?Sized> RwLock<T> {
         let at = Location::caller();
         async move {
             let hold = Hold::new(&self.map, Mode::Exclusive, false, at);
-            let inner = self.inner.write().await;
+            let inner = match uncontended(|| self.inner.try_write().ok()).await {
+                Some(inner) => inner,
+                None => self.inner.write().await,
+            };
             RwLockWriteGuard { inner, hold }
         }
     }
@@ -130,7 +136,11 @@ impl<T: ?Sized + 'static> RwLock<T> {
         let at = Location::caller();
         async move {
             let hold = Hold::new(self, Mode::Shared, false, at);
-            let inner = owned_target(&hold.handle).inner.read().await;
+            let lock = owned_target(&hold.handle);
+            let inner = match uncontended(|| lock.inner.try_read().ok()).await {
+                Some(inner) => inner,
+                None => lock.inner.read().await,
+            };
             OwnedRwLockReadGuard { inner, _hold: hold }
         }
     }
@@ -141,7 +151,11 @@ impl<T: ?Sized + 'static> RwLock<T> {
         let at = Location::caller();
         async move {
             let hold = Hold::new(self, Mode::Exclusive, false, at);
-            let inner = owned_target(&hold.handle).inner.write().await;
+            let lock = owned_target(&hold.handle);
+            let inner = match uncontended(|| lock.inner.try_write().ok()).await {
+                Some(inner) => inner,
+                None => lock.inner.write().await,
+            };
             OwnedRwLockWriteGuard { inner, _hold: hold }
         }
     }
