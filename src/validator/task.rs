@@ -248,12 +248,16 @@ pub(crate) fn release_elsewhere(owner: u64, class: ClassId, instance: usize) {
     });
 }
 
-/// A lock-free set of class ids (the first 65 536 of them).
-struct ClassSet([AtomicU64; 1024]);
+/// Words of a [`ClassSet`]: 2^20 classes, 128 KiB of zeroed memory, of
+/// which only the pages of the classes in use are ever touched.
+const CLASS_WORDS: usize = 1 << 14;
+
+/// A lock-free set of class ids (the first 2^20 of them).
+struct ClassSet([AtomicU64; CLASS_WORDS]);
 
 impl ClassSet {
     const fn new() -> ClassSet {
-        ClassSet([const { AtomicU64::new(0) }; 1024])
+        ClassSet([const { AtomicU64::new(0) }; CLASS_WORDS])
     }
 
     /// Adds `class`; returns whether it was new.
