@@ -87,10 +87,11 @@ fn two_tasks_on_one_thread_do_not_see_each_others_locks() {
     assert_no_reports(&["tk_sep_x", "tk_sep_y"]);
 }
 
-/// The same program with bare `tokio::spawn`: the thread's stack is shared
-/// by both tasks, which is what instrumented tasks fix (see the module docs).
+/// The same program with bare `tokio::spawn`: outside an instrumented
+/// task, a tokio task's async locks are not tracked (on the worker's stack
+/// they would outlive its polls): no report, true or false.
 #[test]
-fn bare_tokio_tasks_share_the_thread_stack() {
+fn bare_tokio_tasks_leave_async_locks_untracked() {
     silent();
     current().block_on(async {
         let x = Arc::new(Mutex::named("tk_bare_x", ()));
@@ -98,6 +99,7 @@ fn bare_tokio_tasks_share_the_thread_stack() {
         let (x1, y1) = (x.clone(), y.clone());
         let holder = tokio::spawn(async move {
             let _x = x1.lock().await;
+            assert!(lockdep::held_locks().is_empty(), "untracked");
             tokio::time::sleep(Duration::from_millis(20)).await;
         });
         let other = tokio::spawn(async move {
@@ -112,10 +114,12 @@ fn bare_tokio_tasks_share_the_thread_stack() {
         })
         .await
         .unwrap();
+        // The runtime's root future is no task: there, they are tracked.
+        let root = Mutex::named("tk_bare_root", ());
+        let _r = root.lock().await;
+        assert_eq!(lockdep::held_locks().len(), 1);
     });
-    // A false cycle: x "held" by the thread while the other task took y.
-    let r = one_report(&["tk_bare_x"]);
-    circular(&r);
+    assert_no_reports(&["tk_bare_x", "tk_bare_y"]);
 }
 
 /// A task that moves between worker threads keeps its stack: its release
@@ -469,4 +473,86 @@ fn spawn_blocking_join_is_validated() {
         matches!(r.problem, Problem::TaskAwaitedUnderLock { .. }),
         "{r}"
     );
+}
+
+/// A refresh loop on an `interval` and request handlers, on a multi-thread
+/// runtime: the refresher writes the cache under the config lock, a handler
+/// reads the cache and then wants the config.
+#[test]
+fn a_refresh_loop_and_its_handlers_in_opposite_orders() {
+    silent();
+    multi().block_on(async {
+        let config = Arc::new(Mutex::named("tk_refresh_config", 1u32));
+        let cache = Arc::new(RwLock::named("tk_refresh_cache", 0u32));
+        let (c, k) = (config.clone(), cache.clone());
+        let refresher = ltokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(1));
+            for _ in 0..3 {
+                every.tick().await;
+                let step = c.lock().await;
+                *k.write().await += *step;
+            }
+        });
+        refresher.await.unwrap();
+        ltokio::spawn(async move {
+            let seen = cache.read().await;
+            let step = config.lock().await;
+            assert_eq!(*seen, 3 * *step);
+        })
+        .await
+        .unwrap();
+    });
+    let r = one_report(&["tk_refresh_config"]);
+    let c = circular(&r);
+    assert_eq!(c.acquiring.name, "tk_refresh_config");
+    assert_eq!(c.holding.name, "tk_refresh_cache");
+}
+
+/// Bare `tokio::spawn` on a multi-thread runtime, tasks contending for one
+/// lock across awaits: untracked, so no false recursion from a task
+/// polled on a worker where another is suspended holding the lock.
+#[test]
+fn a_bare_task_that_moves_releases_without_a_report() {
+    silent();
+    multi().block_on(async {
+        let m = Arc::new(Mutex::named("tk_bare_move", 0u32));
+        let mut handles = Vec::new();
+        for _ in 0..4 {
+            let m = m.clone();
+            handles.push(tokio::spawn(async move {
+                for _ in 0..50 {
+                    let mut g = m.lock().await;
+                    tokio::task::yield_now().await;
+                    *g += 1;
+                }
+            }));
+        }
+        for h in handles {
+            h.await.unwrap();
+        }
+        assert_eq!(*m.lock().await, 200);
+    });
+    assert_no_reports(&["tk_bare_move"]);
+}
+
+#[test]
+fn owned_permits_and_a_cell_set_once() {
+    silent();
+    multi().block_on(ltokio::task(async {
+        let permits = Arc::new(Semaphore::named("tk_permits", 2));
+        let a = permits.clone().acquire_owned().await.unwrap();
+        let b = permits.clone().try_acquire_owned().unwrap();
+        assert_eq!(permits.available_permits(), 0);
+        assert!(permits.try_acquire().is_err());
+        assert_eq!(lockdep::held_locks().len(), 3, "the task and two permits");
+        drop(a);
+        b.forget();
+        assert_eq!(permits.available_permits(), 1);
+        assert_eq!(lockdep::held_locks().len(), 1);
+        let cell = ltokio::OnceCell::named("tk_cell_set");
+        cell.set(5).unwrap();
+        assert_eq!(*cell.get_or_init(|| async { 6 }).await, 5);
+        assert!(cell.set(7).is_err());
+    }));
+    assert_no_reports(&["tk_permits", "tk_cell_set"]);
 }

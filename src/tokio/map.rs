@@ -43,7 +43,7 @@ impl AsyncMap {
         trylock: bool,
         at: &'static Location<'static>,
     ) -> Held {
-        if crate::COMPILED_OUT || !crate::config::is_enabled() {
+        if crate::COMPILED_OUT || !crate::config::is_enabled() || bare_tokio_task() {
             return Held::NONE;
         }
         task::catch_up_releases();
@@ -126,6 +126,15 @@ impl fmt::Debug for AsyncMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncMap").finish_non_exhaustive()
     }
+}
+
+/// Is the caller a tokio task that is not an instrumented one? Its async
+/// locks are not tracked: on its worker's stack they would outlive its
+/// polls, and other tasks polled there would be validated as if they held
+/// them (false cycles and recursion).
+#[inline]
+fn bare_tokio_task() -> bool {
+    !task::in_task() && ::tokio::task::try_id().is_some()
 }
 
 /// What a guard keeps of its acquisition: whether it was recorded, and in

@@ -81,20 +81,20 @@
 //!
 //! # What is lost outside an instrumented task
 //!
-//! A future polled outside any [`Task`] (a bare `tokio::spawn`, a
-//! `block_on` root, a `JoinSet` entry not wrapped in [`task`]) uses the
-//! held stack of whatever thread polls it, as a thread-based validator
-//! would:
-//!
-//! - locks it holds across an `.await` stay on that worker's stack while
-//!   it is suspended, so other tasks polled there meanwhile are validated
-//!   as if they held them (false dependencies, possibly false cycles);
-//! - if it resumes on another worker, its guards are released there: the
-//!   release is queued for the first thread, which applies it at its next
-//!   async lock call or task swap (not before);
-//! - nothing sees it suspend: a thread-bound lock held across its awaits is
-//!   not reported, and its blocking waits are not told from a thread's;
-//! - its `tokio::task::JoinHandle` is not a validated wait.
+//! - In a tokio task not spawned through [`spawn`] / [`spawn_local`] nor
+//!   wrapped in [`task`] (a bare `tokio::spawn`, a `JoinSet` entry), async
+//!   locks are **not tracked**: on its worker's stack they would outlive
+//!   its polls, and every task polled there meanwhile would be validated as
+//!   if it held them (false cycles, false recursion). So no report comes
+//!   from them, true or false. Its sync locks are validated on the worker's
+//!   stack as a thread's (a `Send` future cannot hold them across an
+//!   `.await`). Nothing sees it suspend, and its `tokio::task::JoinHandle`
+//!   is not a validated wait.
+//! - A future polled outside any tokio task (a `block_on` root, which has
+//!   no task id, or a future polled by hand) is validated on its thread's
+//!   stack, as by a thread-based validator: a thread-bound lock it holds
+//!   across an `.await` is not reported, and instrumented tasks polled on
+//!   that thread meanwhile do not see its locks (they are swapped out).
 //!
 //! Also: a guard moved to another task (an `OwnedMutexGuard` sent away)
 //! stays on its taker's stack until dropped, and its release reaches the
