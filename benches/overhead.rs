@@ -1002,6 +1002,42 @@ fn fmt_ns(ns: f64) -> String {
     }
 }
 
+/// The `BENCH <scenario> <impl> <ns>` lines, then `title` and the table of
+/// medians, each with its ratio to the first column (`med[scenario][impl]`).
+fn print_medians(scenarios: &[&str], impls: &[&str], med: &[&[f64]], title: &str) {
+    println!();
+    for (si, scenario) in scenarios.iter().enumerate() {
+        for (ii, imp) in impls.iter().enumerate() {
+            println!("BENCH {scenario} {imp} {:.2}", med[si][ii]);
+        }
+    }
+    println!();
+    println!("{title}");
+    println!();
+    print!("| scenario |");
+    for imp in impls {
+        print!(" {imp} |");
+    }
+    println!();
+    print!("|---|");
+    for _ in impls {
+        print!("---:|");
+    }
+    println!();
+    for (si, scenario) in scenarios.iter().enumerate() {
+        print!("| {scenario} |");
+        let base = med[si][0];
+        for (ii, &ns) in med[si].iter().enumerate() {
+            if ii == 0 {
+                print!(" {} |", fmt_ns(ns));
+            } else {
+                print!(" {} ({:.2}x) |", fmt_ns(ns), ns / base);
+            }
+        }
+        println!();
+    }
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok {
         "PASS"
@@ -1073,38 +1109,13 @@ fn parent() {
         }
     }
 
-    println!();
-    for (si, scenario) in SCENARIOS.iter().enumerate() {
-        for (ii, imp) in IMPLS.iter().enumerate() {
-            println!("BENCH {scenario} {imp} {:.2}", med[si][ii]);
-        }
-    }
-
-    println!();
-    println!("median ns per iteration (ratio to parking_lot, same run); threads2 is per thread");
-    println!();
-    print!("| scenario |");
-    for imp in IMPLS {
-        print!(" {imp} |");
-    }
-    println!();
-    print!("|---|");
-    for _ in IMPLS {
-        print!("---:|");
-    }
-    println!();
-    for (si, scenario) in SCENARIOS.iter().enumerate() {
-        print!("| {scenario} |");
-        let base = med[si][0];
-        for (ii, &ns) in med[si].iter().enumerate() {
-            if ii == 0 {
-                print!(" {} |", fmt_ns(ns));
-            } else {
-                print!(" {} ({:.2}x) |", fmt_ns(ns), ns / base);
-            }
-        }
-        println!();
-    }
+    let rows: Vec<&[f64]> = med.iter().map(|r| &r[..]).collect();
+    print_medians(
+        &SCENARIOS,
+        &IMPLS,
+        &rows,
+        "median ns per iteration (ratio to parking_lot, same run); threads2 is per thread",
+    );
     println!();
     println!("spread: p10..p90 of the pooled samples (ns)");
     println!();
@@ -1571,37 +1582,13 @@ fn async_parent(exe: &std::path::Path) -> [[f64; ASYNC_IMPLS.len()]; ASYNC_SCENA
             med[si][ii] = median(v);
         }
     }
-    println!();
-    for (si, scenario) in ASYNC_SCENARIOS.iter().enumerate() {
-        for (ii, imp) in ASYNC_IMPLS.iter().enumerate() {
-            println!("BENCH {scenario} {imp} {:.2}", med[si][ii]);
-        }
-    }
-    println!();
-    println!("async: median ns per iteration (ratio to tokio::sync alone, same run)");
-    println!();
-    print!("| scenario |");
-    for imp in ASYNC_IMPLS {
-        print!(" {imp} |");
-    }
-    println!();
-    print!("|---|");
-    for _ in ASYNC_IMPLS {
-        print!("---:|");
-    }
-    println!();
-    for (si, scenario) in ASYNC_SCENARIOS.iter().enumerate() {
-        print!("| {scenario} |");
-        let base = med[si][0];
-        for (ii, &ns) in med[si].iter().enumerate() {
-            if ii == 0 {
-                print!(" {} |", fmt_ns(ns));
-            } else {
-                print!(" {} ({:.2}x) |", fmt_ns(ns), ns / base);
-            }
-        }
-        println!();
-    }
+    let rows: Vec<&[f64]> = med.iter().map(|r| &r[..]).collect();
+    print_medians(
+        &ASYNC_SCENARIOS,
+        &ASYNC_IMPLS,
+        &rows,
+        "async: median ns per iteration (ratio to tokio::sync alone, same run)",
+    );
     let failures: usize = pooled.values().map(|p| p.failures).sum();
     if failures > 0 {
         println!("async: {failures} child failures");

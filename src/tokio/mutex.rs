@@ -7,9 +7,7 @@ use std::future::Future;
 use std::panic::Location;
 use std::sync::Arc;
 
-use crate::class::{ClassKey, Prefix};
 use crate::held::Mode;
-use crate::map::LockMap;
 use crate::tokio::map::{uncontended, AsyncMap, Hold, MapHandle};
 
 /// An async mutex, like `tokio::sync::Mutex`, whose acquisitions are
@@ -20,45 +18,71 @@ pub struct Mutex<T: ?Sized> {
     inner: ::tokio::sync::Mutex<T>,
 }
 
-impl<T> Mutex<T> {
-    /// A mutex whose class is the call site (and `T`).
-    #[track_caller]
-    pub fn new(value: T) -> Mutex<T> {
-        Self::const_new(value)
-    }
+/// The constructors of an async lock `$lock<T>` over tokio's `$inner`
+/// (and `Default`): one definition for [`Mutex`] and `RwLock`.
+macro_rules! async_lock_new {
+    ($lock:ident, $inner:ty, $what:literal) => {
+        impl<T> $lock<T> {
+            #[doc = concat!("A ", $what, " whose class is the call site (and `T`).")]
+            #[track_caller]
+            pub fn new(value: T) -> $lock<T> {
+                Self::const_new(value)
+            }
 
-    /// [`new`](Self::new), in a `const` context (a `static`).
-    #[track_caller]
-    pub const fn const_new(value: T) -> Mutex<T> {
-        Self::with_map(LockMap::of::<T>(Location::caller(), Prefix::None), value)
-    }
+            /// [`new`](Self::new), in a `const` context (a `static`).
+            #[track_caller]
+            pub const fn const_new(value: T) -> $lock<T> {
+                Self::with_map(
+                    $crate::map::LockMap::of::<T>(
+                        std::panic::Location::caller(),
+                        $crate::class::Prefix::None,
+                    ),
+                    value,
+                )
+            }
 
-    /// A mutex whose class is the call site and `name`, printed `name`.
-    #[track_caller]
-    pub const fn named(name: &'static str, value: T) -> Mutex<T> {
-        Self::with_map(
-            LockMap::named_at(Location::caller(), name, Prefix::None),
-            value,
-        )
-    }
+            #[doc = concat!("A ", $what, " whose class is the call site and `name`, printed `name`.")]
+            #[track_caller]
+            pub const fn named(name: &'static str, value: T) -> $lock<T> {
+                Self::with_map(
+                    $crate::map::LockMap::named_at(
+                        std::panic::Location::caller(),
+                        name,
+                        $crate::class::Prefix::None,
+                    ),
+                    value,
+                )
+            }
 
-    /// A mutex of the class of a static key.
-    pub const fn with_key(key: &'static ClassKey, value: T) -> Mutex<T> {
-        Self::with_map(LockMap::with_key(key), value)
-    }
+            #[doc = concat!("A ", $what, " of the class of a static key.")]
+            pub const fn with_key(key: &'static $crate::ClassKey, value: T) -> $lock<T> {
+                Self::with_map($crate::map::LockMap::with_key(key), value)
+            }
 
-    const fn with_map(map: LockMap, value: T) -> Mutex<T> {
-        Mutex {
-            map: AsyncMap::new(map),
-            inner: ::tokio::sync::Mutex::const_new(value),
+            const fn with_map(map: $crate::map::LockMap, value: T) -> $lock<T> {
+                $lock {
+                    map: $crate::tokio::map::AsyncMap::new(map),
+                    inner: <$inner>::const_new(value),
+                }
+            }
+
+            /// The protected value.
+            pub fn into_inner(self) -> T {
+                self.inner.into_inner()
+            }
         }
-    }
 
-    /// The protected value.
-    pub fn into_inner(self) -> T {
-        self.inner.into_inner()
-    }
+        impl<T: Default> Default for $lock<T> {
+            #[track_caller]
+            fn default() -> Self {
+                $lock::new(T::default())
+            }
+        }
+    };
 }
+pub(crate) use async_lock_new;
+
+async_lock_new!(Mutex, ::tokio::sync::Mutex<T>, "mutex");
 
 impl<T: ?Sized> Mutex<T> {
     /// Locks the mutex, waiting in FIFO order: an exclusive acquisition,
@@ -146,7 +170,9 @@ fn owned_target<L: ?Sized>(lock: &Arc<L>) -> &'static L {
     // it, owns this `Arc` (or a clone of it): fields drop in order, so the
     // raw guard is gone before the `Arc` is dropped, and the lock lives, at
     // the `Arc`'s fixed address, as long as any reference derived here is
-    // used. The reference is never handed out of the guard.
+    // used. While a lock future waits, the `Arc` is in its `hold`, a local
+    // declared before tokio's queued future, which is dropped first. The
+    // reference is never handed out of the guard or the future.
     unsafe { &*Arc::as_ptr(lock) }
 }
 
@@ -158,13 +184,6 @@ impl<T: ?Sized> MapHandle for Arc<Mutex<T>> {
 
 /// The error of a `try_lock`, tokio's.
 pub use ::tokio::sync::TryLockError;
-
-impl<T: Default> Default for Mutex<T> {
-    #[track_caller]
-    fn default() -> Self {
-        Mutex::new(T::default())
-    }
-}
 
 impl<T> From<T> for Mutex<T> {
     #[track_caller]

@@ -8,11 +8,9 @@ use std::future::Future;
 use std::panic::Location;
 use std::sync::Arc;
 
-use crate::class::{ClassKey, Prefix};
 use crate::held::Mode;
-use crate::map::LockMap;
 use crate::tokio::map::{uncontended, AsyncMap, Hold, MapHandle};
-use crate::tokio::mutex::guard_deref;
+use crate::tokio::mutex::{async_lock_new, guard_deref};
 use crate::tokio::TryLockError;
 
 /// An async reader-writer lock, like `tokio::sync::RwLock`, validated in
@@ -22,45 +20,7 @@ pub struct RwLock<T: ?Sized> {
     inner: ::tokio::sync::RwLock<T>,
 }
 
-impl<T> RwLock<T> {
-    /// A lock whose class is the call site (and `T`).
-    #[track_caller]
-    pub fn new(value: T) -> RwLock<T> {
-        Self::const_new(value)
-    }
-
-    /// [`new`](Self::new), in a `const` context.
-    #[track_caller]
-    pub const fn const_new(value: T) -> RwLock<T> {
-        Self::with_map(LockMap::of::<T>(Location::caller(), Prefix::None), value)
-    }
-
-    /// A lock whose class is the call site and `name`, printed `name`.
-    #[track_caller]
-    pub const fn named(name: &'static str, value: T) -> RwLock<T> {
-        Self::with_map(
-            LockMap::named_at(Location::caller(), name, Prefix::None),
-            value,
-        )
-    }
-
-    /// A lock of the class of a static key.
-    pub const fn with_key(key: &'static ClassKey, value: T) -> RwLock<T> {
-        Self::with_map(LockMap::with_key(key), value)
-    }
-
-    const fn with_map(map: LockMap, value: T) -> RwLock<T> {
-        RwLock {
-            map: AsyncMap::new(map),
-            inner: ::tokio::sync::RwLock::const_new(value),
-        }
-    }
-
-    /// The protected value.
-    pub fn into_inner(self) -> T {
-        self.inner.into_inner()
-    }
-}
+async_lock_new!(RwLock, ::tokio::sync::RwLock<T>, "reader-writer lock");
 
 impl<T: ?Sized> RwLock<T> {
     /// Takes a read lock: a shared, non-recursive acquisition.
@@ -170,13 +130,6 @@ fn owned_target<T: ?Sized>(lock: &Arc<RwLock<T>>) -> &'static RwLock<T> {
 impl<T: ?Sized> MapHandle for Arc<RwLock<T>> {
     fn async_map(&self) -> &AsyncMap {
         &self.map
-    }
-}
-
-impl<T: Default> Default for RwLock<T> {
-    #[track_caller]
-    fn default() -> Self {
-        RwLock::new(T::default())
     }
 }
 
