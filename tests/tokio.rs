@@ -556,3 +556,25 @@ fn owned_permits_and_a_cell_set_once() {
     }));
     assert_no_reports(&["tk_permits", "tk_cell_set"]);
 }
+
+/// A guard that outlives the task that took it (the task's output): its
+/// release, made by the joiner, has no stack to go to, and takes nothing
+/// from anyone else's.
+#[test]
+fn a_guard_returned_by_its_task() {
+    silent();
+    multi().block_on(ltokio::task(async {
+        let m = Arc::new(Mutex::named("tk_returned", 0u32));
+        let guard = ltokio::spawn(m.clone().lock_owned()).await.unwrap();
+        assert_eq!(lockdep::held_locks().len(), 1, "not the joiner's");
+        drop(guard);
+        let again = ltokio::spawn(async move {
+            let mut g = m.lock().await;
+            *g += 1;
+            *g
+        });
+        assert_eq!(again.await.unwrap(), 1);
+        assert_eq!(lockdep::held_locks().len(), 1);
+    }));
+    assert_no_reports(&["tk_returned"]);
+}

@@ -46,24 +46,23 @@ impl AsyncMap {
         if crate::COMPILED_OUT || !crate::config::is_enabled() || bare_tokio_task() {
             return Held::NONE;
         }
-        task::catch_up_releases();
-        let ctx = self.enter();
+        let ctx = task::context();
+        task::catch_up_releases(ctx);
+        self.enter(ctx);
         Held {
             tracked: self.map.acquire_full(mode, 0, trylock, at),
             ctx,
         }
     }
 
-    /// Notes the context; returns it. The first acquisition of the lock
-    /// (by any context) marks its class async.
+    /// Notes the context `ctx` as one that took the lock. The first
+    /// acquisition (by any context) marks its class async.
     #[inline]
-    fn enter(&self) -> u64 {
-        let ctx = task::context();
+    fn enter(&self, ctx: u64) {
         let first = self.first.load(Ordering::Relaxed);
         if first != ctx && first != SHARED {
             self.another_context(first, ctx);
         }
-        ctx
     }
 
     #[cold]

@@ -378,6 +378,9 @@ struct Global {
     /// Blocking waits in tasks under an async class no second context took
     /// yet: reported once one does (see `task`).
     blocked_under: Vec<(ClassId, Report)>,
+    /// Tasks that ended with async guards still out, and how many: their
+    /// releases have no stack to go to (see `task`).
+    escaped: HashMap<u64, usize>,
 }
 
 /// What makes two lock-order reports the same report.

@@ -11,7 +11,10 @@
 //! (`context`). Guards that may move between threads (an async lock's)
 //! keep the id they were taken in: one dropped in another context queues
 //! its release for its owner (`release_elsewhere`), which applies it when
-//! it is next swapped in or out, or next takes an async lock.
+//! it is next swapped in or out, or next takes an async lock (a look at
+//! its bucket of the queue's counts: one atomic load). A task that ends
+//! with async guards still out (its output, or moved away) leaves a count
+//! of them, and their releases are dropped instead of queued.
 //!
 //! Three bit sets by class id, lock-free: async classes (locks and
 //! pseudo-locks that may be held across an `.await`), task pseudo-locks,
@@ -20,7 +23,7 @@
 //! (`check_suspend`), and waited on while the task holds an async lock that
 //! another context takes, it is reported too (`check_blocking`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::*;
 
@@ -60,18 +63,33 @@ impl TaskStack {
 }
 
 impl Drop for TaskStack {
+    /// The task has ended. Async locks still on its stack are guards that
+    /// outlive it (its output, or moved away): their releases, when they
+    /// come, are dropped rather than queued for an owner that is gone.
     fn drop(&mut self) {
-        forget_context(self.id);
+        let left = self
+            .held
+            .iter()
+            .filter(|h| is_async(h.class) && !is_task(h.class))
+            .count();
+        if left == 0 {
+            forget_context(self.id);
+            return;
+        }
+        let id = self.id;
+        with_global(|g| {
+            let escaped = left.saturating_sub(take_queued(g, id).len());
+            if escaped > 0 {
+                g.escaped.insert(id, escaped);
+            }
+        });
     }
 }
 
 /// A context has ended: the releases queued for it are dropped.
 fn forget_context(id: u64) {
-    if ELSEWHERE.load(Ordering::Acquire) != 0 {
-        with_global(|g| {
-            g.elsewhere.retain(|e| e.0 != id);
-            ELSEWHERE.store(g.elsewhere.len(), Ordering::Release);
-        });
+    if bucket(id).load(Ordering::Acquire) != 0 {
+        with_global(|g| take_queued(g, id));
     }
 }
 
@@ -194,26 +212,38 @@ fn exchange(stack: &mut TaskStack, incoming: u64) -> Option<()> {
     })
 }
 
-/// Releases made in other contexts, waiting for their owner.
-static ELSEWHERE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Buckets of [`PENDING`].
+const BUCKETS: usize = 256;
+
+/// Releases made in other contexts and queued for their owner, counted by
+/// the owner's bucket: a context looks at its own bucket only, so a release
+/// that waits for an idle owner slows no one else down, but the contexts
+/// that share its bucket (1 in 256), at their async lock calls.
+static PENDING: [AtomicU32; BUCKETS] = [const { AtomicU32::new(0) }; BUCKETS];
+
+fn bucket(ctx: u64) -> &'static AtomicU32 {
+    &PENDING[(ctx % BUCKETS as u64) as usize]
+}
+
+/// Takes the releases queued for `ctx` out of the queue.
+fn take_queued(g: &mut Global, ctx: u64) -> Vec<usize> {
+    let mut mine = Vec::new();
+    g.elsewhere.retain(|&(owner, _, instance)| {
+        let own = owner == ctx;
+        if own {
+            mine.push(instance);
+        }
+        !own
+    });
+    bucket(ctx).fetch_sub(mine.len() as u32, Ordering::Release);
+    mine
+}
 
 fn apply_elsewhere(st: &mut ThreadState, ctx: u64) {
-    if ELSEWHERE.load(Ordering::Acquire) == 0 || ctx == 0 {
+    if ctx == 0 || bucket(ctx).load(Ordering::Acquire) == 0 {
         return;
     }
-    let mine = with_global(|g| {
-        let mut mine = Vec::new();
-        g.elsewhere.retain(|&(owner, class, instance)| {
-            let own = owner == ctx;
-            if own {
-                mine.push((class, instance));
-            }
-            !own
-        });
-        ELSEWHERE.store(g.elsewhere.len(), Ordering::Release);
-        mine
-    });
-    for (_, instance) in mine {
+    for instance in with_global(|g| take_queued(g, ctx)) {
         // Not held any more (a task's stack discarded): nothing to undo.
         if let Some(i) = held::find(&st.held, instance) {
             remove_at(st, i);
@@ -221,30 +251,37 @@ fn apply_elsewhere(st: &mut ThreadState, ctx: u64) {
     }
 }
 
-/// Applies the releases other contexts made of the calling context's
-/// locks; one atomic load when there are none.
+/// Applies the releases other contexts made of the locks of `ctx`, the
+/// calling context; one atomic load when there are none.
 #[inline]
-pub(crate) fn catch_up_releases() {
-    if ELSEWHERE.load(Ordering::Relaxed) != 0 {
-        let ctx = context();
+pub(crate) fn catch_up_releases(ctx: u64) {
+    if bucket(ctx).load(Ordering::Relaxed) != 0 {
         with_state(|st| apply_elsewhere(st, ctx));
     }
 }
 
 /// How many releases may wait for their owners: past it the oldest are
-/// dropped (an owner that ended before its guard did never takes its own).
+/// dropped.
 const ELSEWHERE_BOUND: usize = 4096;
 
 /// The release of a lock taken in context `owner`, made in another: queued
-/// for the owner.
+/// for the owner (dropped if the owner was a task that has ended).
 #[cold]
 pub(crate) fn release_elsewhere(owner: u64, class: ClassId, instance: usize) {
     with_global(|g| {
+        if let Some(left) = g.escaped.get_mut(&owner) {
+            *left -= 1;
+            if *left == 0 {
+                g.escaped.remove(&owner);
+            }
+            return;
+        }
         if g.elsewhere.len() >= ELSEWHERE_BOUND {
-            g.elsewhere.remove(0);
+            let (oldest, _, _) = g.elsewhere.remove(0);
+            bucket(oldest).fetch_sub(1, Ordering::Release);
         }
         g.elsewhere.push((owner, class, instance));
-        ELSEWHERE.store(g.elsewhere.len(), Ordering::Release);
+        bucket(owner).fetch_add(1, Ordering::Release);
     });
 }
 
