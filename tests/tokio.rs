@@ -578,3 +578,31 @@ fn a_guard_returned_by_its_task() {
     }));
     assert_no_reports(&["tk_returned"]);
 }
+
+/// A channel wait declared with `Wait`: the consumer waits for a message
+/// while holding the lock its producer takes before it sends.
+#[test]
+fn a_channel_wait_under_a_lock_its_producer_takes() {
+    silent();
+    current().block_on(ltokio::task(async {
+        let jobs = Arc::new(ltokio::Wait::named("tk_chan_jobs"));
+        let queue = Arc::new(Mutex::named("tk_chan_queue", 0u32));
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(4);
+        let (j, q) = (jobs.clone(), queue.clone());
+        ltokio::spawn(async move {
+            let _producing = j.notifier();
+            let n = {
+                let mut q = q.lock().await;
+                *q += 1;
+                *q
+            };
+            tx.send(n).await.unwrap();
+        })
+        .await
+        .unwrap();
+        let _q = queue.lock().await;
+        assert_eq!(jobs.wait(rx.recv()).await, Some(1));
+    }));
+    let r = one_report(&["tk_chan_jobs"]);
+    circular(&r);
+}
