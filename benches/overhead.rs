@@ -41,6 +41,16 @@
 //!
 //! Output: one `BENCH <scenario> <impl> <ns_per_op>` line per figure, then a
 //! table with ratios to `parking_lot`, then the target checks.
+//!
+//! Async scenarios (`async_*`), against `tokio::sync` alone, in a table of
+//! their own (ratios to `tokio`): `tokio::sync::Mutex`, `lockdep::tokio::Mutex`
+//! and the compiled-out one. Each batch runs inside one task (for lockdep an
+//! instrumented [`lockdep::tokio::Task`], so its stack is swapped in), and
+//! each iteration polls the lock futures once with a no-op waker: an
+//! uncontended `lock().await` resolves in its first poll, as in a running
+//! task, with no runtime around (so no coop budget either, for any of them).
+//! `async_poll` is the cost of one poll of a task whose future returns
+//! `Pending` each time: what the per-task stack swap adds to every poll.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -1003,6 +1013,42 @@ fn fmt_ns(ns: f64) -> String {
     }
 }
 
+/// The `BENCH <scenario> <impl> <ns>` lines, then `title` and the table of
+/// medians, each with its ratio to the first column (`med[scenario][impl]`).
+fn print_medians(scenarios: &[&str], impls: &[&str], med: &[&[f64]], title: &str) {
+    println!();
+    for (si, scenario) in scenarios.iter().enumerate() {
+        for (ii, imp) in impls.iter().enumerate() {
+            println!("BENCH {scenario} {imp} {:.2}", med[si][ii]);
+        }
+    }
+    println!();
+    println!("{title}");
+    println!();
+    print!("| scenario |");
+    for imp in impls {
+        print!(" {imp} |");
+    }
+    println!();
+    print!("|---|");
+    for _ in impls {
+        print!("---:|");
+    }
+    println!();
+    for (si, scenario) in scenarios.iter().enumerate() {
+        print!("| {scenario} |");
+        let base = med[si][0];
+        for (ii, &ns) in med[si].iter().enumerate() {
+            if ii == 0 {
+                print!(" {} |", fmt_ns(ns));
+            } else {
+                print!(" {} ({:.2}x) |", fmt_ns(ns), ns / base);
+            }
+        }
+        println!();
+    }
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok {
         "PASS"
@@ -1056,6 +1102,7 @@ fn parent() {
             }
         }
     }
+    let async_med = async_parent(&exe);
     let mut concurrent: Vec<(&str, Pooled)> = Vec::new();
     for imp in ["lockdep", "tracing_mutex"] {
         let mut p = Pooled::default();
@@ -1073,38 +1120,13 @@ fn parent() {
         }
     }
 
-    println!();
-    for (si, scenario) in SCENARIOS.iter().enumerate() {
-        for (ii, imp) in IMPLS.iter().enumerate() {
-            println!("BENCH {scenario} {imp} {:.2}", med[si][ii]);
-        }
-    }
-
-    println!();
-    println!("median ns per iteration (ratio to parking_lot, same run); threads2 is per thread");
-    println!();
-    print!("| scenario |");
-    for imp in IMPLS {
-        print!(" {imp} |");
-    }
-    println!();
-    print!("|---|");
-    for _ in IMPLS {
-        print!("---:|");
-    }
-    println!();
-    for (si, scenario) in SCENARIOS.iter().enumerate() {
-        print!("| {scenario} |");
-        let base = med[si][0];
-        for (ii, &ns) in med[si].iter().enumerate() {
-            if ii == 0 {
-                print!(" {} |", fmt_ns(ns));
-            } else {
-                print!(" {} ({:.2}x) |", fmt_ns(ns), ns / base);
-            }
-        }
-        println!();
-    }
+    let rows: Vec<&[f64]> = med.iter().map(|r| &r[..]).collect();
+    print_medians(
+        &SCENARIOS,
+        &IMPLS,
+        &rows,
+        "median ns per iteration (ratio to parking_lot, same run); threads2 is per thread",
+    );
     println!();
     println!("spread: p10..p90 of the pooled samples (ns)");
     println!();
@@ -1260,6 +1282,22 @@ fn parent() {
     for (what, value, limit) in raw_targets {
         check(what, value, limit, "x");
     }
+    let aat = |scenario: &str, imp: &str| {
+        let si = ASYNC_SCENARIOS.iter().position(|s| *s == scenario).unwrap();
+        let ii = ASYNC_IMPLS.iter().position(|i| *i == imp).unwrap();
+        async_med[si][ii]
+    };
+    for (scenario, limit, note) in [
+        ("async_single", 1.2, " (uncontended lock().await in a task)"),
+        ("async_nested2", 1.3, " (a nested pair in one task)"),
+    ] {
+        check(
+            format!("{scenario} lockdep/tokio{note}"),
+            aat(scenario, "lockdep") / aat(scenario, "tokio"),
+            limit,
+            "x",
+        );
+    }
 
     // Memory.
     println!();
@@ -1353,9 +1391,233 @@ fn parent() {
     );
 }
 
+// ---------------------------------------------------------------------------
+// Async scenarios: tokio::sync alone against lockdep::tokio.
+
+/// Async implementations, in column order. The first is the baseline.
+const ASYNC_IMPLS: [&str; 3] = ["tokio", "lockdep", "lockdep_off"];
+
+/// Async scenarios, in row order.
+const ASYNC_SCENARIOS: [&str; 3] = ["async_single", "async_nested2", "async_poll"];
+
+/// An async mutex guarding a `u64`.
+trait BenchAsync: Send + Sync + Sized + 'static {
+    type Guard<'a>: DerefMut<Target = u64>
+    where
+        Self: 'a;
+    fn distinct() -> Self;
+    fn lock(&self) -> impl std::future::Future<Output = Self::Guard<'_>>;
+    /// A future in a task of this implementation, with its output.
+    fn wrap_out<T, F: std::future::Future<Output = T>>(
+        f: F,
+    ) -> impl std::future::Future<Output = T>;
+    /// A future in a task of this implementation, for `async_poll`.
+    fn wrap<F: std::future::Future<Output = ()>>(f: F) -> impl std::future::Future<Output = ()>;
+}
+
+impl BenchAsync for tokio::sync::Mutex<u64> {
+    type Guard<'a> = tokio::sync::MutexGuard<'a, u64>;
+    fn distinct() -> Self {
+        tokio::sync::Mutex::new(0)
+    }
+    fn lock(&self) -> impl std::future::Future<Output = Self::Guard<'_>> {
+        tokio::sync::Mutex::lock(self)
+    }
+    fn wrap_out<T, F: std::future::Future<Output = T>>(
+        f: F,
+    ) -> impl std::future::Future<Output = T> {
+        f
+    }
+    fn wrap<F: std::future::Future<Output = ()>>(f: F) -> impl std::future::Future<Output = ()> {
+        f
+    }
+}
+
+macro_rules! lockdep_async_impls {
+    ($krate:ident) => {
+        impl BenchAsync for $krate::tokio::Mutex<u64> {
+            type Guard<'a> = $krate::tokio::MutexGuard<'a, u64>;
+            fn distinct() -> Self {
+                // One class per lock: every lock is built at this line, so
+                // give each a name of its own.
+                $krate::tokio::Mutex::named(
+                    Box::leak(
+                        format!("bench{}", NEXT_ASYNC.fetch_add(1, Relaxed)).into_boxed_str(),
+                    ),
+                    0,
+                )
+            }
+            fn lock(&self) -> impl std::future::Future<Output = Self::Guard<'_>> {
+                $krate::tokio::Mutex::lock(self)
+            }
+            fn wrap_out<T, F: std::future::Future<Output = T>>(
+                f: F,
+            ) -> impl std::future::Future<Output = T> {
+                $krate::tokio::task(f)
+            }
+            fn wrap<F: std::future::Future<Output = ()>>(
+                f: F,
+            ) -> impl std::future::Future<Output = ()> {
+                $krate::tokio::task(f)
+            }
+        }
+    };
+}
+
+static NEXT_ASYNC: AtomicUsize = AtomicUsize::new(0);
+
+lockdep_async_impls!(lockdep);
+lockdep_async_impls!(lockdep_off);
+
+/// Polls `f` once with a no-op waker.
+#[inline(always)]
+fn poll_once<F: std::future::Future>(f: F) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
+#[inline(never)]
+async fn async_single<A: BenchAsync>(a: &A) {
+    let mut g = black_box(a).lock().await;
+    *g += 1;
+}
+
+#[inline(never)]
+async fn async_nested2<A: BenchAsync>(a: &A, b: &A) {
+    let mut ga = black_box(a).lock().await;
+    let mut gb = black_box(b).lock().await;
+    *ga += 1;
+    *gb += 1;
+    drop(gb);
+    drop(ga);
+}
+
+/// [`batched`] for an async iteration, awaited in a loop inside one task:
+/// the whole run is one poll, since every lock is free.
+async fn async_batched<F, Fut>(mut op: F) -> Vec<f64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut iters = 16u64;
+    loop {
+        let t = Instant::now();
+        for _ in 0..iters {
+            op().await;
+        }
+        let e = t.elapsed();
+        if e >= SAMPLE_TIME / 8 {
+            iters = ((iters as f64 * SAMPLE_TIME.as_secs_f64() / e.as_secs_f64()) as u64).max(1);
+            break;
+        }
+        iters *= 2;
+    }
+    let start = Instant::now();
+    while start.elapsed() < WARM_UP {
+        for _ in 0..iters / 10 + 1 {
+            op().await;
+        }
+    }
+    let mut samples = Vec::with_capacity(SAMPLES);
+    for _ in 0..SAMPLES {
+        let t = Instant::now();
+        for _ in 0..iters {
+            op().await;
+        }
+        samples.push(t.elapsed().as_nanos() as f64 / iters as f64);
+    }
+    samples
+}
+
+/// A future that never ends and yields at every poll.
+struct Forever(u64);
+
+impl std::future::Future for Forever {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        self.0 = black_box(self.0 + 1);
+        std::task::Poll::Pending
+    }
+}
+
+fn async_child<A: BenchAsync>(scenario: &str) {
+    match scenario {
+        "async_single" => {
+            let a = A::distinct();
+            let samples = poll_once(A::wrap_out(async_batched(|| async_single(&a))));
+            print_samples(&samples.expect("every lock is free"));
+        }
+        "async_nested2" => {
+            let (a, b) = (A::distinct(), A::distinct());
+            let samples = poll_once(A::wrap_out(async_batched(|| async_nested2(&a, &b))));
+            print_samples(&samples.expect("every lock is free"));
+        }
+        "async_poll" => {
+            let mut task = std::pin::pin!(A::wrap(Forever(0)));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            print_samples(&batched(|| {
+                assert!(std::future::Future::poll(black_box(task.as_mut()), &mut cx).is_pending());
+            }));
+        }
+        other => panic!("unknown async scenario {other}"),
+    }
+}
+
+fn run_async_child(scenario: &str, imp: &str) {
+    match imp {
+        "tokio" => async_child::<tokio::sync::Mutex<u64>>(scenario),
+        "lockdep" => async_child::<lockdep::tokio::Mutex<u64>>(scenario),
+        "lockdep_off" => async_child::<lockdep_off::tokio::Mutex<u64>>(scenario),
+        other => panic!("unknown async implementation {other}"),
+    }
+}
+
+/// Runs the async scenarios, prints their table, and returns the figures:
+/// `[scenario][impl]` medians.
+fn async_parent(exe: &std::path::Path) -> [[f64; ASYNC_IMPLS.len()]; ASYNC_SCENARIOS.len()] {
+    let mut med = [[f64::NAN; ASYNC_IMPLS.len()]; ASYNC_SCENARIOS.len()];
+    let mut pooled: BTreeMap<(usize, usize), Pooled> = BTreeMap::new();
+    for round in 0..ROUNDS {
+        for (si, scenario) in ASYNC_SCENARIOS.iter().enumerate() {
+            for k in 0..ASYNC_IMPLS.len() {
+                let ii = (k + round + si) % ASYNC_IMPLS.len();
+                let into = pooled.entry((si, ii)).or_default();
+                spawn_child(exe, scenario, ASYNC_IMPLS[ii], into);
+            }
+        }
+    }
+    for (&(si, ii), p) in &mut pooled {
+        if let Some(v) = p.samples.first_mut() {
+            med[si][ii] = median(v);
+        }
+    }
+    let rows: Vec<&[f64]> = med.iter().map(|r| &r[..]).collect();
+    print_medians(
+        &ASYNC_SCENARIOS,
+        &ASYNC_IMPLS,
+        &rows,
+        "async: median ns per iteration (ratio to tokio::sync alone, same run)",
+    );
+    let failures: usize = pooled.values().map(|p| p.failures).sum();
+    if failures > 0 {
+        println!("async: {failures} child failures");
+    }
+    med
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child") {
+        if args[i + 1].starts_with("async_") {
+            return run_async_child(&args[i + 1], &args[i + 2]);
+        }
         if raw_locks::is_scenario(&args[i + 1]) {
             raw_locks::child(&args[i + 1], &args[i + 2]);
         } else {

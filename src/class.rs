@@ -203,6 +203,7 @@ pub(crate) enum Prefix {
     Thread,
     WorkCompletion,
     WqCompletion,
+    Task,
 }
 
 impl Prefix {
@@ -215,6 +216,7 @@ impl Prefix {
             Prefix::Thread => "(thread)",
             Prefix::WorkCompletion => "(work_completion)",
             Prefix::WqCompletion => "(wq_completion)",
+            Prefix::Task => "(task)",
         }
     }
 }

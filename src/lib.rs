@@ -58,6 +58,11 @@
 //!   are `Send`.
 //! - `std::thread::{spawn, scope}` become [`thread::spawn`] and
 //!   [`thread::scope`], so that joins are validated too.
+//! - With the `tokio` feature, `use tokio::sync::{..}` becomes
+//!   `use lockdep::tokio::{..}` (`Mutex`, `RwLock`, `Semaphore`,
+//!   `OnceCell`, `Notify`), and `tokio::spawn` / `spawn_local` become
+//!   `lockdep::tokio::spawn` / `spawn_local`, so that each task has a
+//!   held-lock stack of its own (see Async below).
 //!
 //! Every primitive is validated with the read/write semantics it really has:
 //! a `std` read lock is a plain shared acquisition (a waiting writer blocks
@@ -327,6 +332,27 @@
 //! cargo lockdep merge target/lockdep   # exit 1: a cycle across tests
 //! ```
 //!
+//! ## Async (the `tokio` feature)
+//!
+//! `lockdep::tokio`'s locks are validated in the *task* that takes
+//! them, not the OS thread: a task spawned with `lockdep::tokio::spawn` (or
+//! any future wrapped in `lockdep::tokio::task`) keeps its own held-lock
+//! stack, swapped in as the thread's for each poll, so a task that moves
+//! between workers keeps its locks and two tasks on one worker never see
+//! each other's. Stock tokio; multi-thread, current-thread and `LocalSet`.
+//! Besides cycles and recursion (a `RwLock::read` taken twice is one:
+//! tokio's lock is fair), tasks get three reports of their own:
+//!
+//! - a thread-bound lock (std's, parking_lot's, this crate's sync locks)
+//!   held when the task suspends at an `.await`;
+//! - a blocking wait (a sync lock, a thread join, `lockdep::tokio::block_on`)
+//!   in a task that holds an async lock another task takes;
+//! - a task awaited (its `JoinHandle`) while holding a lock it takes.
+//!
+//! `examples/async_cache.rs` is a small service with such a bug, and its
+//! fix. In a tokio task that is not instrumented (a bare `tokio::spawn`),
+//! async locks are not tracked: the module docs say what that loses.
+//!
 //! ## Read/write semantics
 //!
 //! Every acquisition has a [`Mode`]: exclusive, shared (a reader that a
@@ -441,6 +467,15 @@
 //!   entries above a lock released out of order or re-annotated are
 //!   validated again, a covered one stays covered while a lock of its class
 //!   is still held below it, even if its nest lock was the lock released.
+//! - Async (`tokio`): in a tokio task that is not instrumented (a bare
+//!   `tokio::spawn`), async locks are not tracked; a `block_on` root
+//!   future is validated on its thread's stack, and nothing sees it
+//!   suspend. A guard moved to another task stays on its taker's stack
+//!   until dropped (its release reaches the taker at its next poll). A `JoinSet`'s
+//!   `join_next` is not a validated wait. A blocking wait under an async
+//!   lock is checked where its chain is validated (once per chain and
+//!   thread), and reported only once a lock of the async class was taken
+//!   by a second task or thread, before or after.
 //! - A timed acquisition (`try_lock_for` and the like) is validated as a
 //!   trylock, since it cannot wait forever: an order that closes a cycle
 //!   only through timed acquisitions is not reported.
@@ -473,6 +508,8 @@ mod shared;
 mod site;
 pub mod sync;
 pub mod thread;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod trace;
 mod validator;
 mod watch;

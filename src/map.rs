@@ -98,6 +98,17 @@ impl LockMap {
         ClassId::PLACEHOLDER
     }
 
+    /// The class of subclass `subclass` of the map's class.
+    pub(crate) fn subclass_class(&self, subclass: u32) -> ClassId {
+        #[cfg(not(lockdep_off))]
+        return self.class.get(subclass);
+        #[cfg(lockdep_off)]
+        {
+            let _ = subclass;
+            ClassId::PLACEHOLDER
+        }
+    }
+
     #[inline]
     pub(crate) fn instance(&self) -> usize {
         self as *const LockMap as usize

@@ -51,12 +51,35 @@ pub fn text(report: &Report) -> String {
             acquiring,
             holding,
             chain,
+        }
+        | Problem::TaskAwaitedUnderLock {
+            acquiring,
+            holding,
+            chain,
         } => {
             let _ = writeln!(out, "{thread} is trying to acquire lock:");
             lock_line(&mut out, None, acquiring);
-            let _ = writeln!(out, "\nbut {task} is already holding lock:");
+            let _ = writeln!(
+                out,
+                "
+but {task} is already holding lock:"
+            );
             lock_line(&mut out, None, holding);
-            let _ = writeln!(out, "\nwhich lock already depends on the new lock.\n\n");
+            let _ = writeln!(
+                out,
+                "
+which lock already depends on the new lock.
+"
+            );
+            if matches!(report.problem, Problem::TaskAwaitedUnderLock { .. }) {
+                let _ = writeln!(
+                    out,
+                    "The cycle goes through a task: its JoinHandle is awaited by code
+\
+                     holding a lock that the task takes, so neither can finish."
+                );
+            }
+            let _ = writeln!(out);
             let _ = writeln!(out, "the existing dependency chain (in reverse order) is:");
             for (i, link) in chain.iter().enumerate() {
                 let depth = chain.len() - 1 - i;
@@ -210,6 +233,48 @@ pub fn text(report: &Report) -> String {
             scenario(&mut out, 0, "lock", &lock.name);
             let _ = writeln!(out, "  <Interrupt>");
             scenario(&mut out, 2, "lock", &lock.name);
+            let _ = writeln!(out, "\n *** DEADLOCK ***\n");
+        }
+        Problem::HeldAcrossAwait { lock, task } => {
+            let _ = writeln!(out, "{thread} is suspending a task at an .await:");
+            lock_line(&mut out, None, task);
+            let _ = writeln!(out, "\nwhile it holds the thread-bound lock:");
+            lock_line(&mut out, None, lock);
+            let _ = writeln!(
+                out,
+                "\nAnother task polled on this thread that takes the lock blocks the\n\
+                 thread, and this task cannot run to release it.\n"
+            );
+            let _ = writeln!(out, " Possible unsafe locking scenario:\n");
+            let _ = writeln!(out, "       TASK0                   TASK1 (same thread)");
+            let _ = writeln!(out, "       -----                   -------------------");
+            scenario(&mut out, 0, verb(lock), &lock.name);
+            let _ = writeln!(out, "  .await;");
+            scenario(&mut out, 1, verb(lock), &lock.name);
+            let _ = writeln!(out, "\n *** DEADLOCK ***\n");
+        }
+        Problem::BlockingWaitInTask {
+            waiting,
+            holding,
+            task,
+        } => {
+            let _ = writeln!(out, "{thread} is blocking, in a task:");
+            lock_line(&mut out, None, task);
+            let _ = writeln!(out, "\non the wait:");
+            lock_line(&mut out, None, waiting);
+            let _ = writeln!(out, "\nwhile the task holds the async lock:");
+            lock_line(&mut out, None, holding);
+            let _ = writeln!(
+                out,
+                "\nwhich another task takes: that task waits for this one, whose thread\n\
+                 is blocked; if the wait needs that task, or the thread, neither ends.\n"
+            );
+            let _ = writeln!(out, " Possible unsafe locking scenario:\n");
+            let _ = writeln!(out, "       TASK0                   TASK1");
+            let _ = writeln!(out, "       -----                   -----");
+            scenario(&mut out, 0, verb(holding), &holding.name);
+            scenario(&mut out, 1, verb(holding), &holding.name);
+            scenario(&mut out, 0, "wait", &waiting.name);
             let _ = writeln!(out, "\n *** DEADLOCK ***\n");
         }
     }

@@ -223,6 +223,39 @@ pub enum Problem {
         /// The `irq event stamp` lines, as printed.
         irq_events: Vec<String>,
     },
+    /// A task suspended at an `.await` while holding a thread-bound lock
+    /// (std's, parking_lot's, lockdep's sync locks): every other task
+    /// polled on the thread that takes the lock blocks the thread, and the
+    /// holder cannot run to release it.
+    HeldAcrossAwait {
+        /// The thread-bound lock.
+        lock: LockInfo,
+        /// The task's pseudo-lock: its class names its spawn site.
+        task: LockInfo,
+    },
+    /// A blocking wait (a sync lock, a thread join, a `block_on`) inside a
+    /// task that holds an async lock which another task or thread takes:
+    /// that one waits, unscheduled, for a thread that is blocked.
+    BlockingWaitInTask {
+        /// The blocking wait.
+        waiting: LockInfo,
+        /// The async lock held.
+        holding: LockInfo,
+        /// The task's pseudo-lock.
+        task: LockInfo,
+    },
+    /// A task awaited (its `JoinHandle`) while holding a lock that the task
+    /// takes: a cycle through the task's pseudo-lock, fields as
+    /// [`Problem::CircularDependency`]'s.
+    TaskAwaitedUnderLock {
+        /// The lock being acquired (the task's, at the await, or the lock,
+        /// in the task).
+        acquiring: LockInfo,
+        /// The held lock the new dependency starts from.
+        holding: LockInfo,
+        /// The existing chain, in print order, as a cycle's.
+        chain: Vec<ChainLink>,
+    },
 }
 
 /// Why a recursive acquisition was reported: what makes the two locks one
@@ -302,13 +335,21 @@ impl Report {
             Problem::PinnedLockReleased { .. } => "releasing a pinned lock!",
             Problem::NestLockNotHeld { .. } => "nested lock was not taken!",
             Problem::InconsistentLockState { .. } => "inconsistent lock state",
+            Problem::HeldAcrossAwait { .. } => "thread-bound lock held across an await!",
+            Problem::BlockingWaitInTask { .. } => {
+                "blocking wait in an async task holding an async lock!"
+            }
+            Problem::TaskAwaitedUnderLock { .. } => {
+                "task awaited while holding a lock the task takes!"
+            }
         }
     }
 
     /// Names of the classes the problem is about (the cycle, or the lock).
     pub fn class_names(&self) -> Vec<&str> {
         match &self.problem {
-            Problem::CircularDependency { chain, .. } => {
+            Problem::CircularDependency { chain, .. }
+            | Problem::TaskAwaitedUnderLock { chain, .. } => {
                 chain.iter().map(|l| l.lock.name.as_str()).collect()
             }
             Problem::RecursiveLocking { acquiring, .. } => vec![acquiring.name.as_str()],
@@ -322,6 +363,10 @@ impl Report {
                 acquiring,
                 nest_lock,
             } => vec![acquiring.name.as_str(), nest_lock.name.as_str()],
+            Problem::HeldAcrossAwait { lock, task } => vec![lock.name.as_str(), task.name.as_str()],
+            Problem::BlockingWaitInTask {
+                waiting, holding, ..
+            } => vec![waiting.name.as_str(), holding.name.as_str()],
         }
     }
 }

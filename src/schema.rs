@@ -54,7 +54,7 @@ pub struct Envelope {
 pub enum Document {
     /// A report, as `LOCKDEP_REPORT_FORMAT=json` prints it and
     /// `LOCKDEP_REPORT_FILE` appends it.
-    Report(Report),
+    Report(Box<Report>),
     /// The first line of a process's record: who wrote it.
     Process(Process),
     /// A class of a record, written before the first dependency that uses it.

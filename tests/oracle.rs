@@ -1,7 +1,7 @@
 //! Differential test: the validator against an independent, deliberately
 //! naive oracle.
 //!
-//! A seeded generator writes random programs: 2 to 4 threads, each a sequence
+//! A seeded generator writes random programs: 2 to 4 threads (or tasks), each a sequence
 //! of acquisitions and releases (releases in any order) over 2 to 8 classes,
 //! in every mode (exclusive, shared, recursive-shared, trylock), with
 //! subclasses, and with waits that are not locks: pseudo-lock touches,
@@ -62,6 +62,18 @@
 //!   the item's (both exclusive).
 //! - "Circular" means a strong cycle through at least two classes; a cycle
 //!   of one class is recursion, which has its own verdict.
+//!
+//! - Tasks (`lockdep::tokio::task`): a task is a thread whose steps may
+//!   suspend (its poll returns `Pending`) and move: it is resumed on
+//!   another executor thread, after other threads of the program ran on
+//!   those threads meanwhile. A task holds its `(task)` class (exclusive)
+//!   while it runs; its held locks are its own, wherever it runs. A task
+//!   takes `LockMap`s and async locks (`lockdep::tokio`'s `Mutex` and
+//!   `RwLock`: exclusive, or a read that is shared and non-recursive, or
+//!   their trylocks); other threads take async locks with `blocking_*`.
+//!   A suspension while the task holds a thread-bound lock (any class that
+//!   is not async) is reported once per class: a third verdict, the set
+//!   of such classes.
 //!
 //! `LOCKDEP_ORACLE_CASES=N` sets the number of programs (default 4000),
 //! `LOCKDEP_ORACLE_SEED=S` the seed. A disagreement is shrunk and printed as
@@ -131,6 +143,24 @@ enum Kind {
     /// A `Work` item: never acquired directly; its body is a thread of the
     /// program (if any), waits are `flush`.
     Work,
+    /// A `lockdep::tokio::Mutex`: `lock().await` in a task, `blocking_lock`
+    /// elsewhere, `try_lock`; waits lock and drop a fresh one.
+    AsyncMx,
+    /// A `lockdep::tokio::RwLock`: `write`/`read` (`.await` in a task,
+    /// `blocking_*` elsewhere), `try_*`; waits take and drop a fresh one.
+    AsyncRw,
+}
+
+impl Kind {
+    /// May a task hold its locks across a suspension without a report?
+    fn is_async(self) -> bool {
+        matches!(self, Kind::AsyncMx | Kind::AsyncRw)
+    }
+
+    /// Can a task take it (its guards are `Send`)?
+    fn in_tasks(self) -> bool {
+        matches!(self, Kind::Map | Kind::AsyncMx | Kind::AsyncRw)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,6 +171,9 @@ enum ThreadKind {
     Spawned,
     /// Runs as the body of the work item of this class.
     WorkBody(usize),
+    /// Runs as a `lockdep::tokio::task`, polled on executor threads, moving
+    /// at each suspension.
+    Task,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,6 +198,8 @@ enum Step {
     },
     /// Join a thread spawned at the program's one spawn site.
     Join,
+    /// An `.await` that suspends the task (in tasks only).
+    Suspend,
 }
 
 #[derive(Clone, Debug)]
@@ -234,6 +269,13 @@ fn pick_acquire(rng: &mut Rng, kind: Kind, nested: bool) -> (u32, Mode, bool) {
         }
         Kind::Active => (0, Mode::Shared, true),
         Kind::Work => unreachable!("work items are not acquired"),
+        Kind::AsyncMx => (0, Mode::Exclusive, rng.chance(15)),
+        Kind::AsyncRw => match rng.below(100) {
+            0..=39 => (0, Mode::Exclusive, false),
+            40..=74 => (0, Mode::Shared, false),
+            75..=87 => (0, Mode::Exclusive, true),
+            _ => (0, Mode::Shared, true),
+        },
     }
 }
 
@@ -247,7 +289,14 @@ fn pick_wait(rng: &mut Rng, kind: Kind) -> (u32, Mode) {
                 (0, Mode::Shared)
             }
         }
-        Kind::Mx | Kind::Active | Kind::Work => (0, Mode::Exclusive),
+        Kind::AsyncRw => {
+            if rng.chance(50) {
+                (0, Mode::Exclusive)
+            } else {
+                (0, Mode::Shared)
+            }
+        }
+        Kind::Mx | Kind::Active | Kind::Work | Kind::AsyncMx => (0, Mode::Exclusive),
     }
 }
 
@@ -283,6 +332,19 @@ fn generate(rng: &mut Rng) -> Program {
             kinds[last] = Kind::Work;
         }
     }
+    // Tasks and async locks.
+    let asynch = rng.chance(30);
+    if asynch {
+        for k in kinds.iter_mut() {
+            if *k != Kind::Work && rng.chance(40) {
+                *k = if rng.chance(50) {
+                    Kind::AsyncMx
+                } else {
+                    Kind::AsyncRw
+                };
+            }
+        }
+    }
     let lockable: Vec<usize> = (0..nclasses).filter(|&c| kinds[c] != Kind::Work).collect();
 
     let nthreads = 2 + rng.below(3);
@@ -290,7 +352,9 @@ fn generate(rng: &mut Rng) -> Program {
     let mut next_slot = 0;
     let mut threads = Vec::new();
     for _ in 0..nthreads {
-        let kind = if pseudo {
+        let kind = if asynch && rng.chance(55) {
+            ThreadKind::Task
+        } else if pseudo {
             if !bodies_left.is_empty() && rng.chance(50) {
                 ThreadKind::WorkBody(bodies_left.remove(rng.below(bodies_left.len())))
             } else if rng.chance(35) {
@@ -306,6 +370,9 @@ fn generate(rng: &mut Rng) -> Program {
         // (slot, class, sub) of what this thread holds.
         let mut held: Vec<(usize, usize, u32)> = Vec::new();
         for _ in 0..len {
+            if kind == ThreadKind::Task && rng.chance(20) {
+                steps.push(Step::Suspend);
+            }
             let r = rng.below(100);
             if !held.is_empty() && (r < 30 || held.len() >= 6) {
                 let (slot, _, _) = held.remove(rng.below(held.len()));
@@ -334,6 +401,15 @@ fn generate(rng: &mut Rng) -> Program {
                 // Sometimes the class of a held lock: same-class nesting.
                 // Otherwise mostly a class not held yet.
                 let same = !held.is_empty() && rng.chance(10);
+                // A task takes only what its guards may move with.
+                let lockable: Vec<usize> = lockable
+                    .iter()
+                    .copied()
+                    .filter(|&c| kind != ThreadKind::Task || kinds[c].in_tasks())
+                    .collect();
+                if lockable.is_empty() {
+                    continue;
+                }
                 let free: Vec<usize> = lockable
                     .iter()
                     .copied()
@@ -359,11 +435,11 @@ fn generate(rng: &mut Rng) -> Program {
                     && match kinds[class] {
                         Kind::Map => true,
                         Kind::Rw | Kind::Mx => mode != Mode::SharedRecursive,
-                        Kind::Active | Kind::Work => false,
+                        Kind::Active | Kind::Work | Kind::AsyncMx | Kind::AsyncRw => false,
                     };
                 let nests: Vec<usize> = held
                     .iter()
-                    .filter(|h| kinds[h.1] != Kind::Active)
+                    .filter(|h| matches!(kinds[h.1], Kind::Map | Kind::Rw | Kind::Mx))
                     .map(|h| h.0)
                     .collect();
                 let nest = (under_ok && !nests.is_empty() && rng.chance(if same { 60 } else { 8 }))
@@ -408,6 +484,8 @@ enum Node {
     Thread,
     /// The class of this test's one work queue.
     Queue,
+    /// The class of every task (one spawn site per run).
+    Task,
 }
 
 const SR: u8 = 0;
@@ -447,6 +525,8 @@ struct Oracle {
     recursion: BTreeSet<Node>,
     /// Acquisitions a nest lock covered.
     covered: usize,
+    /// Thread-bound classes a task held when it suspended.
+    awaited: BTreeSet<Node>,
 }
 
 impl Oracle {
@@ -517,6 +597,7 @@ impl Oracle {
                     o.push(&mut held, base(Node::Queue));
                     o.push(&mut held, base(Node::Class(c, 0)));
                 }
+                ThreadKind::Task => o.push(&mut held, base(Node::Task)),
             }
             for step in &t.steps {
                 match *step {
@@ -571,6 +652,15 @@ impl Oracle {
                     }
                     Step::Join => {
                         o.acquire(&held, base(Node::Thread));
+                    }
+                    Step::Suspend => {
+                        for h in &held {
+                            if let Node::Class(c, _) = h.node {
+                                if !prog.kinds[c].is_async() {
+                                    o.awaited.insert(h.node);
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -658,6 +748,9 @@ fn parse_name(name: &str) -> Option<(Option<u64>, Node)> {
     if name.starts_with("(wq_completion)") {
         return Some((None, Node::Queue));
     }
+    if name.starts_with("(task)") {
+        return Some((None, Node::Task));
+    }
     let rest = name.strip_prefix('o')?;
     let (run, rest) = rest.split_once('c')?;
     let (class, sub) = match rest.split_once('/') {
@@ -675,6 +768,8 @@ enum Inst {
     Rw(lockdep::RwLock<()>),
     Mx(lockdep::Mutex<()>),
     Act(Active),
+    AMx(lockdep::tokio::Mutex<()>),
+    ARw(lockdep::tokio::RwLock<()>),
 }
 
 struct Runtime {
@@ -694,6 +789,26 @@ enum Guard<'a> {
     Write(lockdep::RwLockWriteGuard<'a, ()>),
     Mx(lockdep::MutexGuard<'a, ()>),
     Act(ActiveRef<'a>),
+    Async(AsyncGuard<'a>),
+}
+
+/// What a task holds: guards that may move between threads (held for
+/// their drop).
+#[allow(dead_code)]
+enum AsyncGuard<'a> {
+    Map(&'a LockMap),
+    Mx(lockdep::tokio::MutexGuard<'a, ()>),
+    Read(lockdep::tokio::RwLockReadGuard<'a, ()>),
+    Write(lockdep::tokio::RwLockWriteGuard<'a, ()>),
+}
+
+impl AsyncGuard<'_> {
+    fn release(self) {
+        match self {
+            AsyncGuard::Map(m) => m.release(),
+            other => drop(other),
+        }
+    }
 }
 
 impl Guard<'_> {
@@ -704,6 +819,7 @@ impl Guard<'_> {
             Guard::Write(g) => drop(g),
             Guard::Mx(g) => drop(g),
             Guard::Act(g) => drop(g),
+            Guard::Async(g) => g.release(),
         }
     }
 }
@@ -757,6 +873,8 @@ impl Runtime {
                     Kind::Rw => Inst::Rw(lockdep::RwLock::with_key(key, ())),
                     Kind::Mx => Inst::Mx(lockdep::Mutex::with_key(key, ())),
                     Kind::Active => Inst::Act(Active::with_key(key)),
+                    Kind::AsyncMx => Inst::AMx(lockdep::tokio::Mutex::with_key(key, ())),
+                    Kind::AsyncRw => Inst::ARw(lockdep::tokio::RwLock::with_key(key, ())),
                     Kind::Work => unreachable!(),
                 });
             }
@@ -816,6 +934,48 @@ impl Runtime {
                 (false, s) => Guard::Mx(l.lock_nested(s)),
             },
             Inst::Act(a) => Guard::Act(a.get().expect("a fresh object is active")),
+            Inst::AMx(l) => Guard::Async(AsyncGuard::Mx(if trylock {
+                l.try_lock().expect(FREE)
+            } else {
+                l.blocking_lock()
+            })),
+            Inst::ARw(l) => Guard::Async(match (mode, trylock) {
+                (Mode::Exclusive, false) => AsyncGuard::Write(l.blocking_write()),
+                (Mode::Exclusive, true) => AsyncGuard::Write(l.try_write().expect(FREE)),
+                (_, false) => AsyncGuard::Read(l.blocking_read()),
+                (_, true) => AsyncGuard::Read(l.try_read().expect(FREE)),
+            }),
+        }
+    }
+
+    /// [`acquire`](Self::acquire) in a task: async locks are awaited.
+    async fn acquire_async(
+        &self,
+        slot: usize,
+        sub: u32,
+        mode: Mode,
+        trylock: bool,
+    ) -> AsyncGuard<'_> {
+        const FREE: &str = "a fresh lock is free";
+        match self.insts[slot].as_ref().expect("instance of slot") {
+            Inst::Map(m) => {
+                match (trylock, sub) {
+                    (true, 0) => m.acquire_try(mode),
+                    (true, s) => m.acquire_full(mode, s, true, Location::caller()),
+                    (false, 0) => m.acquire(mode),
+                    (false, s) => m.acquire_nested(mode, s),
+                };
+                AsyncGuard::Map(m)
+            }
+            Inst::AMx(l) if trylock => AsyncGuard::Mx(l.try_lock().expect(FREE)),
+            Inst::AMx(l) => AsyncGuard::Mx(l.lock().await),
+            Inst::ARw(l) => match (mode, trylock) {
+                (Mode::Exclusive, false) => AsyncGuard::Write(l.write().await),
+                (Mode::Exclusive, true) => AsyncGuard::Write(l.try_write().expect(FREE)),
+                (_, false) => AsyncGuard::Read(l.read().await),
+                (_, true) => AsyncGuard::Read(l.try_read().expect(FREE)),
+            },
+            _ => unreachable!("a task takes only maps and async locks"),
         }
     }
 
@@ -825,7 +985,9 @@ impl Runtime {
             Inst::Map(m) => m,
             Inst::Rw(l) => l.as_lock_map(),
             Inst::Mx(l) => l.as_lock_map(),
-            Inst::Act(_) => unreachable!("an Active is never a nest lock"),
+            Inst::Act(_) | Inst::AMx(_) | Inst::ARw(_) => {
+                unreachable!("an Active or an async lock is never a nest lock")
+            }
         };
         match (self.insts[slot].as_ref().expect("instance of slot"), mode) {
             (Inst::Map(m), mode) => {
@@ -864,6 +1026,15 @@ impl Runtime {
             Kind::Work => {
                 self.works[class].as_ref().expect("work item").flush();
             }
+            Kind::AsyncMx => drop(lockdep::tokio::Mutex::with_key(key, ()).blocking_lock()),
+            Kind::AsyncRw => {
+                let l = lockdep::tokio::RwLock::with_key(key, ());
+                if mode == Mode::Exclusive {
+                    drop(l.blocking_write());
+                } else {
+                    drop(l.blocking_read());
+                }
+            }
         }
     }
 
@@ -901,11 +1072,89 @@ fn run_steps(rt: &Runtime, t: usize) {
             }
             Step::Wait { class, sub, mode } => rt.wait(class, sub, mode),
             Step::Join => rt.join(),
+            Step::Suspend => {}
         }
     }
     while let Some((_, g)) = held.pop() {
         g.release();
     }
+}
+
+/// Thread `t` of the program as a task's body: each `Suspend` returns
+/// `Pending` once.
+async fn run_steps_async(rt: Arc<Runtime>, t: usize) {
+    let rt = &*rt;
+    let mut held: Vec<(usize, AsyncGuard<'_>)> = Vec::new();
+    for step in &rt.prog.threads[t].steps {
+        match *step {
+            Step::Acquire {
+                slot,
+                sub,
+                mode,
+                trylock,
+                nest,
+                ..
+            } => held.push((
+                slot,
+                match nest {
+                    // Only a map is taken under a nest lock in a task.
+                    Some(n) => match rt.acquire_under(slot, mode, n) {
+                        Guard::Map(m) => AsyncGuard::Map(m),
+                        _ => unreachable!("a task takes only maps under a nest lock"),
+                    },
+                    None => rt.acquire_async(slot, sub, mode, trylock).await,
+                },
+            )),
+            Step::Release { slot } => {
+                if let Some(i) = held.iter().rposition(|(s, _)| *s == slot) {
+                    held.remove(i).1.release();
+                }
+            }
+            Step::Wait { class, sub, mode } => rt.wait(class, sub, mode),
+            Step::Join => rt.join(),
+            Step::Suspend => {
+                let mut once = false;
+                std::future::poll_fn(|_| {
+                    if std::mem::replace(&mut once, true) {
+                        std::task::Poll::Ready(())
+                    } else {
+                        std::task::Poll::Pending
+                    }
+                })
+                .await;
+            }
+        }
+    }
+    while let Some((_, g)) = held.pop() {
+        g.release();
+    }
+}
+
+type TaskFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// A task of run `run`: one of four spawn sites, so that the task class
+/// (shared by the runs of a site) is not one hub for every run.
+fn new_task(run: u64, rt: Arc<Runtime>, t: usize) -> TaskFuture {
+    match run % 4 {
+        0 => Box::pin(lockdep::tokio::task(run_steps_async(rt, t))),
+        1 => Box::pin(lockdep::tokio::task(run_steps_async(rt, t))),
+        2 => Box::pin(lockdep::tokio::task(run_steps_async(rt, t))),
+        _ => Box::pin(lockdep::tokio::task(run_steps_async(rt, t))),
+    }
+}
+
+/// Polls a task once on executor `which`; returns it if it is not done.
+fn poll_on(which: usize, mut task: TaskFuture) -> Option<TaskFuture> {
+    let (tx, rx) = mpsc::channel();
+    on_executor(
+        which,
+        Box::new(move || {
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let pending = task.as_mut().poll(&mut cx).is_pending();
+            let _ = tx.send(pending.then_some(task));
+        }),
+    );
+    rx.recv().expect("the executor polled the task")
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -954,8 +1203,26 @@ fn on_executor(which: usize, job: Job) {
 /// Runs the program, each thread to completion before the next starts.
 fn execute(prog: &Program, run: u64) {
     let rt = Runtime::new(prog, run);
+    // Suspended tasks, and the executor that polls each next: a task moves
+    // to another executor at every suspension, and the threads after it run
+    // meanwhile.
+    let mut suspended: Vec<(TaskFuture, usize)> = Vec::new();
+    let resume = |suspended: &mut Vec<(TaskFuture, usize)>| {
+        for (task, which) in std::mem::take(suspended) {
+            if let Some(task) = poll_on(which, task) {
+                suspended.push((task, which + 1));
+            }
+        }
+    };
     for (t, thread) in prog.threads.iter().enumerate() {
+        resume(&mut suspended);
         match thread.kind {
+            ThreadKind::Task => {
+                let which = run as usize + t;
+                if let Some(task) = poll_on(which, new_task(run, rt.clone(), t)) {
+                    suspended.push((task, which + 1));
+                }
+            }
             ThreadKind::Plain => {
                 let rt = rt.clone();
                 on_executor(run as usize + t, Box::new(move || run_steps(&rt, t)));
@@ -975,6 +1242,9 @@ fn execute(prog: &Program, run: u64) {
             }
         }
     }
+    while !suspended.is_empty() {
+        resume(&mut suspended);
+    }
     let handles: Vec<_> = rt.handles.lock().unwrap().drain(..).collect();
     for h in handles {
         h.join().expect("spawned thread");
@@ -990,6 +1260,9 @@ fn report_names(r: &Report) -> Vec<&str> {
     let mut names: Vec<&str> = r.class_names();
     match &r.problem {
         Problem::CircularDependency {
+            acquiring, holding, ..
+        }
+        | Problem::TaskAwaitedUnderLock {
             acquiring, holding, ..
         }
         | Problem::RecursiveLocking {
@@ -1064,11 +1337,16 @@ fn short(r: &Report) -> String {
 
 /// Checks a reported cycle against the oracle's graph; `Err` says why not.
 fn check_chain(run: u64, o: &Oracle, r: &Report) -> Result<(), String> {
-    let Problem::CircularDependency {
+    let (Problem::CircularDependency {
         acquiring,
         holding,
         chain,
-    } = &r.problem
+    }
+    | Problem::TaskAwaitedUnderLock {
+        acquiring,
+        holding,
+        chain,
+    }) = &r.problem
     else {
         unreachable!()
     };
@@ -1136,9 +1414,10 @@ fn compare(prog: &Program, run: u64, reports: &[Arc<Report>]) -> Vec<String> {
     let mut problems = Vec::new();
     let mut circular = 0;
     let mut recursive = 0;
+    let mut awaited = BTreeSet::new();
     for r in reports {
         match &r.problem {
-            Problem::CircularDependency { .. } => {
+            Problem::CircularDependency { .. } | Problem::TaskAwaitedUnderLock { .. } => {
                 circular += 1;
                 if let Err(e) = check_chain(run, &o, r) {
                     problems.push(format!("{e}: {}", short(r)));
@@ -1155,8 +1434,23 @@ fn compare(prog: &Program, run: u64, reports: &[Arc<Report>]) -> Vec<String> {
                     problems.push(format!("recursion the oracle did not see: {}", short(r)));
                 }
             }
+            Problem::HeldAcrossAwait { lock, task } => {
+                match parse_name(&lock.name) {
+                    Some((Some(x), node)) if x == run && awaited.insert(node) => {}
+                    _ => problems.push(format!("held across an await: {}", short(r))),
+                }
+                if parse_name(&task.name).map(|(_, n)| n) != Some(Node::Task) {
+                    problems.push(format!("not a task's class: {}", short(r)));
+                }
+            }
             _ => problems.push(format!("unexpected report: {}", short(r))),
         }
+    }
+    if awaited != o.awaited {
+        problems.push(format!(
+            "held across an await: validator {awaited:?}, oracle {:?}",
+            o.awaited
+        ));
     }
     if (circular > 0) != oracle_circular {
         problems.push(format!(
@@ -1319,6 +1613,8 @@ fn render(prog: &Program) -> String {
             Kind::Mx => "Mutex<()>",
             Kind::Active => "Active",
             Kind::Work => "Work (run on a 1-worker WorkQueue)",
+            Kind::AsyncMx => "lockdep::tokio::Mutex<()>",
+            Kind::AsyncRw => "lockdep::tokio::RwLock<()>",
         };
         let _ = writeln!(s, "//   c{c}: {what}");
     }
@@ -1330,6 +1626,9 @@ fn render(prog: &Program) -> String {
                 format!(
                     "body of work c{c}: queue(c{c}); c{c}.flush()  // holds (wq_completion), c{c}"
                 )
+            }
+            ThreadKind::Task => {
+                "lockdep::tokio::task(async { .. })  // holds (task), moves at each .await".into()
             }
         };
         let _ = writeln!(s, "thread {t}: {kind} {{");
@@ -1378,6 +1677,27 @@ fn render(prog: &Program) -> String {
                         (Kind::Mx, false, s) => format!("lock_nested({s})"),
                         (Kind::Active, _, _) => "get().unwrap()".into(),
                         (Kind::Work, _, _) => "?".into(),
+                        (Kind::AsyncMx, true, _) => "try_lock().unwrap()".into(),
+                        (Kind::AsyncMx, false, _) if th.kind == ThreadKind::Task => {
+                            "lock().await".into()
+                        }
+                        (Kind::AsyncMx, false, _) => "blocking_lock()".into(),
+                        (Kind::AsyncRw, true, _) if mode == Mode::Exclusive => {
+                            "try_write().unwrap()".into()
+                        }
+                        (Kind::AsyncRw, true, _) => "try_read().unwrap()".into(),
+                        (Kind::AsyncRw, false, _) => {
+                            let verb = if mode == Mode::Exclusive {
+                                "write"
+                            } else {
+                                "read"
+                            };
+                            if th.kind == ThreadKind::Task {
+                                format!("{verb}().await")
+                            } else {
+                                format!("blocking_{verb}()")
+                            }
+                        }
                     };
                     format!("let g{slot} = c{class}.{call};")
                 }
@@ -1396,9 +1716,15 @@ fn render(prog: &Program) -> String {
                         (Kind::Mx, _) => format!("c{class}.might_lock();"),
                         (Kind::Active, _) => format!("c{class}.drain();"),
                         (Kind::Work, _) => format!("c{class}.flush();"),
+                        (Kind::AsyncMx, _) => format!("drop(c{class}.blocking_lock());"),
+                        (Kind::AsyncRw, _) if mode == Mode::Exclusive => {
+                            format!("drop(c{class}.blocking_write());")
+                        }
+                        (Kind::AsyncRw, _) => format!("drop(c{class}.blocking_read());"),
                     }
                 }
                 Step::Join => "lockdep::thread::spawn(|| {}).join();".into(),
+                Step::Suspend => "yield_now().await;  // resumed on another thread".into(),
             };
             let _ = writeln!(s, "    {line}");
         }
@@ -1421,9 +1747,10 @@ fn explain(prog: &Program) -> String {
     }
     let _ = writeln!(
         s,
-        "// oracle: circular={} recursion={:?}",
+        "// oracle: circular={} recursion={:?} held across an await={:?}",
         o.circular(),
-        o.recursion
+        o.recursion,
+        o.awaited
     );
     for ((a, b), m) in &o.edges {
         let _ = writeln!(s, "//   {a:?} -> {b:?} {}", mask_str(*m));
@@ -1464,6 +1791,7 @@ fn validator_agrees_with_oracle() {
     let mut unattributed: Vec<String> = Vec::new();
     let (mut with_circular, mut with_recursion, mut reports_seen) = (0usize, 0usize, 0usize);
     let mut with_covered = 0usize;
+    let (mut with_tasks, mut with_awaited) = (0usize, 0usize);
     let mut chain_lengths: BTreeMap<usize, usize> = BTreeMap::new();
     let mut case = 0;
     while case < cases {
@@ -1496,6 +1824,8 @@ fn validator_agrees_with_oracle() {
             with_circular += usize::from(o.circular());
             with_recursion += usize::from(!o.recursion.is_empty());
             with_covered += usize::from(o.covered > 0);
+            with_tasks += usize::from(prog.threads.iter().any(|t| t.kind == ThreadKind::Task));
+            with_awaited += usize::from(!o.awaited.is_empty());
             let problems = compare(&prog, run, &mine);
             if !problems.is_empty() {
                 disagreements.push((c, prog, problems));
@@ -1525,8 +1855,16 @@ fn validator_agrees_with_oracle() {
     let d = disagreements.len() + unattributed.len();
     println!(
         "oracle: {} programs with a strong cycle, {} with recursion, {} with an \
-         acquisition a nest lock covers, {} reports (cycles by length: {:?}), {:.1?}",
-        with_circular, with_recursion, with_covered, reports_seen, chain_lengths, elapsed
+         acquisition a nest lock covers, {} with tasks ({} holding a thread-bound lock \
+         across an await), {} reports (cycles by length: {:?}), {:.1?}",
+        with_circular,
+        with_recursion,
+        with_covered,
+        with_tasks,
+        with_awaited,
+        reports_seen,
+        chain_lengths,
+        elapsed
     );
     println!("oracle: {cases} programs, {d} disagreements");
     assert_eq!(d, 0, "the validator disagrees with the oracle");

@@ -20,7 +20,7 @@ use crate::schema::SCHEMA_VERSION;
 /// let report = lockdep::reports().pop().unwrap();
 /// let line = json::line(&report);
 /// let doc = lockdep::schema::Envelope::parse(&line).unwrap();
-/// assert!(matches!(doc.document, lockdep::schema::Document::Report(r) if r == *report));
+/// assert!(matches!(doc.document, lockdep::schema::Document::Report(r) if *r == *report));
 /// ```
 pub fn line(report: &Report) -> String {
     #[derive(Serialize)]

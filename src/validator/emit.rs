@@ -119,7 +119,7 @@ pub(crate) fn panic_message(reports: &[Arc<Report>], deferred: bool) -> String {
 /// action does with the ones before it.
 pub(super) fn emit_all(pending: Vec<Pending>, raised: Raised) {
     for p in pending {
-        if let Some(report) = contained("report building", || build(p)) {
+        if let Some(report) = contained("report building", || task::refine(build(p))) {
             emit(report, raised);
         }
     }

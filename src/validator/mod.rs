@@ -49,6 +49,8 @@ mod misuse;
 pub(crate) mod orphans;
 mod release;
 mod stats;
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+pub(crate) mod task;
 mod validate;
 
 // The engine's files share their items with each other through this module.
@@ -379,6 +381,15 @@ struct Global {
     dependencies_dropped: usize,
     /// The classes of every chain in the global set, for `dump`.
     chain_log: ChainLog,
+    /// Releases made outside the context that took the lock, by owner
+    /// context (see `task`).
+    elsewhere: Vec<(u64, ClassId, usize)>,
+    /// Blocking waits in tasks under an async class no second context took
+    /// yet: reported once one does (see `task`).
+    blocked_under: Vec<(ClassId, Report)>,
+    /// Tasks that ended with async guards still out, and how many: their
+    /// releases have no stack to go to (see `task`).
+    escaped: HashMap<u64, usize>,
 }
 
 /// The locks of the validated chains, flat: what `dump` lists, as the
@@ -443,6 +454,8 @@ enum Reported {
     Recursion(ClassId),
     /// An ordered class nested out of order.
     Disorder(ClassId),
+    /// A task's report (see `task`): its kind and two classes.
+    Task(u8, ClassId, ClassId),
 }
 
 /// The shared state in production: lockdep's own raw locks, created on first use

@@ -281,6 +281,7 @@ const CHAIN_BYTES: usize = 24;
 #[cold]
 #[inline(never)]
 pub(super) fn check_new_chain(st: &mut ThreadState, entry: HeldLock, key: Key) {
+    task::check_blocking(st, &entry);
     let pending = contained("validation", || validate(st, &entry, key)).unwrap_or_default();
     emit_all(pending, Raised::AtAcquire);
 }

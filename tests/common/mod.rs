@@ -33,6 +33,11 @@ pub fn involved(report: &Report) -> Vec<String> {
             acquiring,
             holding,
             chain,
+        }
+        | Problem::TaskAwaitedUnderLock {
+            acquiring,
+            holding,
+            chain,
         } => {
             names.push(acquiring.name.clone());
             names.push(holding.name.clone());
