@@ -203,6 +203,7 @@ pub(crate) enum Prefix {
     Thread,
     WorkCompletion,
     WqCompletion,
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     Task,
 }
 

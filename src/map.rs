@@ -99,6 +99,7 @@ impl LockMap {
     }
 
     /// The class of subclass `subclass` of the map's class.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn subclass_class(&self, subclass: u32) -> ClassId {
         #[cfg(not(lockdep_off))]
         return self.class.get(subclass);
