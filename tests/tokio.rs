@@ -217,8 +217,11 @@ fn join_of_two_lock_futures_in_one_task() {
 fn a_joinset_of_instrumented_tasks() {
     silent();
     multi().block_on(async {
-        let a = Arc::new(Semaphore::named("tk_set_a", 2));
-        let b = Arc::new(Semaphore::named("tk_set_b", 2));
+        // A permit for every task: the opposite orders cannot really hang
+        // this test (with 2 each, tasks 0 and 2 could hold both `a`s while
+        // 1 and 3 hold both `b`s), and are still reported.
+        let a = Arc::new(Semaphore::named("tk_set_a", 4));
+        let b = Arc::new(Semaphore::named("tk_set_b", 4));
         let mut set = tokio::task::JoinSet::new();
         for i in 0..4 {
             let (a, b) = (a.clone(), b.clone());
@@ -237,8 +240,8 @@ fn a_joinset_of_instrumented_tasks() {
             done.unwrap();
         }
     });
-    // Permits taken in opposite orders: reported (once every permit is
-    // taken, the two wait for each other).
+    // Permits taken in opposite orders: reported (with fewer permits than
+    // tasks, the two orders wait for each other).
     let r = one_report(&["tk_set_a"]);
     circular(&r);
 }
