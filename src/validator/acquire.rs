@@ -39,11 +39,37 @@ pub(crate) fn acquire_fast(
     if !config::is_enabled() {
         return Some(false);
     }
-    fast_acquire(class, subclass, instance, mode, false, at)
+    let fast = fast_acquire(class, subclass, instance, mode, false, at);
+    if fast.is_none() && subclass != 0 {
+        return fast_subclass(class, subclass, instance, mode, at);
+    }
+    fast
 }
 
-/// The slow half of a blocking [`acquire`], after [`acquire_fast`].
+/// [`acquire_unpack`]'s first step, for [`acquire_fast`]: a subclass other
+/// than the lock's last one, found without a lock. Never unwinds.
 #[inline(never)]
+fn fast_subclass(
+    class: &LazyClass,
+    subclass: u32,
+    instance: usize,
+    mode: Mode,
+    at: &'static Location<'static>,
+) -> Option<bool> {
+    fast_acquire_by(
+        LazyClass::sub_lockfree,
+        class,
+        subclass,
+        instance,
+        mode,
+        false,
+        at,
+    )
+}
+
+/// The slow half of a blocking [`acquire`], after [`acquire_fast`] (which
+/// tried the subclass cache too).
+#[inline(always)]
 pub(crate) fn acquire_blocking_slow(
     class: &LazyClass,
     subclass: u32,
@@ -51,7 +77,7 @@ pub(crate) fn acquire_blocking_slow(
     mode: Mode,
     at: &'static Location<'static>,
 ) -> bool {
-    acquire_unpack(
+    acquire_rest(
         class,
         instance,
         (u64::from(subclass) << 8) | (mode.bits() << 1),
