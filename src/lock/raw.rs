@@ -33,7 +33,7 @@ pub struct Tracked<R> {
     /// The exclusive (or upgradable) holder's acquisition: [`RECORDED`] if
     /// recorded, and its subclass above. Written after taking `raw`, read
     /// before unlocking: the raw lock orders the accesses. The subclass
-    /// stays after the unlock, for a guard's `unlocked` (`retake_subclass`).
+    /// stays after the unlock, for a guard's `unlocked` (`exclusive`).
     #[cfg(not(lockdep_off))]
     held: AtomicU32,
     /// With `send_guard`: the token of the thread whose stack holds the
@@ -143,15 +143,24 @@ impl<R> Tracked<R> {
         (false, 0)
     }
 
-    /// The subclass of a plain exclusive lock: 0, unless it is the re-take of
-    /// a guard's `unlocked` (from `lock_api`'s source), which keeps the one it
-    /// had. Only a lock last held nested pays for the look at the caller.
+    /// A plain exclusive lock: subclass 0, unless it is the re-take of a
+    /// guard's `unlocked` (from `lock_api`'s source), which keeps the one it
+    /// had; only a lock last held nested looks at the caller, out of line.
     #[inline(always)]
-    fn retake_subclass(&self, at: &Location<'_>) -> u32 {
+    fn exclusive(&self, at: At, lock: fn(&R)) {
         match self.holder().1 {
-            last if last != 0 && inside_lock_api(at) => last,
-            _ => 0,
+            0 => self.plain(Mode::Exclusive, 0, at, lock, true),
+            _ => self.exclusive_retake(at, lock),
         }
+    }
+
+    #[cold]
+    fn exclusive_retake(&self, at: At, lock: fn(&R)) {
+        let subclass = match inside_lock_api(at) {
+            true => self.holder().1,
+            false => 0,
+        };
+        self.plain(Mode::Exclusive, subclass, at, lock, true)
     }
 
     /// The one definition of a blocking acquisition, in two halves: the
@@ -446,9 +455,7 @@ unsafe impl<R: RawMutex> RawMutex for Tracked<R> {
     #[inline(always)]
     #[track_caller]
     fn lock(&self) {
-        let at = Location::caller();
-        let subclass = self.retake_subclass(at);
-        self.plain(Mode::Exclusive, subclass, at, R::lock, true);
+        self.exclusive(Location::caller(), R::lock);
     }
 
     raw_ops! { try try_lock() Exclusive true unlock; unlock unlock true; }
@@ -488,9 +495,7 @@ unsafe impl<R: RawRwLock> RawRwLock for Tracked<R> {
     #[inline]
     #[track_caller]
     fn lock_exclusive(&self) {
-        let at = Location::caller();
-        let subclass = self.retake_subclass(at);
-        self.plain(Mode::Exclusive, subclass, at, R::lock_exclusive, true);
+        self.exclusive(Location::caller(), R::lock_exclusive);
     }
 
     raw_ops! {
