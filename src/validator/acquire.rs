@@ -41,19 +41,21 @@ pub(crate) fn acquire_fast(
     }
     let fast = fast_acquire(class, subclass, instance, mode, false, at);
     if fast.is_none() && subclass != 0 {
-        return fast_subclass(class, subclass, instance, mode, at);
+        return fast_subclass(class, subclass, instance, mode, false, at);
     }
     fast
 }
 
-/// [`acquire_unpack`]'s first step, for [`acquire_fast`]: a subclass other
-/// than the lock's last one, found without a lock. Never unwinds.
+/// A subclass other than the lock's last one, found without a lock: the
+/// first step out of line of both [`acquire_fast`] and [`acquire_unpack`].
+/// Never unwinds.
 #[inline(never)]
 fn fast_subclass(
     class: &LazyClass,
     subclass: u32,
     instance: usize,
     mode: Mode,
+    trylock: bool,
     at: &'static Location<'static>,
 ) -> Option<bool> {
     fast_acquire_by(
@@ -62,7 +64,7 @@ fn fast_subclass(
         subclass,
         instance,
         mode,
-        false,
+        trylock,
         at,
     )
 }
@@ -99,15 +101,7 @@ fn acquire_unpack(
     let subclass = (how >> 8) as u32;
     if subclass != 0 {
         let mode = Mode::from_bits((how >> 1) & 3);
-        if let Some(tracked) = fast_acquire_by(
-            LazyClass::sub_lockfree,
-            class,
-            subclass,
-            instance,
-            mode,
-            how & 1 != 0,
-            at,
-        ) {
+        if let Some(tracked) = fast_subclass(class, subclass, instance, mode, how & 1 != 0, at) {
             return tracked;
         }
     }
