@@ -59,8 +59,10 @@ pub(crate) struct HeldLock {
     pub(crate) pins: u8,
     /// Why other locks of its class may be held with it, if they may.
     pub(crate) nest: Nest,
-    /// The chain key before this entry was pushed.
-    pub(crate) prev_key: Key,
+    /// The chain key of the stack up to and including this entry: the
+    /// thread's key once it is pushed, and again once the entries above it
+    /// are released (a pop restores the key for free).
+    pub(crate) key: Key,
     pub(crate) at: &'static Location<'static>,
 }
 
@@ -105,9 +107,18 @@ pub(crate) enum Nest {
 /// part above a removed or changed entry needs.
 pub(crate) fn rekey(entries: &mut [HeldLock], below: Key) -> Key {
     entries.iter_mut().fold(below, |key, h| {
-        h.prev_key = key;
-        chain::mix(key, h.chain_id())
+        h.key = chain::mix(key, h.chain_id());
+        h.key
     })
+}
+
+/// The chain key under entry `i` of `held`, a stack whose empty key is
+/// `base`.
+pub(crate) fn key_below(held: &[HeldLock], i: usize, base: Key) -> Key {
+    match i {
+        0 => base,
+        i => held[i - 1].key,
+    }
 }
 
 /// Finds the topmost entry for `instance`.
@@ -152,7 +163,7 @@ mod tests {
             trylock: false,
             pins: 0,
             nest: Nest::No,
-            prev_key: Key::initial(),
+            key: Key::initial(),
             at,
         };
         let held = [mk(1), mk(2), mk(1)];
@@ -171,18 +182,17 @@ mod tests {
             trylock: false,
             pins: 0,
             nest: Nest::No,
-            prev_key: Key { a: 9, b: 9 },
+            key: Key { a: 9, b: 9 },
             at,
         };
         let mut held = [mk(1), mk(2), mk(3)];
         let start = Key::initial();
         let key = rekey(&mut held, start);
-        assert_eq!(held[0].prev_key, start);
-        assert_eq!(held[1].prev_key, chain::mix(start, held[0].chain_id()));
-        assert_eq!(
-            held[2].prev_key,
-            chain::mix(held[1].prev_key, held[1].chain_id())
-        );
-        assert_eq!(key, chain::mix(held[2].prev_key, held[2].chain_id()));
+        assert_eq!(held[0].key, chain::mix(start, held[0].chain_id()));
+        assert_eq!(held[1].key, chain::mix(held[0].key, held[1].chain_id()));
+        assert_eq!(held[2].key, chain::mix(held[1].key, held[2].chain_id()));
+        assert_eq!(key, held[2].key);
+        assert_eq!(key_below(&held, 0, start), start);
+        assert_eq!(key_below(&held, 2, start), held[1].key);
     }
 }

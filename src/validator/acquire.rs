@@ -428,9 +428,15 @@ impl NewEntry {
         }
     }
 
-    /// The entry, pushed after the chain key `prev_key`.
+    /// The entry, pushed on a stack whose chain key is `below`.
     #[inline]
-    pub(super) fn held(self, prev_key: Key) -> HeldLock {
+    pub(super) fn held(self, below: Key) -> HeldLock {
+        let id = HeldLock::id(
+            self.class,
+            self.mode,
+            self.trylock,
+            self.nest == Nest::Covered,
+        );
         HeldLock {
             class: self.class,
             instance: self.instance,
@@ -438,7 +444,7 @@ impl NewEntry {
             trylock: self.trylock,
             pins: 0,
             nest: self.nest,
-            prev_key,
+            key: chain::mix(below, id),
             at: self.at,
         }
     }
@@ -457,16 +463,15 @@ pub(super) fn push(
     new: NewEntry,
     memo: Option<&std::sync::atomic::AtomicU64>,
 ) -> bool {
-    let id = HeldLock::id(new.class, new.mode, new.trylock, new.nest == Nest::Covered);
-    let prev_key = st.key;
-    let key = chain::mix(prev_key, id);
+    let entry = new.held(st.key);
+    let key = entry.key;
     // A lone lock has no chain to check; a trylock is never a dependency's
     // target.
     if !st.held.is_empty() && !new.trylock {
         let remembered = memo.is_some_and(|m| m.load(Ordering::Relaxed) == key.memo());
         if !remembered {
             if !st.chains.contains(key) {
-                check_new_chain(st, new.held(prev_key), key);
+                check_new_chain(st, entry, key);
             }
             // Remembered only if validation cached it (see `validate_in`).
             if let Some(m) = memo.filter(|_| st.chains.contains(key)) {
@@ -477,7 +482,7 @@ pub(super) fn push(
     if is_due(true) {
         return false;
     }
-    st.held.push(new.held(prev_key));
+    st.held.push(entry);
     st.key = key;
     true
 }

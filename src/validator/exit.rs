@@ -17,10 +17,10 @@ impl Drop for ThreadSlot {
                 // `fast.held` is this very vector's buffer (`ThreadSlot` is
                 // only ever the thread-local `STATE`), and its first `depth`
                 // entries are initialized.
-                unsafe { st.held.set_len(fast.depth.get() as usize) };
+                unsafe { st.held.set_len(fast.step.depth.get() as usize) };
                 take_in_released(st, fast.low.replace(0) as usize);
             }
-            fast.depth.set(0);
+            fast.step.depth.set(0);
         });
         orphans::collect(st);
         if st.held.is_empty() || !config::is_enabled() {

@@ -18,8 +18,9 @@ use super::*;
 /// `limit` and whose first `depth` entries are initialized; the first
 /// `low` of them are released (the thread's oldest locks, released first,
 /// see [`fast_release_oldest`], their instance 0) and the others held;
-/// `key` is the chain key of all `depth` entries, which is the held
-/// stack's when `low` is 0; and
+/// `base` is the chain key of the empty stack, and each entry's `key` that
+/// of the entries up to it (so the top one's is the held stack's when
+/// `low` is 0, and a pop needs no key); and
 /// `chains`/`chains_len` are the slots of its chain cache. `limit` is 0
 /// before a thread's first acquisition, during a session (so the validator
 /// and the report callback never re-enter it), and from the moment the
@@ -27,28 +28,83 @@ use super::*;
 /// 0 and 0 otherwise: a push needs the held stack's key, so it first
 /// compacts the stack ([`compact_fast`]).
 pub(super) struct Fast {
-    pub(super) depth: Cell<u32>,
+    /// The depth, and whether the validator is running on this thread.
+    pub(super) step: Step,
     pub(super) limit: Cell<u32>,
     pub(super) room: Cell<u32>,
     pub(super) low: Cell<u32>,
-    pub(super) key: Cell<Key>,
+    pub(super) base: Cell<Key>,
     pub(super) held: Cell<*mut HeldLock>,
     pub(super) chains: Cell<*const u64>,
     pub(super) chains_len: Cell<usize>,
     /// Some held lock may have an explicit order key (`lock_ordered`): the
     /// fast path leaves ordered classes to the slow path.
     pub(super) explicit_keys: Cell<bool>,
-    /// The validator is running on this thread: the fast path is updating
-    /// the held stack, or an [`Enter`] is alive (class resolution, a
-    /// session, a report callback). Whatever interrupts it on the same
-    /// thread (a signal handler, the global allocator called by the
-    /// validator's own allocations) takes its locks untracked.
-    pub(super) inside: Cell<bool>,
     /// The lock whose acquisition the validator is handling on this thread
     /// (0: none): one taken again meanwhile is taken by the validator's own
     /// allocations (see [`alloc_locks`]).
     pub(super) acquiring: Cell<usize>,
 }
+
+/// The fast path's depth and the flag of the validator running on the
+/// thread, side by side in one aligned word: a step's last store publishes
+/// the new depth and lowers the flag at once ([`Step::end`]).
+///
+/// `inside` (0 or 1): the fast path is updating the held stack, or an
+/// [`Enter`] is alive (class resolution, a session, a report callback).
+/// Whatever interrupts it on the same thread (a signal handler, the global
+/// allocator called by the validator's own allocations) takes its locks
+/// untracked.
+#[repr(C, align(8))]
+pub(super) struct Step {
+    pub(super) depth: Cell<u32>,
+    inside: Cell<u32>,
+}
+
+impl Step {
+    pub(super) const fn new() -> Step {
+        Step {
+            depth: Cell::new(0),
+            inside: Cell::new(0),
+        }
+    }
+
+    /// Raises the flag; false if it was up already (the validator is
+    /// running on the thread). It stores the flag's own half of the word,
+    /// never the whole: whatever interrupts this (and may change the
+    /// depth) leaves the flag down again.
+    #[inline(always)]
+    pub(super) fn enter(&self) -> bool {
+        self.inside.replace(1) == 0
+    }
+
+    /// Lowers the flag.
+    #[inline(always)]
+    pub(super) fn leave(&self) {
+        self.inside.set(0);
+    }
+
+    /// Ends a step that leaves `depth` entries: the depth and the lowered
+    /// flag in one store.
+    #[inline(always)]
+    pub(super) fn end(&self, depth: u32) {
+        let mut word = [0; 8];
+        word[..4].copy_from_slice(&depth.to_ne_bytes());
+        // SAFETY: `Step` is two `Cell<u32>`s, `depth` at offset 0 and
+        // `inside` at 4 (`repr(C)`), 8-aligned: its 8 bytes are all the
+        // contents of `UnsafeCell`s, so writing them through a pointer made
+        // from `&self` is allowed, and aligned. `Cell` is not `Sync`: no
+        // other thread reads them. The word written is `depth`, then 0.
+        unsafe {
+            (self as *const Step)
+                .cast_mut()
+                .cast::<u64>()
+                .write(u64::from_ne_bytes(word))
+        }
+    }
+}
+
+const _: () = assert!(std::mem::offset_of!(Step, inside) == 4 && std::mem::size_of::<Step>() == 8);
 
 /// Locks that the validator's own allocations take: locks of the global
 /// allocator. Found when the validator, handling the acquisition of one,
@@ -112,23 +168,20 @@ impl Drop for Acquiring {
 /// and gives those above the keys of the stack without them.
 pub(super) fn take_in_released(st: &mut ThreadState, low: usize) {
     if low > 0 {
-        let (len, key) = compact(&mut st.held, low);
+        let (len, key) = compact(&mut st.held, low, base_key(st.generation));
         st.held.truncate(len);
         st.key = key;
     }
 }
 
 /// Moves the entries above the `low` released ones of `held` down to its
-/// start and rekeys them; returns how many there are and the stack's key.
-/// Nothing to validate: see [`fast_release_oldest`].
-pub(super) fn compact(held: &mut [HeldLock], low: usize) -> (usize, Key) {
-    let Some(bottom) = held.first() else {
-        return (0, Key::initial());
-    };
-    let below = bottom.prev_key;
+/// start and rekeys them from `base`, the key of the empty stack; returns
+/// how many there are and the stack's key. Nothing to validate: see
+/// [`fast_release_oldest`].
+pub(super) fn compact(held: &mut [HeldLock], low: usize, base: Key) -> (usize, Key) {
     held.copy_within(low.., 0);
     let len = held.len() - low;
-    (len, held::rekey(&mut held[..len], below))
+    (len, held::rekey(&mut held[..len], base))
 }
 
 /// Compacts the fast path's stack after releases of its oldest entries, so
@@ -141,20 +194,19 @@ pub(super) fn compact_fast() -> bool {
     one_step(fast, || {
         let low = fast.low.get() as usize;
         if low == 0 || fast.limit.get() == 0 {
-            return false;
+            return None;
         }
         // SAFETY: the fast path is open (`limit != 0`), so by `Fast`'s
         // invariant the first `depth` entries of the live held buffer are
         // initialized and nothing else borrows it; the slice does not
         // outlive this call.
-        let held =
-            unsafe { std::slice::from_raw_parts_mut(fast.held.get(), fast.depth.get() as usize) };
-        let (len, key) = compact(held, low);
-        fast.depth.set(len as u32);
-        fast.key.set(key);
+        let held = unsafe {
+            std::slice::from_raw_parts_mut(fast.held.get(), fast.step.depth.get() as usize)
+        };
+        let (len, _) = compact(held, low, fast.base.get());
         fast.low.set(0);
         fast.room.set(fast.limit.get());
-        true
+        Some((len as u32, true))
     })
     .unwrap_or(false)
 }
@@ -215,63 +267,105 @@ fn fast_push(
     at: &'static Location<'static>,
 ) -> Option<bool> {
     one_step(fast, || {
-        let depth = fast.depth.get();
-        if depth >= fast.room.get() {
+        push_step(fast, id, memo, instance, mode, trylock, nest, at)
+    })
+}
+
+/// [`fast_push`]'s step: the stack's new depth, or `None`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn push_step(
+    fast: &Fast,
+    id: ClassId,
+    memo: &std::sync::atomic::AtomicU64,
+    instance: usize,
+    mode: Mode,
+    trylock: bool,
+    nest: Nest,
+    at: &'static Location<'static>,
+) -> Option<(u32, bool)> {
+    let depth = fast.step.depth.get();
+    if depth >= fast.room.get() {
+        return None;
+    }
+    let hid = HeldLock::id(id, mode, trylock, nest == Nest::Covered);
+    let key = match depth {
+        // A lone lock has no chain to check.
+        0 => chain::mix(fast.base.get(), hid),
+        _ => known_chain(fast, depth, hid, trylock, memo)?,
+    };
+    let entry = HeldLock {
+        class: id,
+        instance,
+        mode,
+        trylock,
+        pins: 0,
+        nest,
+        key,
+        at,
+    };
+    // SAFETY: `depth < room <= limit`, so by `Fast`'s invariant the slot is
+    // within the capacity of the live held buffer, which nothing borrows.
+    unsafe { fast.held.get().add(depth as usize).write(entry) };
+    Some((depth + 1, true))
+}
+
+/// The key of a push on `depth` (> 0) open entries of the fast path, if
+/// its chain is known: the lock's memo, or in the thread's cache (a trylock
+/// is never a dependency's target: any chain of it is known).
+#[inline(always)]
+fn known_chain(
+    fast: &Fast,
+    depth: u32,
+    hid: u64,
+    trylock: bool,
+    memo: &std::sync::atomic::AtomicU64,
+) -> Option<Key> {
+    // SAFETY: the caller's `0 < depth < room <= limit`: by `Fast`'s
+    // invariant, an initialized entry of the live held buffer, which nothing
+    // borrows.
+    let below = unsafe { (*fast.held.get().add(depth as usize - 1)).key };
+    let key = chain::mix(below, hid);
+    if !trylock && memo.load(Ordering::Relaxed) != key.memo() {
+        // SAFETY: the fast path is open (`depth < limit`), so by `Fast`'s
+        // invariant these are the live slots of this thread's chain cache,
+        // which nothing else borrows.
+        let slots = unsafe { std::slice::from_raw_parts(fast.chains.get(), fast.chains_len.get()) };
+        if !chain::probe(slots, key) {
             return None;
         }
-        let prev_key = fast.key.get();
-        let key = chain::mix(
-            prev_key,
-            HeldLock::id(id, mode, trylock, nest == Nest::Covered),
-        );
-        if depth != 0 && !trylock && memo.load(Ordering::Relaxed) != key.memo() {
-            // SAFETY: the fast path is open (`depth < limit`), so by `Fast`'s
-            // invariant these are the live slots of this thread's chain cache,
-            // which nothing else borrows.
-            let slots =
-                unsafe { std::slice::from_raw_parts(fast.chains.get(), fast.chains_len.get()) };
-            if !chain::probe(slots, key) {
-                return None;
-            }
-            memo.store(key.memo(), Ordering::Relaxed);
-        }
-        let entry = HeldLock {
-            class: id,
-            instance,
-            mode,
-            trylock,
-            pins: 0,
-            nest,
-            prev_key,
-            at,
-        };
-        // SAFETY: `depth < room <= limit`, so by `Fast`'s invariant the slot is
-        // within the capacity of the live held buffer, which nothing borrows.
-        unsafe { fast.held.get().add(depth as usize).write(entry) };
-        fast.depth.set(depth + 1);
-        fast.key.set(key);
-        Some(true)
-    })
-    .flatten()
+        memo.store(key.memo(), Ordering::Relaxed);
+    }
+    Some(key)
 }
 
 /// Runs `f`, which reads and updates the thread's stack through `fast`, as
 /// one step for whatever interrupts it on this thread (a signal handler):
-/// that sees `inside` and leaves its locks untracked. `None`, without
-/// running `f`, when the validator is already running on the thread. The
-/// flag is set before `f`'s first read: a handler whose locks went through
-/// the fast path meanwhile (and compacted the stack) would leave what `f`
-/// read stale.
+/// that sees the flag up and leaves its locks untracked. `f` returns the
+/// stack's new depth and its result, or `None` when it does not apply;
+/// `None` too, without running `f`, when the validator is already running
+/// on the thread. The flag is raised before `f`'s first read: a handler
+/// whose locks went through the fast path meanwhile (and compacted the
+/// stack) would leave what `f` read stale. The new depth and the lowered
+/// flag are one store ([`Step::end`]).
 #[inline(always)]
-fn one_step<R>(fast: &Fast, f: impl FnOnce() -> R) -> Option<R> {
-    if fast.inside.replace(true) {
+fn one_step<R>(fast: &Fast, f: impl FnOnce() -> Option<(u32, R)>) -> Option<R> {
+    if !fast.step.enter() {
         return None;
     }
     std::sync::atomic::compiler_fence(Ordering::SeqCst);
     let result = f();
     std::sync::atomic::compiler_fence(Ordering::SeqCst);
-    fast.inside.set(false);
-    Some(result)
+    match result {
+        Some((depth, r)) => {
+            fast.step.end(depth);
+            Some(r)
+        }
+        None => {
+            fast.step.leave();
+            None
+        }
+    }
 }
 
 /// Does this thread hold any tracked lock? One thread-local read; false
@@ -279,7 +373,7 @@ fn one_step<R>(fast: &Fast, f: impl FnOnce() -> R) -> Option<R> {
 /// state is gone).
 #[inline]
 pub(crate) fn holds_any() -> bool {
-    fast().is_some_and(|f| f.limit.get() != 0 && f.depth.get() != 0)
+    fast().is_some_and(|f| f.limit.get() != 0 && f.step.depth.get() != 0)
 }
 
 /// The locks this thread holds, as the fast path sees them; `None` while
@@ -294,7 +388,10 @@ pub(super) fn fast_held(fast: &Fast) -> Option<&[HeldLock]> {
     // at most released, and nothing borrows it; the slice is used before
     // anything can change the stack.
     Some(unsafe {
-        std::slice::from_raw_parts(fast.held.get().add(low), fast.depth.get() as usize - low)
+        std::slice::from_raw_parts(
+            fast.held.get().add(low),
+            fast.step.depth.get() as usize - low,
+        )
     })
 }
 
@@ -345,22 +442,18 @@ pub(super) fn fast_release(instance: usize) -> bool {
         return false;
     };
     one_step(fast, || {
-        let depth = fast.depth.get();
+        let depth = fast.step.depth.get();
         // `depth - 1 < limit`: the fast path is open and the stack not empty.
         if depth.wrapping_sub(1) >= fast.limit.get() {
-            return false;
+            return None;
         }
         // SAFETY: `0 < depth <= limit`: by `Fast`'s invariant, an initialized
         // entry of the live held buffer, which nothing borrows.
         let top = unsafe { fast.held.get().add(depth as usize - 1).read() };
-        let on_top = top.instance == instance && top.pins == 0;
-        if on_top {
-            // Over released entries only (`depth == low`), the stack is
-            // empty, and the next push compacts it.
-            fast.key.set(top.prev_key);
-            fast.depth.set(depth - 1);
-        }
-        on_top
+        // The stack's key is now the entry's below, or `base`. Over
+        // released entries only (`depth == low`), the stack is empty, and
+        // the next push compacts it.
+        (top.instance == instance && top.pins == 0).then_some((depth - 1, true))
     })
     .unwrap_or(false)
 }
@@ -383,26 +476,26 @@ pub(super) fn fast_release_oldest(instance: usize) -> bool {
         return false;
     };
     one_step(fast, || {
-        let depth = fast.depth.get();
+        let depth = fast.step.depth.get();
         let low = fast.low.get();
         // `depth - 1 < limit`: open and not empty; `low + 1 < depth`: the
         // oldest held entry is not the top one (the top's release is
         // `fast_release`'s).
         if depth.wrapping_sub(1) >= fast.limit.get() || low + 1 >= depth {
-            return false;
+            return None;
         }
         // SAFETY: `low < depth <= limit`: by `Fast`'s invariant, an
         // initialized entry of the live held buffer, which nothing borrows.
         let oldest = unsafe { fast.held.get().add(low as usize).read() };
         if oldest.instance != instance || oldest.pins != 0 {
-            return false;
+            return None;
         }
         // SAFETY: as above; the entry, released, matches no instance now (no
         // lock is at address 0), so no release takes it for the top one.
         unsafe { (*fast.held.get().add(low as usize)).instance = 0 };
         fast.low.set(low + 1);
         fast.room.set(0);
-        true
+        Some((depth, true))
     })
     .unwrap_or(false)
 }

@@ -93,6 +93,14 @@ struct ThreadState {
 /// memo of a chain validated before the reset matches again.
 static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+impl ThreadState {
+    /// The chain key under held entry `i` (the stack's below the first is
+    /// its generation's base).
+    fn key_below(&self, i: usize) -> Key {
+        held::key_below(&self.held, i, base_key(self.generation))
+    }
+}
+
 /// The chain key of an empty stack in a generation.
 fn base_key(generation: u64) -> Key {
     match generation {
@@ -118,16 +126,15 @@ thread_local! {
     static DEFERRED: RefCell<Vec<Deferred>> = const { RefCell::new(Vec::new()) };
     static FAST: Fast = const {
         Fast {
-            depth: Cell::new(0),
+            step: Step::new(),
             limit: Cell::new(0),
             room: Cell::new(0),
             low: Cell::new(0),
-            key: Cell::new(Key { a: 0, b: 0 }),
+            base: Cell::new(Key { a: 0, b: 0 }),
             held: Cell::new(std::ptr::null_mut()),
             chains: Cell::new(std::ptr::null()),
             chains_len: Cell::new(0),
             explicit_keys: Cell::new(false),
-            inside: Cell::new(false),
             acquiring: Cell::new(0),
         }
     };
@@ -228,7 +235,7 @@ impl Enter {
     #[inline]
     fn new() -> Option<Enter> {
         let fast = fast()?;
-        if fast.inside.replace(true) {
+        if !fast.step.enter() {
             return None;
         }
         // Nothing the guarded code touches moves before the flag is set.
@@ -241,7 +248,7 @@ impl Enter {
 /// for the validator's own helper threads.
 pub(crate) fn untracked_thread() {
     if let Some(fast) = fast() {
-        fast.inside.set(true);
+        fast.step.enter();
     }
 }
 
@@ -249,7 +256,7 @@ impl Drop for Enter {
     #[inline]
     fn drop(&mut self) {
         std::sync::atomic::compiler_fence(Ordering::SeqCst);
-        self.0.inside.set(false);
+        self.0.step.leave();
     }
 }
 
@@ -300,7 +307,7 @@ impl<'a> Session<'a> {
         #[cfg(test)]
         SESSIONS.with(|n| n.set(n.get() + 1));
         let _ = FAST.try_with(|fast| {
-            let depth = fast.depth.get() as usize;
+            let depth = fast.step.depth.get() as usize;
             fast.room.set(0);
             if fast.limit.replace(0) != 0 {
                 debug_assert!(depth <= st.held.capacity());
@@ -309,7 +316,7 @@ impl<'a> Session<'a> {
                 // capacity and the first `depth` entries are initialized
                 // (`HeldLock` is `Copy`: nothing to drop).
                 unsafe { st.held.set_len(depth) };
-                st.key = fast.key.get();
+                st.key = st.held.last().map_or(fast.base.get(), |top| top.key);
                 take_in_released(&mut st, fast.low.replace(0) as usize);
             }
         });
@@ -347,8 +354,8 @@ impl Drop for Session<'_> {
                 // Too deep to publish: the fast path stays closed.
                 return;
             };
-            fast.depth.set(depth);
-            fast.key.set(st.key);
+            fast.step.depth.set(depth);
+            fast.base.set(base_key(st.generation));
             fast.held.set(st.held.as_mut_ptr());
             fast.chains.set(chains);
             fast.chains_len.set(chains_len);

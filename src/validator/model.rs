@@ -27,9 +27,9 @@ fn no_trace() -> Arc<[usize]> {
     Arc::from(Vec::new())
 }
 
-fn entry(class: u32, prev_key: Key) -> HeldLock {
+fn entry(class: u32, below: Key) -> HeldLock {
     let at = Location::caller();
-    NewEntry::plain(ClassId(class), class as usize + 1, Mode::Exclusive, at).held(prev_key)
+    NewEntry::plain(ClassId(class), class as usize + 1, Mode::Exclusive, at).held(below)
 }
 
 /// One thread's new chain: holding `first`, acquiring `second`. Returns

@@ -67,7 +67,7 @@ fn reacquire(st: &mut ThreadState, entries: Vec<HeldLock>) {
     for mut h in entries {
         h.nest = reacquired_nest(&st.held, h);
         let key = chain::mix(st.key, h.chain_id());
-        h.prev_key = st.key;
+        h.key = key;
         if !st.held.is_empty() && !h.trylock && !st.chains.contains(key) {
             pending.extend(contained("validation", || validate(st, &h, key)).unwrap_or_default());
         }
@@ -110,9 +110,9 @@ pub(crate) fn set_subclass(
             }
             return false;
         };
+        st.key = st.key_below(i);
         let mut entries = st.held.split_off(i);
         entries[0].class = id;
-        st.key = entries[0].prev_key;
         reacquire(st, entries);
         true
     })
@@ -136,7 +136,8 @@ pub(super) fn remove_at(st: &mut ThreadState, i: usize) {
     for j in i..st.held.len() {
         st.held[j].nest = reacquired_nest(&st.held[..j], st.held[j]);
     }
-    st.key = held::rekey(&mut st.held[i..], removed.prev_key);
+    let below = st.key_below(i);
+    st.key = held::rekey(&mut st.held[i..], below);
     if i > 0 && !removed.trylock {
         revalidate_first_above(st, i);
     }
@@ -150,7 +151,7 @@ fn revalidate_first_above(st: &mut ThreadState, from: usize) {
     };
     let j = from + j;
     let entry = st.held[j];
-    let key = chain::mix(entry.prev_key, entry.chain_id());
+    let key = entry.key;
     if st.chains.contains(key) {
         return;
     }
@@ -169,7 +170,7 @@ pub(crate) fn change_mode(instance: usize, mode: Mode) -> bool {
             return false;
         };
         st.held[i].mode = mode;
-        let below = st.held[i].prev_key;
+        let below = st.key_below(i);
         st.key = held::rekey(&mut st.held[i..], below);
         // The walk of the first non-trylock above ends at this entry (or
         // passes it, a trylock): its edge from it changes type.

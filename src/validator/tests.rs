@@ -59,7 +59,7 @@ fn out_of_order_release_restores_chain_keys() {
         [11, 13]
     );
     assert_eq!(key, key_from_scratch(&held));
-    assert_eq!(held[1].prev_key, key_from_scratch(&held[..1]));
+    assert_eq!(held[1].key, key_from_scratch(&held[..2]));
     // The trylock stays a trylock when re-acquired.
     assert!(held[1].trylock);
     release(&a, 11, Some(at));
@@ -376,9 +376,9 @@ mod stack_model {
                 assert_eq!(instances, expected, "after {op:?}");
                 assert_eq!(key, key_from_scratch(&held));
                 for i in 0..held.len() {
-                    assert_eq!(held[i].prev_key, key_from_scratch(&held[..i]));
+                    assert_eq!(held[i].key, key_from_scratch(&held[..=i]));
                 }
-                assert_eq!(FAST.with(|f| f.depth.get()) as usize, held.len());
+                assert_eq!(FAST.with(|f| f.step.depth.get()) as usize, held.len());
             }
             while let Some(lock) = model.pop() {
                 release(&classes[lock], instance(lock), Some(at));
@@ -480,9 +480,9 @@ fn check_stack(instances: &[usize]) {
     );
     assert_eq!(key, key_from_scratch(&held));
     for i in 0..held.len() {
-        assert_eq!(held[i].prev_key, key_from_scratch(&held[..i]), "entry {i}");
+        assert_eq!(held[i].key, key_from_scratch(&held[..=i]), "entry {i}");
     }
-    assert_eq!(FAST.with(|f| f.depth.get()) as usize, held.len());
+    assert_eq!(FAST.with(|f| f.step.depth.get()) as usize, held.len());
 }
 
 /// Four locks (one a trylock) released in each of the 24 orders, each
@@ -615,4 +615,18 @@ fn untracked_while_the_validator_runs_on_this_thread() {
         Some(false),
         "nested use of the validator is not tracked"
     );
+}
+
+#[test]
+fn a_fast_step_ends_with_its_depth_and_the_flag_down() {
+    let step = Step::new();
+    assert!(step.enter(), "a new step word has the flag down");
+    assert!(!step.enter(), "the flag, once up, refuses a second step");
+    step.end(7);
+    assert_eq!(step.depth.get(), 7);
+    assert!(step.enter(), "ending a step lowers the flag");
+    step.depth.set(3);
+    step.leave();
+    assert_eq!(step.depth.get(), 3, "lowering the flag keeps the depth");
+    assert!(step.enter());
 }
