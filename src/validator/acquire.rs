@@ -431,12 +431,23 @@ impl NewEntry {
     /// The entry, pushed on a stack whose chain key is `below`.
     #[inline]
     pub(super) fn held(self, below: Key) -> HeldLock {
-        let id = HeldLock::id(
+        self.keyed(chain::mix(below, self.chain_id()))
+    }
+
+    /// What the entry contributes to the chain key.
+    #[inline(always)]
+    pub(super) fn chain_id(&self) -> u64 {
+        HeldLock::id(
             self.class,
             self.mode,
             self.trylock,
             self.nest == Nest::Covered,
-        );
+        )
+    }
+
+    /// The entry, with the chain key `key` of the stack up to it.
+    #[inline(always)]
+    pub(super) fn keyed(self, key: Key) -> HeldLock {
         HeldLock {
             class: self.class,
             instance: self.instance,
@@ -444,7 +455,7 @@ impl NewEntry {
             trylock: self.trylock,
             pins: 0,
             nest: self.nest,
-            key: chain::mix(below, id),
+            key,
             at: self.at,
         }
     }

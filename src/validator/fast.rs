@@ -3,6 +3,38 @@
 
 use super::*;
 
+/// Runs `$step`, which reads and updates the thread's stack through
+/// `$fast`, as one step for whatever interrupts it on this thread (a signal
+/// handler): that sees the flag up and leaves its locks untracked. `$step`
+/// is a call (so that no `return` in it can leave the flag up, and so that
+/// it is inlined, which a closure's body need not be) that returns the
+/// stack's new depth, or `None` when it does not apply. True when it
+/// applied; false too, without the call, when the validator is already
+/// running on the thread. The flag is raised before the step's first read:
+/// a handler whose locks went through the fast path meanwhile (and
+/// compacted the stack) would leave what it read stale. The new depth and
+/// the lowered flag are one store ([`Step::end`]).
+macro_rules! one_step {
+    ($fast:expr, $step:ident($($arg:expr),*)) => {{
+        let fast: &Fast = $fast;
+        fast.step.enter() && {
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+            let depth = $step($($arg),*);
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+            match depth {
+                Some(depth) => {
+                    fast.step.end(depth);
+                    true
+                }
+                None => {
+                    fast.step.leave();
+                    false
+                }
+            }
+        }
+    }};
+}
+
 /// What the fast path needs of a thread's state, in plain cells with no
 /// destructor: reaching them is one thread-local offset, without the
 /// registration and liveness check of a thread-local that has a destructor,
@@ -191,24 +223,26 @@ pub(super) fn compact_fast() -> bool {
     let Some(fast) = fast() else {
         return false;
     };
-    one_step(fast, || {
-        let low = fast.low.get() as usize;
-        if low == 0 || fast.limit.get() == 0 {
-            return None;
-        }
-        // SAFETY: the fast path is open (`limit != 0`), so by `Fast`'s
-        // invariant the first `depth` entries of the live held buffer are
-        // initialized and nothing else borrows it; the slice does not
-        // outlive this call.
-        let held = unsafe {
-            std::slice::from_raw_parts_mut(fast.held.get(), fast.step.depth.get() as usize)
-        };
-        let (len, _) = compact(held, low, fast.base.get());
-        fast.low.set(0);
-        fast.room.set(fast.limit.get());
-        Some((len as u32, true))
-    })
-    .unwrap_or(false)
+    one_step!(fast, compact_step(fast))
+}
+
+/// [`compact_fast`]'s step: the stack's new depth, or `None`.
+#[inline(always)]
+fn compact_step(fast: &Fast) -> Option<u32> {
+    let low = fast.low.get() as usize;
+    if low == 0 || fast.limit.get() == 0 {
+        return None;
+    }
+    // SAFETY: the fast path is open (`limit != 0`), so by `Fast`'s
+    // invariant the first `depth` entries of the live held buffer are
+    // initialized and nothing else borrows it; the slice does not outlive
+    // this call.
+    let held =
+        unsafe { std::slice::from_raw_parts_mut(fast.held.get(), fast.step.depth.get() as usize) };
+    let (len, _) = compact(held, low, fast.base.get());
+    fast.low.set(0);
+    fast.room.set(fast.limit.get());
+    Some(len as u32)
 }
 
 /// The fast path of an acquisition of a lock of an unordered class whose
@@ -249,65 +283,40 @@ pub(super) fn fast_acquire_by(
 ) -> Option<bool> {
     let fast = fast()?;
     let id = find(class, subclass)?;
-    fast_push(fast, id, &class.memo, instance, mode, trylock, Nest::No, at)
-}
-
-/// The fast path's push: the held stack has room, and the chain is the
-/// lock's memo or in this thread's cache. `None` when it does not apply.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn fast_push(
-    fast: &Fast,
-    id: ClassId,
-    memo: &std::sync::atomic::AtomicU64,
-    instance: usize,
-    mode: Mode,
-    trylock: bool,
-    nest: Nest,
-    at: &'static Location<'static>,
-) -> Option<bool> {
-    one_step(fast, || {
-        push_step(fast, id, memo, instance, mode, trylock, nest, at)
-    })
-}
-
-/// [`fast_push`]'s step: the stack's new depth, or `None`.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn push_step(
-    fast: &Fast,
-    id: ClassId,
-    memo: &std::sync::atomic::AtomicU64,
-    instance: usize,
-    mode: Mode,
-    trylock: bool,
-    nest: Nest,
-    at: &'static Location<'static>,
-) -> Option<(u32, bool)> {
-    let depth = fast.step.depth.get();
-    if depth >= fast.room.get() {
-        return None;
-    }
-    let hid = HeldLock::id(id, mode, trylock, nest == Nest::Covered);
-    let key = match depth {
-        // A lone lock has no chain to check.
-        0 => chain::mix(fast.base.get(), hid),
-        _ => known_chain(fast, depth, hid, trylock, memo)?,
-    };
-    let entry = HeldLock {
+    let new = NewEntry {
         class: id,
         instance,
         mode,
         trylock,
-        pins: 0,
-        nest,
-        key,
+        nest: Nest::No,
         at,
+    };
+    fast_push(fast, new, &class.memo)
+}
+
+/// The fast path's push: the held stack has room, and the chain is the
+/// lock's memo or in this thread's cache. `None` when it does not apply.
+#[inline(always)]
+fn fast_push(fast: &Fast, new: NewEntry, memo: &std::sync::atomic::AtomicU64) -> Option<bool> {
+    one_step!(fast, push_step(fast, new, memo)).then_some(true)
+}
+
+/// [`fast_push`]'s step: the stack's new depth, or `None`.
+#[inline(always)]
+fn push_step(fast: &Fast, new: NewEntry, memo: &std::sync::atomic::AtomicU64) -> Option<u32> {
+    let depth = fast.step.depth.get();
+    if depth >= fast.room.get() {
+        return None;
+    }
+    let key = match depth {
+        // A lone lock has no chain to check.
+        0 => chain::mix(fast.base.get(), new.chain_id()),
+        _ => known_chain(fast, depth, new.chain_id(), new.trylock, memo)?,
     };
     // SAFETY: `depth < room <= limit`, so by `Fast`'s invariant the slot is
     // within the capacity of the live held buffer, which nothing borrows.
-    unsafe { fast.held.get().add(depth as usize).write(entry) };
-    Some((depth + 1, true))
+    unsafe { fast.held.get().add(depth as usize).write(new.keyed(key)) };
+    Some(depth + 1)
 }
 
 /// The key of a push on `depth` (> 0) open entries of the fast path, if
@@ -337,35 +346,6 @@ fn known_chain(
         memo.store(key.memo(), Ordering::Relaxed);
     }
     Some(key)
-}
-
-/// Runs `f`, which reads and updates the thread's stack through `fast`, as
-/// one step for whatever interrupts it on this thread (a signal handler):
-/// that sees the flag up and leaves its locks untracked. `f` returns the
-/// stack's new depth and its result, or `None` when it does not apply;
-/// `None` too, without running `f`, when the validator is already running
-/// on the thread. The flag is raised before `f`'s first read: a handler
-/// whose locks went through the fast path meanwhile (and compacted the
-/// stack) would leave what `f` read stale. The new depth and the lowered
-/// flag are one store ([`Step::end`]).
-#[inline(always)]
-fn one_step<R>(fast: &Fast, f: impl FnOnce() -> Option<(u32, R)>) -> Option<R> {
-    if !fast.step.enter() {
-        return None;
-    }
-    std::sync::atomic::compiler_fence(Ordering::SeqCst);
-    let result = f();
-    std::sync::atomic::compiler_fence(Ordering::SeqCst);
-    match result {
-        Some((depth, r)) => {
-            fast.step.end(depth);
-            Some(r)
-        }
-        None => {
-            fast.step.leave();
-            None
-        }
-    }
 }
 
 /// Does this thread hold any tracked lock? One thread-local read; false
@@ -422,16 +402,15 @@ pub(super) fn fast_acquire_ordered(
             return None;
         }
     }
-    fast_push(
-        fast,
-        id,
-        &class.memo,
+    let new = NewEntry {
+        class: id,
         instance,
         mode,
         trylock,
-        Nest::Ordered,
+        nest: Nest::Ordered,
         at,
-    )
+    };
+    fast_push(fast, new, &class.memo)
 }
 
 /// The fast path of a release: `instance` is the top entry, and not pinned.
@@ -441,21 +420,24 @@ pub(super) fn fast_release(instance: usize) -> bool {
     let Some(fast) = fast() else {
         return false;
     };
-    one_step(fast, || {
-        let depth = fast.step.depth.get();
-        // `depth - 1 < limit`: the fast path is open and the stack not empty.
-        if depth.wrapping_sub(1) >= fast.limit.get() {
-            return None;
-        }
-        // SAFETY: `0 < depth <= limit`: by `Fast`'s invariant, an initialized
-        // entry of the live held buffer, which nothing borrows.
-        let top = unsafe { fast.held.get().add(depth as usize - 1).read() };
-        // The stack's key is now the entry's below, or `base`. Over
-        // released entries only (`depth == low`), the stack is empty, and
-        // the next push compacts it.
-        (top.instance == instance && top.pins == 0).then_some((depth - 1, true))
-    })
-    .unwrap_or(false)
+    one_step!(fast, pop_step(fast, instance))
+}
+
+/// [`fast_release`]'s step: the stack's new depth, or `None`.
+#[inline(always)]
+fn pop_step(fast: &Fast, instance: usize) -> Option<u32> {
+    let depth = fast.step.depth.get();
+    // `depth - 1 < limit`: the fast path is open and the stack not empty.
+    if depth.wrapping_sub(1) >= fast.limit.get() {
+        return None;
+    }
+    // SAFETY: `0 < depth <= limit`: by `Fast`'s invariant, an initialized
+    // entry of the live held buffer, which nothing borrows.
+    let top = unsafe { fast.held.get().add(depth as usize - 1).read() };
+    // The stack's key is now the entry's below, or `base`. Over released
+    // entries only (`depth == low`), the stack is empty, and the next push
+    // compacts it.
+    (top.instance == instance && top.pins == 0).then_some(depth - 1)
 }
 
 /// The fast path of a release of the thread's *oldest* held lock, not on
@@ -475,29 +457,31 @@ pub(super) fn fast_release_oldest(instance: usize) -> bool {
     let Some(fast) = fast() else {
         return false;
     };
-    one_step(fast, || {
-        let depth = fast.step.depth.get();
-        let low = fast.low.get();
-        // `depth - 1 < limit`: open and not empty; `low + 1 < depth`: the
-        // oldest held entry is not the top one (the top's release is
-        // `fast_release`'s).
-        if depth.wrapping_sub(1) >= fast.limit.get() || low + 1 >= depth {
-            return None;
-        }
-        // SAFETY: `low < depth <= limit`: by `Fast`'s invariant, an
-        // initialized entry of the live held buffer, which nothing borrows.
-        let oldest = unsafe { fast.held.get().add(low as usize).read() };
-        if oldest.instance != instance || oldest.pins != 0 {
-            return None;
-        }
-        // SAFETY: as above; the entry, released, matches no instance now (no
-        // lock is at address 0), so no release takes it for the top one.
-        unsafe { (*fast.held.get().add(low as usize)).instance = 0 };
-        fast.low.set(low + 1);
-        fast.room.set(0);
-        Some((depth, true))
-    })
-    .unwrap_or(false)
+    one_step!(fast, release_oldest_step(fast, instance))
+}
+
+/// [`fast_release_oldest`]'s step: the stack's depth, or `None`.
+#[inline(always)]
+fn release_oldest_step(fast: &Fast, instance: usize) -> Option<u32> {
+    let depth = fast.step.depth.get();
+    let low = fast.low.get();
+    // `depth - 1 < limit`: open and not empty; `low + 1 < depth`: the oldest
+    // held entry is not the top one (the top's release is `fast_release`'s).
+    if depth.wrapping_sub(1) >= fast.limit.get() || low + 1 >= depth {
+        return None;
+    }
+    // SAFETY: `low < depth <= limit`: by `Fast`'s invariant, an initialized
+    // entry of the live held buffer, which nothing borrows.
+    let oldest = unsafe { fast.held.get().add(low as usize).read() };
+    if oldest.instance != instance || oldest.pins != 0 {
+        return None;
+    }
+    // SAFETY: as above; the entry, released, matches no instance now (no
+    // lock is at address 0), so no release takes it for the top one.
+    unsafe { (*fast.held.get().add(low as usize)).instance = 0 };
+    fast.low.set(low + 1);
+    fast.room.set(0);
+    Some(depth)
 }
 
 /// The fast path of an acquisition under a nest lock the thread holds, of a
@@ -519,5 +503,9 @@ pub(super) fn fast_acquire_under(
         Cover::Plain => Nest::No,
         Cover::NotHeld => return None,
     };
-    fast_push(fast, id, &class.memo, instance, mode, false, nest, at)
+    let new = NewEntry {
+        nest,
+        ..NewEntry::plain(id, instance, mode, at)
+    };
+    fast_push(fast, new, &class.memo)
 }
