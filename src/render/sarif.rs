@@ -13,7 +13,9 @@
 //! `uriBaseId` `%SRCROOT%`; paths already relative (a crate's own files, as
 //! `Location::caller` and lockdep's symbolization give them) are taken as
 //! relative to it too; other absolute paths (the toolchain's, a registry
-//! crate's) are `file://` URIs.
+//! crate's) are `file://` URIs. Every URI is percent-encoded (RFC 3986):
+//! a path with a space or a non-ASCII name is still a valid URI, which the
+//! SARIF schema requires (`.ci/sarif-check`).
 
 use std::path::Path;
 
@@ -87,7 +89,7 @@ pub fn log(reports: &[impl AsRef<Report>], root: &Path) -> Value {
         .collect();
     let root_uri = format!(
         "file://{}/",
-        root.display().to_string().trim_end_matches('/')
+        encode(root.display().to_string().trim_end_matches('/'))
     );
     json!({
         "$schema": "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json",
@@ -219,9 +221,9 @@ fn frame_location(f: &Frame, root: &Path) -> Option<Value> {
 fn physical(file: &str, line: Option<u32>, column: Option<u32>, root: &Path) -> Option<Value> {
     let path = Path::new(file);
     let artifact = match path.strip_prefix(root) {
-        Ok(rel) => json!({ "uri": rel.display().to_string(), "uriBaseId": "%SRCROOT%" }),
-        Err(_) if path.is_absolute() => json!({ "uri": format!("file://{file}") }),
-        Err(_) => json!({ "uri": file, "uriBaseId": "%SRCROOT%" }),
+        Ok(rel) => json!({ "uri": encode(&rel.display().to_string()), "uriBaseId": "%SRCROOT%" }),
+        Err(_) if path.is_absolute() => json!({ "uri": format!("file://{}", encode(file)) }),
+        Err(_) => json!({ "uri": encode(file), "uriBaseId": "%SRCROOT%" }),
     };
     let mut loc = json!({ "artifactLocation": artifact });
     if let Some(line) = line.filter(|&l| l > 0) {
@@ -231,4 +233,55 @@ fn physical(file: &str, line: Option<u32>, column: Option<u32>, root: &Path) -> 
         }
     }
     Some(loc)
+}
+
+/// `path` as a URI's path: every byte but RFC 3986's unreserved characters
+/// and `/` as `%HH` (a `:` too, which would read as a scheme in a relative
+/// reference).
+fn encode(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(file: &str, root: &str) -> Value {
+        let loc = physical(file, Some(3), None, Path::new(root)).expect("a location");
+        loc["artifactLocation"]["uri"].clone()
+    }
+
+    #[test]
+    fn uris_are_percent_encoded() {
+        let root = "/home/me/My Projects/app";
+        // Under the root, relative; elsewhere absolute; already relative.
+        assert_eq!(
+            uri("/home/me/My Projects/app/src/a b.rs", root),
+            "src/a%20b.rs"
+        );
+        assert_eq!(
+            uri("/opt/rust/100%/lib#1.rs", root),
+            "file:///opt/rust/100%25/lib%231.rs"
+        );
+        assert_eq!(
+            uri("tests/\u{e9}t\u{e9}.rs", root),
+            "tests/%C3%A9t%C3%A9.rs"
+        );
+        assert_eq!(uri("C:x.rs", root), "C%3Ax.rs");
+        // Plain paths are unchanged.
+        assert_eq!(uri("src/lib.rs", root), "src/lib.rs");
+        let log = log(&[] as &[Report], Path::new(root));
+        assert_eq!(
+            log["runs"][0]["originalUriBaseIds"]["%SRCROOT%"]["uri"],
+            "file:///home/me/My%20Projects/app/"
+        );
+    }
 }
