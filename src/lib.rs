@@ -413,6 +413,20 @@
 //!   the fork (its lock), which can block the child's first stack capture.
 //! - Coverage-based: a cycle is found only once both halves have run, each at
 //!   least once, in some thread.
+//! - A crate that wraps `parking_lot`'s locks in a type of its own, with
+//!   one locking line for all of them, gives all its `new`-built locks one
+//!   inferred class per line (see Classes and nesting): nested, they are
+//!   not seen. Where its locks are first taken through two lines (a
+//!   wrapper's `read` and `write`), which class a lock gets depends on
+//!   which ran first, and the two classes can form a cycle that no two real
+//!   locks form: a false report (found on `quick_cache` 0.7.0 through the
+//!   `[patch]` shim, in about one run in four). A class per instance would
+//!   avoid it at the cost of one registered class per lock ever created.
+//! - Through the `[patch]` shim, `serde_json` (which this crate depends on)
+//!   joins every patched crate's dependency graph, and its `PartialEq`
+//!   impls for integers make `n == x as _` ambiguous there (`E0282`): such
+//!   code needs the cast's type written out. (Found in `tokio`'s unit
+//!   tests.)
 //! - Locks of one type built at one line for different roles are one class:
 //!   two same-typed lock fields of a `#[derive(Default)]` struct, one
 //!   standard adapter (`map(Mutex::new)`) used for two collections of one
