@@ -112,7 +112,7 @@ super::newtype! {
     /// [`MutexGuard`](crate::MutexGuard): `lock`, `try_lock`, the timed locks,
     /// the guard methods (`map`, `unlocked`, `bump`, `unlock_fair`, `leak`),
     /// `force_unlock`, `lock_arc` (through
-    /// [`into_lock_api`](Self::into_lock_api)) are `lock_api`'s, validated as
+    /// `into_lock_api`, with the `arc_lock` feature) are `lock_api`'s, validated as
     /// the table in [`crate::lock`] says. What this type adds: a class from
     /// the construction site and the protected type (`#[track_caller]`), or a
     /// name or a key, and the annotations below.
