@@ -410,8 +410,9 @@ pub(super) struct NewEntry {
 }
 
 impl NewEntry {
-    /// A plain exclusive, non-try entry (for reports about locks that are
-    /// not, or not yet, on the stack).
+    /// An entry that is neither a trylock nor excused by a nest: reports'
+    /// entries of locks not (yet) on the stack, and the start of any other
+    /// (`NewEntry { trylock, ..NewEntry::plain(..) }`).
     pub(super) fn plain(
         class: ClassId,
         instance: usize,

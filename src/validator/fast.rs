@@ -284,12 +284,9 @@ pub(super) fn fast_acquire_by(
     let fast = fast()?;
     let id = find(class, subclass)?;
     let new = NewEntry {
-        class: id,
-        instance,
-        mode,
         trylock,
         nest: Nest::No,
-        at,
+        ..NewEntry::plain(id, instance, mode, at)
     };
     fast_push(fast, new, &class.memo)
 }
@@ -403,12 +400,9 @@ pub(super) fn fast_acquire_ordered(
         }
     }
     let new = NewEntry {
-        class: id,
-        instance,
-        mode,
         trylock,
         nest: Nest::Ordered,
-        at,
+        ..NewEntry::plain(id, instance, mode, at)
     };
     fast_push(fast, new, &class.memo)
 }
